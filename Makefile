@@ -1,0 +1,63 @@
+# Tactful: `make run` starts the proxy, `make test` runs the whole suite.
+# Both do their own set-up on a fresh machine: virtualenv, pinned
+# dependencies (with hashes), the spaCy model, Debian test tools, migrations.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DEBS   := swaks libnet-ssleay-perl libio-socket-ssl-perl msmtp postfix chromium
+DEB_STAMP := var/.debian-packages
+export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
+export TACTFUL_OFFLINE := 1
+
+.PHONY: run test lint typecheck bench lock debian-packages clean
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian packages the end-to-end tests drive: real SMTP clients (swaks,
+# msmtp), Postfix's smtp-sink/smtp-source, and headless Chromium.
+$(DEB_STAMP):
+	@mkdir -p var
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  echo "postfix postfix/main_mailer_type select No configuration" | $$SUDO debconf-set-selections && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	touch $(DEB_STAMP)
+
+debian-packages: $(DEB_STAMP)
+
+run: $(STAMP)
+	@mkdir -p var
+	$(VENV)/bin/tactful db upgrade
+	$(VENV)/bin/tactful serve
+
+test: $(STAMP) $(DEB_STAMP)
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check proxy detectors tests benchmarks
+	$(VENV)/bin/mypy
+
+bench: $(STAMP) $(DEB_STAMP)
+	$(PY) benchmarks/lint_throughput.py
+
+# Regenerate the hash-pinned lock after changing pyproject.toml.
+lock:
+	$(PYTHON) -m pip install --quiet uv
+	$(PYTHON) -m uv pip compile pyproject.toml --extra test --generate-hashes \
+	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) var/.debian-packages
