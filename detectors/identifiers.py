@@ -1,0 +1,307 @@
+"""Identifiers (SSNs, cards, bank numbers, phones, emails, names, birth dates,
+Medicaid/Medicare IDs, case numbers, addresses) found with Presidio.
+
+Presidio does the matching; this module decides *which* recognizers run (only
+ours and a few stock ones, never Presidio's whole predefined set, for speed
+and for fewer false alarms), feeds Presidio the spaCy docs the engine already
+computed (so spaCy runs once per message, and Presidio never loads or
+downloads a model), and turns Presidio's results into our typed findings.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+# tldextract (imported by Presidio) reads this when first imported: an empty
+# list means its bundled suffix snapshot, never a download at run time.
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from presidio_analyzer import (
+    AnalyzerEngine,
+    EntityRecognizer,
+    RecognizerRegistry,
+    RecognizerResult,
+)
+from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
+from presidio_analyzer.predefined_recognizers import (
+    CreditCardRecognizer,
+    EmailRecognizer,
+    PhoneRecognizer,
+    SpacyRecognizer,
+)
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+
+from detectors.recognizers import (
+    BankAccountRecognizer,
+    CaseNumberRecognizer,
+    DateOfBirthRecognizer,
+    LabelledSsnRecognizer,
+    MedicaidIdRecognizer,
+    MedicareIdRecognizer,
+    StreetAddressRecognizer,
+)
+from proxy.config import Settings
+from proxy.detector import InspectionContext
+from proxy.findings import Entity, Finding
+from proxy.message import ParsedMessage, Segment
+
+# Presidio logs the words around a match at DEBUG level; those words are
+# client data, so its logger never goes below WARNING in this process.
+logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
+
+DETECTOR_NAME = "presidio"
+DEFAULT_SCORE_THRESHOLD = 0.4
+KNOWN_OPTIONS = frozenset({"score_threshold", "entities"})
+
+# When two results overlap, the more specific entity wins (a birth date is
+# not also a phone number; an address is not also a person), then the score.
+SPECIFICITY: tuple[Entity, ...] = (
+    Entity.US_SSN,
+    Entity.CREDIT_CARD,
+    Entity.MEDICARE_ID,
+    Entity.DATE_OF_BIRTH,
+    Entity.CASE_NUMBER,
+    Entity.MEDICAID_ID,
+    Entity.US_BANK_NUMBER,
+    Entity.EMAIL_ADDRESS,
+    Entity.STREET_ADDRESS,
+    Entity.PHONE_NUMBER,
+    Entity.PERSON,
+)
+SUPPORTED_ENTITIES = frozenset(SPECIFICITY)
+
+# The sender's own signature block is full of these, and they are not client
+# data; everything else (an SSN pasted under a signature) still counts.
+SIGNATURE_EXEMPT = frozenset({Entity.PHONE_NUMBER, Entity.EMAIL_ADDRESS, Entity.PERSON})
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifierOptions:
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD
+    entities: frozenset[Entity] = SUPPORTED_ENTITIES
+
+
+def _option_error(message: str) -> ValueError:
+    return ValueError(f"detector '{DETECTOR_NAME}': {message}")
+
+
+def parse_options(options: Mapping[str, Any]) -> IdentifierOptions:
+    """Check the ``detectors.presidio.options`` config block."""
+    unknown = sorted(set(options) - KNOWN_OPTIONS)
+    if unknown:
+        raise _option_error(
+            f"unknown option(s) {', '.join(unknown)}; "
+            f"known options: {', '.join(sorted(KNOWN_OPTIONS))}"
+        )
+    threshold = options.get("score_threshold", DEFAULT_SCORE_THRESHOLD)
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise _option_error("option 'score_threshold' must be a number between 0 and 1")
+    if not 0.0 <= float(threshold) <= 1.0:
+        raise _option_error("option 'score_threshold' must be between 0 and 1")
+    return IdentifierOptions(float(threshold), _parse_entities(options.get("entities")))
+
+
+def _parse_entities(value: Any) -> frozenset[Entity]:
+    if value is None:
+        return SUPPORTED_ENTITIES
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise _option_error("option 'entities' must be a list of entity names")
+    names = [str(v) for v in value]
+    unknown = sorted(set(names) - {e.value for e in SUPPORTED_ENTITIES})
+    if unknown:
+        raise _option_error(
+            f"option 'entities' names unknown entities {', '.join(unknown)}; "
+            f"choose from {', '.join(e.value for e in SPECIFICITY)}"
+        )
+    if not names:
+        raise _option_error("option 'entities' is empty; disable the detector instead")
+    return frozenset(Entity(name) for name in names)
+
+
+def is_plausible_person(ent: Span) -> bool:
+    """A PERSON entity that could be a name.
+
+    The small model sometimes tags codes such as "CASE-2024" as people;
+    names do not contain digits or "@", so those are dropped.
+    """
+    return ent.label_ == Entity.PERSON.value and not any(
+        ch.isdigit() or ch == "@" for ch in ent.text
+    )
+
+
+class PreloadedSpacyNlpEngine(SpacyNlpEngine):
+    """Presidio's spaCy engine around a model we already loaded.
+
+    ``load`` never runs spaCy's downloader (it does nothing: the model is
+    there), and only PERSON entities are passed on, because the other spaCy
+    labels are not ours to report and Presidio warns about each unmapped one.
+    """
+
+    def __init__(self, nlp: Language, language: str) -> None:
+        super().__init__(models=[{"lang_code": language, "model_name": nlp.meta.get("name", "")}])
+        # Upstream infers ``None`` from its constructor; a dict is what it uses.
+        self.nlp = {language: nlp}  # type: ignore[assignment]
+        self.language = language
+
+    def load(self) -> None:
+        """Already loaded in ``__init__``; loading here could download."""
+
+    def artifacts(self, doc: Doc) -> NlpArtifacts:
+        """Presidio's view of a doc the engine already computed."""
+        return self._doc_to_nlp_artifact(doc, self.language)
+
+    def _get_entities(self, doc: Doc) -> list[Span]:
+        return [ent for ent in doc.ents if is_plausible_person(ent)]
+
+    def _get_scores_for_entities(self, doc: Doc) -> list[float]:
+        score = self.ner_model_configuration.default_score or 0.85
+        return [score] * len(self._get_entities(doc))
+
+
+def build_recognizers(settings: Settings, entities: frozenset[Entity]) -> list[EntityRecognizer]:
+    """The recognizers for ``entities`` and nothing else."""
+    language = settings.nlp.language
+    makers: dict[Entity, Callable[[], EntityRecognizer]] = {
+        Entity.US_SSN: lambda: LabelledSsnRecognizer(supported_language=language),
+        Entity.CREDIT_CARD: lambda: CreditCardRecognizer(supported_language=language),
+        Entity.US_BANK_NUMBER: lambda: BankAccountRecognizer(supported_language=language),
+        Entity.PHONE_NUMBER: lambda: PhoneRecognizer(
+            supported_language=language, supported_regions=(settings.agency.default_region,)
+        ),
+        Entity.EMAIL_ADDRESS: lambda: EmailRecognizer(supported_language=language),
+        Entity.PERSON: lambda: SpacyRecognizer(
+            supported_language=language, supported_entities=[Entity.PERSON.value]
+        ),
+        Entity.DATE_OF_BIRTH: lambda: DateOfBirthRecognizer(supported_language=language),
+        Entity.MEDICAID_ID: lambda: MedicaidIdRecognizer(supported_language=language),
+        Entity.MEDICARE_ID: lambda: MedicareIdRecognizer(supported_language=language),
+        Entity.STREET_ADDRESS: lambda: StreetAddressRecognizer(supported_language=language),
+    }
+    patterns = settings.agency.case_number_patterns
+    if patterns:
+        makers[Entity.CASE_NUMBER] = lambda: CaseNumberRecognizer(
+            patterns, supported_language=language
+        )
+    return [makers[entity]() for entity in SPECIFICITY if entity in entities and entity in makers]
+
+
+def build_analyzer(
+    nlp_engine: PreloadedSpacyNlpEngine, recognizers: list[EntityRecognizer]
+) -> AnalyzerEngine:
+    """One Presidio engine with exactly our recognizers."""
+    registry = RecognizerRegistry(
+        recognizers=recognizers, supported_languages=[nlp_engine.language]
+    )
+    return AnalyzerEngine(
+        registry=registry,
+        nlp_engine=nlp_engine,
+        supported_languages=[nlp_engine.language],
+    )
+
+
+def resolve_overlaps(results: Sequence[RecognizerResult]) -> list[RecognizerResult]:
+    """Keep one result per stretch of text: most specific, then highest score."""
+    rank = {entity.value: index for index, entity in enumerate(SPECIFICITY)}
+    ranked = sorted(
+        results,
+        key=lambda r: (rank.get(r.entity_type, len(rank)), -r.score, r.start - r.end, r.start),
+    )
+    kept: list[RecognizerResult] = []
+    for result in ranked:
+        if all(result.end <= other.start or result.start >= other.end for other in kept):
+            kept.append(result)
+    return sorted(kept, key=lambda r: (r.start, r.end))
+
+
+def to_finding(segment: Segment, result: RecognizerResult) -> Finding:
+    return Finding(
+        entity=Entity(result.entity_type),
+        location=segment.source,
+        start=segment.offset + result.start,
+        end=segment.offset + result.end,
+        score=round(float(result.score), 4),
+        detector=DETECTOR_NAME,
+        text=segment.text[result.start : result.end],
+        quoted=segment.quoted,
+    )
+
+
+def aligned_docs(message: ParsedMessage, context: InspectionContext) -> Sequence[Doc]:
+    """The engine's docs for the segments, or fresh ones if it sent none."""
+    texts = [segment.text for segment in message.segments]
+    if not context.docs:
+        return context.nlp.docs(texts)
+    if len(context.docs) != len(texts) or any(
+        doc.text != text for doc, text in zip(context.docs, texts, strict=True)
+    ):
+        raise ValueError(
+            "InspectionContext.docs do not line up with message.segments "
+            f"({len(context.docs)} docs for {len(texts)} segments)"
+        )
+    return context.docs
+
+
+@dataclass(frozen=True, slots=True)
+class _BuiltAnalyzer:
+    nlp: Language
+    nlp_engine: PreloadedSpacyNlpEngine
+    analyzer: AnalyzerEngine
+    entities: frozenset[str]  # what the registered recognizers can report
+
+    def wanted(self, segment: Segment) -> list[str]:
+        skipped = SIGNATURE_EXEMPT if segment.signature else frozenset()
+        return sorted(e for e in self.entities if e not in skipped)
+
+
+class IdentifierDetector:
+    """The ``presidio`` detector plugin."""
+
+    name = DETECTOR_NAME
+    version = "1.0"
+    codes = frozenset(entity.value for entity in SUPPORTED_ENTITIES)
+
+    def __init__(self, options: Mapping[str, Any], settings: Settings) -> None:
+        self.options = parse_options(options)
+        self.settings = settings
+        self.language = settings.nlp.language
+        # Built on first use: it needs the spaCy model, which only arrives
+        # with the inspection context. Keyed to that model object.
+        self._built: _BuiltAnalyzer | None = None
+
+    def _analyzer(self, nlp: Language) -> _BuiltAnalyzer:
+        if self._built is None or self._built.nlp is not nlp:
+            nlp_engine = PreloadedSpacyNlpEngine(nlp, self.language)
+            recognizers = build_recognizers(self.settings, self.options.entities)
+            analyzer = build_analyzer(nlp_engine, recognizers)
+            self._built = _BuiltAnalyzer(
+                nlp=nlp,
+                nlp_engine=nlp_engine,
+                analyzer=analyzer,
+                entities=frozenset(analyzer.get_supported_entities(self.language)),
+            )
+        return self._built
+
+    def inspect(self, message: ParsedMessage, context: InspectionContext) -> Sequence[Finding]:
+        if not message.segments:
+            return []
+        built = self._analyzer(context.nlp.nlp)
+        findings: list[Finding] = []
+        for segment, doc in zip(message.segments, aligned_docs(message, context), strict=True):
+            entities = built.wanted(segment)
+            if not entities or not segment.text.strip():
+                continue
+            results = built.analyzer.analyze(
+                segment.text,
+                language=self.language,
+                entities=entities,
+                score_threshold=self.options.score_threshold,
+                nlp_artifacts=built.nlp_engine.artifacts(doc),
+            )
+            findings.extend(to_finding(segment, r) for r in resolve_overlaps(results))
+        return findings

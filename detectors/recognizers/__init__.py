@@ -1,0 +1,25 @@
+"""Our Presidio recognizers, one small module each (Presidio's house style)."""
+
+import os
+
+# tldextract (imported by Presidio) reads this when first imported: an empty
+# list means its bundled suffix snapshot, never a download at run time.
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+from detectors.recognizers.bank_account import BankAccountRecognizer
+from detectors.recognizers.case_number import CaseNumberRecognizer
+from detectors.recognizers.date_of_birth import DateOfBirthRecognizer
+from detectors.recognizers.medicaid import MedicaidIdRecognizer
+from detectors.recognizers.medicare import MedicareIdRecognizer
+from detectors.recognizers.ssn import LabelledSsnRecognizer
+from detectors.recognizers.street_address import StreetAddressRecognizer
+
+__all__ = [
+    "BankAccountRecognizer",
+    "CaseNumberRecognizer",
+    "DateOfBirthRecognizer",
+    "LabelledSsnRecognizer",
+    "MedicaidIdRecognizer",
+    "MedicareIdRecognizer",
+    "StreetAddressRecognizer",
+]

@@ -1,0 +1,231 @@
+"""SENSITIVE_CONDITION: mental health, substance use, HIV/STI, reproductive
+health, abuse/neglect, immigration and criminal-justice details.
+
+These are the details that hurt a client most when an email or text reaches
+the wrong eyes, and they are rarely written as fixed strings: "overdosed",
+"her methadone dose", "is undocumented". So terms are matched on lemmas as
+well as on surface forms, using the spaCy docs the engine already computed.
+Each match is then marked ``about_person`` or not (see
+:mod:`detectors.attribution`), because "our substance use group meets
+Tuesdays" is a topic while "she relapsed" is a disclosure.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spacy.language import Language
+from spacy.matcher import PhraseMatcher
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
+
+from detectors.attribution import (
+    build_known_person_matcher,
+    clauses,
+    is_about_person,
+    person_cue_tokens,
+)
+from detectors.sensitive_terms import CategoryTerms, default_terms_dir, load_term_lists
+from proxy.config import Settings
+from proxy.consent import Registry
+from proxy.detector import InspectionContext
+from proxy.findings import Category, Entity, Finding
+from proxy.message import ParsedMessage, Segment
+
+OPTIONS = frozenset({"terms_dir", "categories"})
+SCORE = 0.85
+# Pipes that do not affect lemmas; skipped when lemmatising the term lists.
+NON_LEMMA_PIPES = ("ner", "parser", "senter", "sentencizer")
+
+
+@dataclass(frozen=True, slots=True)
+class TermMatchers:
+    """Matchers compiled for one spaCy pipeline (their vocab must be the docs')."""
+
+    nlp: Language
+    lemma: PhraseMatcher
+    lower: PhraseMatcher
+    exact: PhraseMatcher
+    exclude: PhraseMatcher
+
+
+@dataclass(frozen=True, slots=True)
+class KnownPeople:
+    """Registered clients' names for one registry snapshot and one pipeline."""
+
+    nlp: Language
+    registry: Registry
+    matcher: PhraseMatcher
+
+
+def _is_base_form(doc: Doc) -> bool:
+    """Lemma matching only for terms written in base form: a lemmatised
+    "sentenced" would be "sentence" and match every grammar remark."""
+    return all(t.lemma_.lower() == t.lower_ for t in doc)
+
+
+def build_term_matchers(nlp: Language, lists: Sequence[CategoryTerms]) -> TermMatchers:
+    """Compile the term lists; the only place the term texts go through spaCy."""
+    lemma = PhraseMatcher(nlp.vocab, attr="LEMMA")
+    lower = PhraseMatcher(nlp.vocab, attr="LOWER")
+    exact = PhraseMatcher(nlp.vocab, attr="ORTH")
+    exclude = PhraseMatcher(nlp.vocab, attr="LOWER")
+    disable = [p for p in NON_LEMMA_PIPES if p in nlp.pipe_names]
+    for entry in lists:
+        label = entry.category.value
+        terms = entry.terms
+        if terms.terms:
+            lower.add(label, [nlp.make_doc(t) for t in terms.terms])
+            base = [d for d in nlp.pipe(terms.terms, disable=disable) if _is_base_form(d)]
+            if base:
+                lemma.add(label, base)
+        if terms.acronyms:
+            exact.add(label, [nlp.make_doc(t) for t in terms.acronyms])
+        if terms.exclude:
+            exclude.add(label, [nlp.make_doc(t) for t in terms.exclude])
+    return TermMatchers(nlp, lemma, lower, exact, exclude)
+
+
+def find_terms(matchers: TermMatchers, doc: Doc, order: Sequence[Category]) -> list[Span]:
+    """Non-overlapping term spans labelled with their category.
+
+    A category's excluded phrases knock out its matches they overlap
+    ("great depression" is not depression); of overlapping
+    matches the longest wins ("substance abuse" over "abuse"), ties going to
+    the category listed first.
+    """
+    blocked = {
+        (s.label_, i) for s in matchers.exclude(doc, as_spans=True) for i in range(s.start, s.end)
+    }
+    rank = {c.value: n for n, c in enumerate(order)}
+    spans = [
+        s
+        for m in (matchers.lemma, matchers.lower, matchers.exact)
+        for s in m(doc, as_spans=True)
+        if not any((s.label_, i) in blocked for i in range(s.start, s.end))
+    ]
+    spans.sort(key=lambda s: (s.start, rank[s.label_]))
+    return sorted(filter_spans(spans), key=lambda s: s.start)
+
+
+def _terms_dir(value: object) -> Path:
+    if value is None:
+        return default_terms_dir()
+    if not isinstance(value, str | Path) or not str(value).strip():
+        raise ValueError("detector 'sensitive' option 'terms_dir' must be a directory path")
+    return Path(value)
+
+
+def _categories(value: object) -> tuple[Category, ...]:
+    if value is None:
+        return tuple(Category)
+    known = {c.value: c for c in Category}
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ValueError(
+            "detector 'sensitive' option 'categories' must be a list of category names"
+        )
+    chosen: list[Category] = []
+    for item in value:
+        if not isinstance(item, str) or item not in known:
+            raise ValueError(
+                f"detector 'sensitive' option 'categories' has an unknown category {item!r}; "
+                f"use some of: {', '.join(known)}"
+            )
+        if known[item] not in chosen:
+            chosen.append(known[item])
+    return tuple(c for c in Category if c in chosen)
+
+
+class SensitiveConditionDetector:
+    name = "sensitive"
+    version = "1.0"
+    codes = frozenset({Entity.SENSITIVE_CONDITION.value})
+
+    def __init__(self, options: Mapping[str, Any], settings: Settings) -> None:
+        unknown = sorted(set(options) - OPTIONS)
+        if unknown:
+            raise ValueError(
+                f"detector 'sensitive' got unknown option(s): {', '.join(unknown)}; "
+                f"allowed: {', '.join(sorted(OPTIONS))}"
+            )
+        self.categories = _categories(options.get("categories"))
+        # Loaded now so a bad list stops start-up instead of the first message.
+        self._lists = load_term_lists(_terms_dir(options.get("terms_dir")), self.categories)
+        self._case_patterns = tuple(re.compile(p) for p in settings.agency.case_number_patterns)
+        self._matchers: TermMatchers | None = None
+        self._known: KnownPeople | None = None
+
+    def _term_matchers(self, nlp: Language) -> TermMatchers:
+        if self._matchers is None or self._matchers.nlp is not nlp:
+            self._matchers = build_term_matchers(nlp, self._lists)
+        return self._matchers
+
+    def _known_people(self, nlp: Language, registry: Registry) -> PhraseMatcher:
+        known = self._known
+        if known is None or known.nlp is not nlp or known.registry is not registry:
+            known = KnownPeople(nlp, registry, build_known_person_matcher(nlp, registry.clients()))
+            self._known = known
+        return known.matcher
+
+    def inspect(self, message: ParsedMessage, context: InspectionContext) -> Sequence[Finding]:
+        if len(context.docs) != len(message.segments):
+            raise ValueError(
+                f"detector 'sensitive' needs one spaCy doc per message segment "
+                f"({len(message.segments)} segments, {len(context.docs)} docs)"
+            )
+        nlp = context.nlp.nlp
+        matchers = self._term_matchers(nlp)
+        known = self._known_people(nlp, context.registry)
+        findings: list[Finding] = []
+        for index, (segment, doc) in enumerate(zip(message.segments, context.docs, strict=True)):
+            if doc.vocab is not nlp.vocab or doc.text != segment.text:
+                # By position only: a segment's source may name an attachment,
+                # and attachment names can carry a client's name.
+                raise ValueError(
+                    f"detector 'sensitive' got a spaCy doc that does not belong to "
+                    f"message segment {index + 1} of {len(message.segments)}"
+                )
+            findings.extend(self._inspect_segment(segment, doc, matchers, known, message))
+        return findings
+
+    def _inspect_segment(
+        self,
+        segment: Segment,
+        doc: Doc,
+        matchers: TermMatchers,
+        known: PhraseMatcher,
+        message: ParsedMessage,
+    ) -> list[Finding]:
+        spans = find_terms(matchers, doc, self.categories)
+        if not spans:
+            return []
+        if segment.signature:
+            # The sender describing their own job is not a disclosure about anyone.
+            cues: frozenset[int] = frozenset()
+        else:
+            cues = person_cue_tokens(
+                doc,
+                sender_name=message.from_name,
+                known=known(doc, as_spans=True),
+                case_patterns=self._case_patterns,
+            )
+        doc_clauses = clauses(doc)
+        return [
+            Finding(
+                entity=Entity.SENSITIVE_CONDITION,
+                location=segment.source,
+                start=segment.offset + span.start_char,
+                end=segment.offset + span.end_char,
+                score=SCORE,
+                detector=self.name,
+                text=span.text,
+                category=Category(span.label_),
+                about_person=is_about_person(span, doc_clauses, cues),
+                quoted=segment.quoted,
+            )
+            for span in spans
+        ]

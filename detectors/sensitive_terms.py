@@ -1,0 +1,142 @@
+"""Agency-editable vocabularies for sensitive conditions, one YAML file per category.
+
+Vocabulary is policy, not code: an agency adds its local program names or drops
+a term that keeps misfiring without touching Python. Because a silently ignored
+list would mean silently passed mail, every file is validated strictly and a bad
+one stops start-up with an error that names the file and the key.
+
+File format (``config/sensitive/<category>.yaml``)::
+
+    description: what the category covers (for people editing the list)
+    terms: [overdose, bipolar disorder]    # any case; base forms also match
+                                           # inflections ("overdose" -> "overdosed")
+    acronyms: [PTSD, PrEP]                 # exact capitalisation ("prep" is not PrEP)
+    exclude: [great depression]            # any case; overlapping matches are dropped
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from proxy.config import DEFAULT_CONFIG
+from proxy.findings import Category
+
+
+class TermListError(ValueError):
+    """A term list file is missing, unreadable or invalid; the text names file and key."""
+
+
+def default_terms_dir() -> Path:
+    """The shipped lists live next to the shipped ``tactful.yaml``."""
+    return Path(DEFAULT_CONFIG).parent / "sensitive"
+
+
+def _clean(values: tuple[str, ...], *, lower: bool) -> tuple[str, ...]:
+    cleaned: list[str] = []
+    for index, value in enumerate(values):
+        text = " ".join(value.split())
+        if not text:
+            raise ValueError(f"entry {index} is empty")
+        cleaned.append(text.lower() if lower else text)
+    return tuple(dict.fromkeys(cleaned))
+
+
+class TermList(BaseModel):
+    """One category's vocabulary, as an agency wrote it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: str = ""
+    terms: tuple[str, ...] = ()
+    acronyms: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    @field_validator("terms", "acronyms", "exclude", mode="before")
+    @classmethod
+    def _empty_key(cls, value: object) -> object:
+        """A key whose entries were all deleted reads as null in YAML."""
+        return () if value is None else value
+
+    @field_validator("terms", "exclude")
+    @classmethod
+    def _any_case(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _clean(value, lower=True)
+
+    @field_validator("acronyms")
+    @classmethod
+    def _exact_case(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _clean(value, lower=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryTerms:
+    category: Category
+    terms: TermList
+    path: Path
+
+
+def _describe(exc: ValidationError, path: Path) -> str:
+    lines = [f"invalid term list {path}:"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (allowed: description, terms, acronyms, exclude)"
+        elif err["type"] == "string_type":
+            msg += " (put quotes around numbers and words like yes/no)"
+        lines.append(f"  {key}: {msg}")
+    return "\n".join(lines)
+
+
+def load_term_list(path: Path) -> TermList:
+    """Read and validate one category file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TermListError(f"cannot read term list {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise TermListError(f"term list {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise TermListError(
+            f"term list {path} must be a mapping with the keys "
+            "description, terms, acronyms, exclude"
+        )
+    try:
+        return TermList.model_validate(data)
+    except ValidationError as exc:
+        raise TermListError(_describe(exc, path)) from exc
+
+
+def load_term_lists(directory: Path, categories: Iterable[Category]) -> tuple[CategoryTerms, ...]:
+    """Load the lists for ``categories`` from ``directory``.
+
+    Every ``*.yaml`` file must be named after a category, so that a misspelt
+    file name (``mental-health.yaml``) is an error rather than a list that is
+    quietly never read.
+    """
+    if not directory.is_dir():
+        raise TermListError(f"sensitive term directory {directory} does not exist")
+    known = {c.value for c in Category}
+    for path in sorted(directory.glob("*.yaml")):
+        if path.stem not in known:
+            raise TermListError(
+                f"term list {path} is not named after a category; "
+                f"use one of: {', '.join(sorted(known))}"
+            )
+    loaded: list[CategoryTerms] = []
+    for category in categories:
+        path = directory / f"{category.value}.yaml"
+        if not path.is_file():
+            raise TermListError(
+                f"no term list for category {category.value!r}: expected {path} "
+                "(or leave the category out of the 'categories' option)"
+            )
+        loaded.append(CategoryTerms(category, load_term_list(path), path))
+    return tuple(loaded)

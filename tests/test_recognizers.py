@@ -1,0 +1,301 @@
+"""Our Presidio recognizers, one at a time, in Presidio's test style.
+
+Each case lists the exact (start, end) spans expected; an empty list means the
+text must produce no result at all. No language model is needed: the
+recognizers check their context on the plain text.
+"""
+
+from __future__ import annotations
+
+import pytest
+from presidio_analyzer import PatternRecognizer, RecognizerResult
+
+from detectors.recognizers import (
+    BankAccountRecognizer,
+    CaseNumberRecognizer,
+    DateOfBirthRecognizer,
+    LabelledSsnRecognizer,
+    MedicaidIdRecognizer,
+    MedicareIdRecognizer,
+    StreetAddressRecognizer,
+)
+from detectors.recognizers.context import ContextWindow, phrase_pattern
+from detectors.recognizers.date_of_birth import is_calendar_date
+from detectors.recognizers.medicare import is_mbi
+
+AGENCY_CASE_PATTERNS = (r"\bCASE-\d{4}-\d{4,6}\b", r"\b[A-Z]{2}-\d{2}-\d{6}\b")
+
+
+def spans(recognizer: PatternRecognizer, text: str) -> list[tuple[int, int]]:
+    results = recognizer.analyze(text, recognizer.supported_entities)
+    return sorted((r.start, r.end) for r in results)
+
+
+def only_result(recognizer: PatternRecognizer, text: str) -> RecognizerResult:
+    results = recognizer.analyze(text, recognizer.supported_entities)
+    assert len(results) == 1
+    return results[0]
+
+
+@pytest.mark.parametrize(
+    "text, expected_spans",
+    [
+        ("DOB: 03/14/1990", [(5, 15)]),
+        ("DOB 3-14-90", [(4, 11)]),
+        ("D.O.B. 3/14/90", [(7, 14)]),
+        ("d.o.b. 1990-03-14", [(7, 17)]),
+        ("She was born on March 14, 1990.", [(16, 30)]),
+        ("Born 14 March 1990 in Peoria", [(5, 18)]),
+        ("date of birth: Sept. 3, 1985", [(15, 28)]),
+        ("Her birthday is 4th of July 2001", [(16, 32)]),
+        ("Date of\nbirth 12.25.1979", [(14, 24)]),
+        ("Client 14/03/1990 (DOB) was seen", [(7, 17)]),
+        # A date without birth context is not a date of birth.
+        ("the meeting on 03/14/2026", []),
+        ("Court hearing March 14, 2026 at 9am", []),
+        ("1990-03-14 was a Wednesday", []),
+        # Context in a previous sentence does not carry over.
+        ("Her DOB is on file. The meeting is on 03/14/2026.", []),
+        # Impossible dates are not dates.
+        ("DOB 13/45/1990", []),
+        ("DOB 02/30/1990", []),
+        ("DOB 1990-13-01", []),
+        # Feb 29 exists in leap years only.
+        ("DOB 02/29/2000", [(4, 14)]),
+        ("DOB 02/29/2001", []),
+    ],
+)
+def test_date_of_birth(text: str, expected_spans: list[tuple[int, int]]) -> None:
+    assert spans(DateOfBirthRecognizer(), text) == expected_spans
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("03/14/1990", True),
+        ("14/03/1990", True),
+        ("3-14-90", True),
+        ("1990-03-14", True),
+        ("March 14, 1990", True),
+        ("14 Mar 1990", True),
+        ("February 30, 1990", False),
+        ("13/13/1990", False),
+        ("03/14/1700", False),
+        ("not a date", False),
+    ],
+)
+def test_is_calendar_date(text: str, expected: bool) -> None:
+    assert is_calendar_date(text) is expected
+
+
+@pytest.mark.parametrize(
+    "text, expected_spans",
+    [
+        ("Medicaid ID: AB12345C", [(13, 21)]),
+        ("Medicaid # 123456789", [(11, 20)]),
+        ("her medicaid number is 98765432101", [(23, 34)]),
+        ("MA ID 1234ABCD99", [(6, 16)]),
+        ("Recipient ID ZX9988776655 on file", [(13, 25)]),
+        # Without a Medicaid label: nothing.
+        ("ref AB12345C", []),
+        ("Order 123456789 shipped", []),
+        # Too short, too long, too few digits.
+        ("Medicaid ID: AB1234", []),
+        ("Medicaid ID: 123456789012345", []),
+        ("Medicaid application pending", []),
+        ("Medicaid ID: ABCDEFG12", []),
+    ],
+)
+def test_medicaid_id(text: str, expected_spans: list[tuple[int, int]]) -> None:
+    assert spans(MedicaidIdRecognizer(), text) == expected_spans
+
+
+@pytest.mark.parametrize(
+    "text, expected_spans",
+    [
+        ("MBI 1EG4-TE5-MK73", [(4, 17)]),
+        ("Medicare number 1EG4TE5MK73.", [(16, 27)]),
+        ("1eg4-te5-mk73", [(0, 13)]),
+        ("9AA0-AA0-AA00", [(0, 13)]),
+        # Forbidden letters (S, L, O, I, B, Z) are never used by CMS.
+        ("1SG4-TE5-MK73", []),
+        ("1EG4-TE5-MK7Z", []),
+        ("1EG4-TO5-MK73", []),
+        ("1EL4TE5MK73", []),
+        # Position 1 is 1-9, never 0.
+        ("0EG4-TE5-MK73", []),
+        # Dashes are 4-3-4 or none.
+        ("1EG4-TE5MK73", []),
+        # Wrong length.
+        ("1EG4TE5MK7", []),
+    ],
+)
+def test_medicare_id(text: str, expected_spans: list[tuple[int, int]]) -> None:
+    assert spans(MedicareIdRecognizer(), text) == expected_spans
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("1EG4-TE5-MK73", True),
+        ("1EG4TE5MK73", True),
+        ("1EG4-TE5-MK7", False),
+        ("1EG4-TES-MK73", False),
+        ("1E-G4TE5-MK73", False),
+    ],
+)
+def test_is_mbi(text: str, expected: bool) -> None:
+    assert is_mbi(text) is expected
+
+
+@pytest.mark.parametrize(
+    "text, expected_spans",
+    [
+        ("CASE-2024-00123", [(0, 15)]),
+        ("see case IL-24-001234 and CASE-2023-4567.", [(9, 21), (26, 40)]),
+        # Agency patterns are case-sensitive unless they say (?i).
+        ("case-2024-00123", []),
+        ("CASE-24-00123", []),
+        ("XIL-24-001234", []),
+    ],
+)
+def test_case_number(text: str, expected_spans: list[tuple[int, int]]) -> None:
+    assert spans(CaseNumberRecognizer(AGENCY_CASE_PATTERNS), text) == expected_spans
+
+
+def test_case_number_inline_flag_makes_pattern_case_insensitive() -> None:
+    recognizer = CaseNumberRecognizer([r"(?i)\bcase-\d{4}\b"])
+    assert spans(recognizer, "Case-2024 and CASE-2025") == [(0, 9), (14, 23)]
+
+
+def test_case_number_rejects_empty_and_bad_patterns() -> None:
+    with pytest.raises(ValueError, match=r"agency\.case_number_patterns.*empty"):
+        CaseNumberRecognizer([])
+    with pytest.raises(ValueError, match=r"agency\.case_number_patterns' entry 2"):
+        CaseNumberRecognizer([r"\bok\b", r"(unclosed"])
+
+
+@pytest.mark.parametrize(
+    "text, expected_spans",
+    [
+        ("She lives at 123 N Main St. Apt 4B, Chicago, IL 60614-1234 now", [(13, 58)]),
+        ("123 Main Street", [(0, 15)]),
+        ("moved to 4500 West Martin Luther King Drive last week", [(9, 43)]),
+        ("1600 Pennsylvania Avenue NW, Washington, DC 20500", [(0, 49)]),
+        ("Send to 42 W 5th Ave #3\nChicago, IL 60614", [(8, 41)]),
+        ("at 77 Oak Ln Unit 12 tomorrow", [(3, 20)]),
+        ("Office: 200 Lake Shore Blvd., Suite 200, Evanston IL 60201", [(8, 58)]),
+        ("PO Box 123", [(0, 10)]),
+        ("P.O. Box 44, Springfield, IL 62701", [(0, 34)]),
+        ("post office box 9 please", [(0, 17)]),
+        # Only what is there: no city line after the street.
+        ("123 Main St\nBring ID", [(0, 11)]),
+        # Not addresses.
+        ("3 blocks down the street", []),
+        ("We have 2 Way to go", []),
+        ("Room 12 on the 3rd floor", []),
+        ("the 5 St Patricks", []),
+    ],
+)
+def test_street_address(text: str, expected_spans: list[tuple[int, int]]) -> None:
+    assert spans(StreetAddressRecognizer(), text) == expected_spans
+
+
+@pytest.mark.parametrize(
+    "text, expected_spans",
+    [
+        ("checking account 123456789012", [(17, 29)]),
+        ("Acct: 00012345678", [(6, 17)]),
+        ("routing 021000021, savings 9876543210", [(8, 17), (27, 37)]),
+        ("Her bank is Chase, number 55667788", [(26, 34)]),
+        # Digits without a bank label are not a bank number.
+        ("call 3125550142", []),
+        ("Order 123456789012 shipped", []),
+        # Too short / too long.
+        ("account 1234567", []),
+        ("account 123456789012345678", []),
+    ],
+)
+def test_bank_account(text: str, expected_spans: list[tuple[int, int]]) -> None:
+    assert spans(BankAccountRecognizer(), text) == expected_spans
+
+
+@pytest.mark.parametrize(
+    "text, expected_spans",
+    [
+        # Formatted + SSN label: a finding even for numbers Presidio rejects.
+        ("SSN 123-45-6789", [(4, 15)]),
+        ("my ssn: 078-05-1120 ok", [(8, 19)]),
+        ("SS#219-09-9999", [(3, 14)]),
+        ("soc sec 000 00 0000", [(8, 19)]),
+        ("Social Security number 666-12-3456", [(23, 34)]),
+        ("123-45-6789 (SSN)", [(0, 11)]),
+        # No label: Presidio's validator still drops sample/invalid numbers.
+        ("123-45-6789", []),
+        ("078-05-1120", []),
+        ("000-12-3456", []),
+        ("111-11-1111", []),
+        # No label, plausible and formatted: Presidio's medium pattern.
+        ("219-09-9998", [(0, 11)]),
+        ("219 09 9998", [(0, 11)]),
+        # Label but unformatted and a known sample: Presidio drops it.
+        ("SSN 123456789", []),
+        # Mixed separators are not a formatted SSN.
+        ("SSN 219-09 9999", []),
+    ],
+)
+def test_ssn_spans(text: str, expected_spans: list[tuple[int, int]]) -> None:
+    recognizer = LabelledSsnRecognizer()
+    found = [
+        (r.start, r.end)
+        for r in recognizer.analyze(text, recognizer.supported_entities)
+        if r.score >= 0.4
+    ]
+    assert sorted(found) == expected_spans
+
+
+def test_ssn_label_raises_score_like_presidio_context() -> None:
+    recognizer = LabelledSsnRecognizer()
+    unlabelled = only_result(recognizer, "219-09-9998")
+    labelled = only_result(recognizer, "SSN 219-09-9998")
+    assert unlabelled.score == pytest.approx(0.5)
+    assert labelled.score == pytest.approx(0.85)
+    # Unformatted, plausible nine digits: weak alone, raised by the label.
+    assert only_result(recognizer, "219099998").score < 0.4
+    assert only_result(recognizer, "ssn 219099998").score == pytest.approx(0.4)
+
+
+def test_ssn_bare_word_social_is_not_a_label() -> None:
+    """'social worker' is everywhere in our mail and must not boost digits."""
+    recognizer = LabelledSsnRecognizer()
+    assert only_result(recognizer, "social worker 219099998").score < 0.4
+
+
+def test_context_results_are_not_boosted_again_by_presidio() -> None:
+    result = only_result(DateOfBirthRecognizer(), "DOB 03/14/1990")
+    assert result.recognition_metadata[RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY]
+
+
+@pytest.mark.parametrize(
+    "text, start, end, expected",
+    [
+        ("DOB: 1/2/90", 5, 11, True),
+        ("date of\nbirth 1/2/90", 14, 20, True),
+        ("a b c d e f g DOB h i j k l m 1/2/90", 30, 36, False),
+        ("1/2/90 (DOB)", 0, 6, True),
+        ("1/2/90, we met. DOB is elsewhere", 0, 6, False),
+        ("DOBBY 1/2/90", 6, 12, False),
+        ("DOB\n\n1/2/90", 5, 11, False),
+    ],
+)
+def test_context_window(text: str, start: int, end: int, expected: bool) -> None:
+    pattern = phrase_pattern(["DOB", "date of birth"])
+    assert (
+        ContextWindow(words_before=6, words_after=2).has_context(text, start, end, pattern)
+        is expected
+    )
+
+
+def test_phrase_pattern_needs_phrases() -> None:
+    with pytest.raises(ValueError, match="must not be empty"):
+        phrase_pattern(["  "])
