@@ -1,0 +1,283 @@
+"""Configuration: shipped defaults in ``config/tactful.yaml`` with an
+agency's partial file merged over them, validated by pydantic.
+
+There is no global settings object; whoever needs settings is handed a
+:class:`Settings`. Unknown keys are errors, so a typo never silently turns a
+rule off.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, time
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from proxy.verdict import Action
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "tactful.yaml"
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class ConfigError(Exception):
+    """A configuration file is unreadable or invalid; the text names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WorkingHours(_Strict):
+    days: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+    start: time = time(8, 0)
+    end: time = time(18, 0)
+
+
+class Agency(_Strict):
+    name: str = "Your agency"
+    domains: tuple[str, ...] = ()
+    timezone: str = "America/Chicago"
+    working_hours: WorkingHours = WorkingHours()
+    holidays: tuple[date, ...] = ()
+    case_number_patterns: tuple[str, ...] = ()
+    default_region: str = "US"
+    secure_portal: str = "the secure portal"
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from exc
+        return value
+
+    @field_validator("case_number_patterns")
+    @classmethod
+    def _patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regex {pattern!r}: {exc}") from exc
+        return value
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(d.lower().strip() for d in value)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class QuietHours(_Strict):
+    start: time = time(20, 0)
+    end: time = time(8, 0)
+
+
+class Sms(_Strict):
+    gateway_domains: tuple[str, ...] = ()
+    quiet_hours: QuietHours = QuietHours()
+
+    @field_validator("gateway_domains")
+    @classmethod
+    def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(d.lower().strip() for d in value)
+
+
+class Nlp(_Strict):
+    model: str = "en_core_web_sm"
+    language: str = "en"
+
+
+class Limits(_Strict):
+    max_depth: int = Field(10, ge=1)
+    max_parts: int = Field(200, ge=1)
+    max_decoded_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    max_text_chars: int = Field(2_000_000, ge=1000)
+
+
+class DetectorConfig(_Strict):
+    enabled: bool = True
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class RuleConfig(_Strict):
+    """Action for one rule, by recipient kind, with ``sms`` taking precedence
+    for sms recipients and ``default`` for any kind not named."""
+
+    default: Action = Action.PASS
+    internal: Action | None = None
+    client: Action | None = None
+    authorized: Action | None = None
+    external: Action | None = None
+    sms: Action | None = None
+    overridable: bool = True
+
+    def action_for(self, kind: str, channel: str) -> Action:
+        if channel == "sms" and self.sms is not None:
+            return self.sms
+        specific: Action | None = getattr(self, kind)
+        return specific if specific is not None else self.default
+
+
+class Policy(_Strict):
+    rules: dict[str, RuleConfig] = Field(default_factory=dict)
+
+
+class Database(_Strict):
+    url: str = "sqlite:///var/tactful.db"
+
+
+class TlsFiles(_Strict):
+    cert_file: str | None = None
+    key_file: str | None = None
+
+
+class Smtp(_Strict):
+    """The submission front door (``tactful serve``)."""
+
+    listen: str = "127.0.0.1:2525"
+    # Implicit TLS (465-style) listener; needs tls.cert_file/key_file.
+    implicit_tls_listen: str | None = None
+    hostname: str = "tactful.localhost"
+    tls: TlsFiles = TlsFiles()
+    auth_backend: Literal["local", "upstream"] = "local"
+    users_file: str = "var/users.json"
+    max_message_size: int = Field(25 * 1024 * 1024, ge=1024)
+    max_recipients: int = Field(50, ge=1)
+    max_line_length: int = Field(998, ge=78)
+    max_connections: int = Field(100, ge=1)
+    idle_timeout_seconds: float = Field(120.0, gt=0)
+
+
+class Upstream(_Strict):
+    """Where accepted mail goes: ``HOST:PORT`` or ``maildir:PATH``."""
+
+    target: str = "maildir:var/outbox"
+    starttls: Literal["auto", "require", "off"] = "auto"
+    implicit_tls: bool = False
+    verify_tls: bool = True
+    username: str | None = None
+    password_env: str | None = None
+    timeout_seconds: float = Field(60.0, gt=0)
+
+
+class Dkim(_Strict):
+    enabled: bool = True
+    selector: str = "tactful"
+    domain: str | None = None  # default: first of agency.domains
+    key_file: str = "var/dkim.key"
+
+
+class Hold(_Strict):
+    """Held and deferred messages are encrypted at rest (AES-GCM).
+
+    The key is read from the environment variable ``key_env`` if set there,
+    else from ``key_file`` (created with mode 0600 on first start).
+    """
+
+    key_env: str = "TACTFUL_HOLD_KEY"
+    key_file: str = "var/hold.key"
+    expire_days: int = Field(14, ge=1)
+
+
+class Analysis(_Strict):
+    # false relays without linting (for benchmarks and emergencies only).
+    enabled: bool = True
+    pool_size: int | None = Field(None, ge=1)  # default: number of cores
+    time_budget_seconds: float = Field(30.0, gt=0)
+
+
+class Notices(_Strict):
+    from_address: str = "tactful@example.org"
+    # Add an X-Tactful-Findings header (finding codes only, no client data).
+    findings_header: bool = True
+
+
+class Settings(_Strict):
+    mode: Literal["enforce", "monitor"] = "enforce"
+    agency: Agency = Agency()
+    sms: Sms = Sms()
+    nlp: Nlp = Nlp()
+    limits: Limits = Limits()
+    detectors: dict[str, DetectorConfig] = Field(default_factory=dict)
+    policy: Policy = Policy()
+    database: Database = Database()
+    smtp: Smtp = Smtp()
+    upstream: Upstream = Upstream()
+    dkim: Dkim = Dkim()
+    hold: Hold = Hold()
+    analysis: Analysis = Analysis()
+    # What a failure (internal error, analysis timeout, database or upstream
+    # down) does: "tempfail" answers 451 so the client retries (fail-closed);
+    # "pass" relays unlinted.
+    on_error: Literal["tempfail", "pass"] = "tempfail"
+    notices: Notices = Notices()
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``override`` over ``base``; mappings merge, everything else replaces."""
+    merged: dict[str, Any] = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must contain a mapping of settings at the top level")
+    return data
+
+
+def _describe(exc: ValidationError, origin: str) -> str:
+    lines = [f"invalid configuration in {origin}:"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling against config/tactful.yaml)"
+        lines.append(f"  {key}: {msg}")
+    return "\n".join(lines)
+
+
+def load_settings(path: str | Path | None = None, *, base: Path = DEFAULT_CONFIG) -> Settings:
+    """Shipped defaults, with the optional agency file merged over them."""
+    data = _read_yaml(base)
+    origin = str(base)
+    if path is not None:
+        data = deep_merge(data, _read_yaml(Path(path)))
+        origin = f"{path} (merged over {base.name})"
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origin)) from exc
+
+
+def settings_from_mapping(overrides: Mapping[str, Any], *, base: Path = DEFAULT_CONFIG) -> Settings:
+    """Defaults with ``overrides`` merged over them; used by tests and tools."""
+    try:
+        return Settings.model_validate(deep_merge(_read_yaml(base), overrides))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, "overrides")) from exc
