@@ -68,8 +68,7 @@ def load_model(name: str) -> Language:
 
 def _may_name_someone(sentence: Span) -> bool:
     return any(
-        token.tag_ in PROPER_NOUN_TAGS and token.lower_ not in CALENDAR_WORDS
-        for token in sentence
+        token.tag_ in PROPER_NOUN_TAGS and token.lower_ not in CALENDAR_WORDS for token in sentence
     )
 
 
@@ -100,7 +99,9 @@ class NlpService:
         ner = self.nlp.get_pipe("ner")
         sentence_docs = (s.as_doc() for s in sentences)
         for sentence, tagged in zip(
-            sentences, ner.pipe(sentence_docs, batch_size=self.batch_size), strict=True
+            sentences,
+            ner.pipe(sentence_docs, batch_size=self.batch_size),  # type: ignore[attr-defined]
+            strict=True,
         ):
             doc = sentence.doc
             for ent in tagged.ents:

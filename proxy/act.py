@@ -1,0 +1,364 @@
+"""Act on a verdict: relay, mask then relay, defer, hold, or reject.
+
+This is the one place that turns the policy's decision into what happens
+to a submission, and the one place that decides the SMTP reply. Its rule
+is the proxy's promise: a 2xx only once the upstream accepted the message
+or it is committed to the spool; anything that goes wrong is a 451 so the
+mail program keeps the message and retries.
+
+Detectors and the policy never touch the message; the only changes made
+here are the ones the verdict asks for (masking), the subject tags the
+worker added for Tactful, an optional header of rule codes, and the DKIM
+signature, added last over exactly the bytes that go upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import unicodedata
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from proxy.analysis_pool import AnalysisFailure
+from proxy.config import Settings
+from proxy.dkim_sign import DkimError, DkimSigner
+from proxy.engine import LintResult
+from proxy.header_safety import HeaderInjectionError, strip_subject_tags_in_raw
+from proxy.notices import (
+    Notice,
+    NoticeLinks,
+    deferred_notice,
+    held_notice,
+    masked_notice,
+)
+from proxy.redact import redact_message
+from proxy.relay import DeliveryResult, Upstream
+from proxy.spool_store import SpoolStore, VerdictSummary, summarize
+from proxy.subject_tags import strip_subject_tags
+from proxy.submission import TEMPORARY_FAILURE, SmtpReply, Submission
+from proxy.verdict import Action, Verdict
+
+log = logging.getLogger(__name__)
+
+FINDINGS_HEADER = "X-Tactful-Findings"
+MAX_REPLY_LINES = 6
+
+
+class Linter(Protocol):
+    """What judges a message: the process pool in production."""
+
+    async def lint(
+        self,
+        raw: bytes,
+        *,
+        sender: str,
+        recipients: tuple[str, ...],
+        at: datetime,
+        channel: str | None = None,
+    ) -> LintResult | AnalysisFailure: ...
+
+
+class DeliveryRecorder(Protocol):
+    """Told about every message the upstream accepted (the disclosure log)."""
+
+    async def delivered(self, message_id: str, verdict: Verdict, at: datetime) -> None: ...
+
+
+# --- preparing outgoing bytes -------------------------------------------------
+
+
+class OutgoingError(Exception):
+    """The message cannot be made ready to send (e.g. no single From to
+    sign); the text is safe to show and to log."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """The last steps before the upstream, shared by the proxy's direct
+    path and the scheduler's deferred and released mail."""
+
+    upstream: Upstream
+    signer: DkimSigner | None
+    findings_header: bool
+
+    def prepare(self, raw: bytes, codes: Sequence[str]) -> bytes:
+        """Strip Tactful's subject tags, add the codes header, sign last."""
+        data = _crlf(strip_subject_tags_in_raw(raw, strip_subject_tags))
+        if self.findings_header and codes:
+            value = ", ".join(sorted(set(codes)))
+            if not all(c.isascii() and (c.isalnum() or c in "-_., ") for c in value):
+                raise OutgoingError("a rule code is not a plain token")
+            data = f"{FINDINGS_HEADER}: {value}\r\n".encode("ascii") + data
+        if self.signer is not None:
+            try:
+                data = self.signer.sign(data)
+            except DkimError as exc:
+                raise OutgoingError(str(exc)) from None
+        return data
+
+    async def send(
+        self, sender: str, recipients: Sequence[str], raw: bytes, codes: Sequence[str]
+    ) -> DeliveryResult:
+        data = await asyncio.to_thread(self.prepare, raw, codes)
+        return await self.upstream.deliver(sender, recipients, data)
+
+
+def _crlf(raw: bytes) -> bytes:
+    """CRLF line ends throughout, as SMTP sends them and DKIM signs them."""
+    if b"\n" not in raw.replace(b"\r\n", b""):
+        return raw
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+# --- notices, queued durably ---------------------------------------------------
+
+
+class NoticeQueue:
+    """Notices go through the spool like deferred mail due now, so they are
+    retried if the upstream is down and never delay the SMTP reply."""
+
+    def __init__(
+        self, spool: SpoolStore, settings: Settings, kick: Callable[[], None] | None = None
+    ) -> None:
+        self._spool = spool
+        self._from = settings.notices.from_address
+        self._agency = settings.agency.name
+        self._mode = settings.mode
+        self._kick = kick
+
+    def set_kick(self, kick: Callable[[], None]) -> None:
+        self._kick = kick
+
+    def store(self, notice: Notice, now: datetime | None = None) -> str:
+        """Blocking: commit the notice to the spool; returns its id."""
+        moment = now or datetime.now(UTC)
+        submission = Submission(
+            id=uuid.uuid4().hex,
+            sender=self._from,
+            recipients=(notice.to,),
+            user="tactful",
+            raw=notice.to_bytes(self._from, agency=self._agency, now=moment),
+            received_at=moment,
+        )
+        summary = VerdictSummary(verdict="pass", enforced="pass", mode=self._mode)
+        self._spool.defer(submission, moment, summary, now=moment)
+        return submission.id
+
+    async def send(self, notice: Notice) -> None:
+        """Queue ``notice``; a failure is logged, never raised: the message
+        it is about is already safe."""
+        try:
+            await asyncio.to_thread(self.store, notice)
+        except Exception as exc:
+            log.error("could not queue a notice about %s: %s", notice.about, type(exc).__name__)
+            return
+        if self._kick is not None:
+            self._kick()
+
+
+# --- the pipeline -------------------------------------------------------------
+
+
+def _ascii(text: str) -> str:
+    """SMTP reply text is ASCII; keep the words, drop the typography."""
+    text = text.translate({0x2018: "'", 0x2019: "'", 0x201C: '"', 0x201D: '"', 0x2014: "-"})
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return " ".join(folded.split())[:400]
+
+
+def _reasons(verdict: Verdict, action: Action) -> list[str]:
+    seen: dict[str, None] = {}
+    for hit in verdict.hits:
+        if hit.action == action and not hit.overridden:
+            seen.setdefault(_ascii(hit.message), None)
+    return list(seen)
+
+
+def rejection_reply(verdict: Verdict) -> SmtpReply:
+    """550 5.7.1 with the reasons, short enough for a mail program's dialog."""
+    reasons = _reasons(verdict, Action.REJECT) or ["A rule does not allow this message."]
+    lines = ["Not sent: Tactful blocked this message."]
+    lines += reasons[: MAX_REPLY_LINES - 1]
+    if len(reasons) > MAX_REPLY_LINES - 1:
+        lines.append(f"...and {len(reasons) - (MAX_REPLY_LINES - 1)} more reasons.")
+    return SmtpReply(550, "5.7.1", tuple(lines))
+
+
+def _codes(verdict: Verdict) -> list[str]:
+    return sorted({h.rule for h in verdict.hits if h.action > Action.PASS and not h.overridden})
+
+
+def _redaction_values(verdict: Verdict) -> list[str]:
+    return sorted(
+        {
+            h.finding.text
+            for h in verdict.hits
+            if h.action == Action.REDACT and not h.overridden and h.finding is not None
+            and h.finding.text
+        }
+    )  # fmt: skip
+
+
+class SubmissionPipeline:
+    """The :class:`proxy.submission.MessageProcessor` of ``tactful serve``."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        linter: Linter | None,
+        outbound: Outbound,
+        spool: SpoolStore,
+        notices: NoticeQueue,
+        links: NoticeLinks | None = None,
+        recorder: DeliveryRecorder | None = None,
+        channel: str | None = None,
+    ) -> None:
+        self._settings = settings
+        self._linter = linter
+        self._outbound = outbound
+        self._spool = spool
+        self._notices = notices
+        self._links = links
+        self._recorder = recorder
+        self._channel = channel
+
+    async def process(self, submission: Submission) -> SmtpReply:
+        if self._linter is None:  # analysis.enabled: false
+            return (await self._relay(submission, submission.raw, [])).to_reply()
+        result = await self._linter.lint(
+            submission.raw,
+            sender=submission.sender,
+            recipients=submission.recipients,
+            at=submission.received_at,
+            channel=self._channel,
+        )
+        if isinstance(result, AnalysisFailure):
+            log.error("message %s not judged (%s)", submission.id, result.reason)
+            if self._settings.on_error == "pass":
+                return (await self._relay(submission, submission.raw, [])).to_reply()
+            return TEMPORARY_FAILURE
+        verdict = result.verdict
+        action = verdict.enforced
+        log.info(
+            "message %s: %s%s (rules: %s)",
+            submission.id,
+            action.value,
+            "" if action == verdict.verdict else f" (policy said {verdict.verdict.value})",
+            ",".join(sorted({h.rule for h in verdict.hits})) or "-",
+        )
+        if action == Action.REJECT:
+            return rejection_reply(verdict)
+        if action == Action.HOLD:
+            return await self._hold(submission, result)
+        raw = submission.raw
+        masked = 0
+        if _redaction_values(verdict):
+            redacted = await asyncio.to_thread(
+                redact_message, submission.raw, _redaction_values(verdict)
+            )
+            if not redacted.complete:
+                # A value we cannot mask (inside a PDF, say) must not go out.
+                log.info("message %s: masking incomplete, holding instead", submission.id)
+                return await self._hold(submission, result)
+            raw, masked = redacted.data, redacted.masked
+        if action == Action.DEFER:
+            return await self._defer(submission, result, raw)
+        delivery = await self._relay(submission, raw, _codes(verdict), verdict)
+        if delivery.accepted and masked:
+            await self._notices.send(
+                masked_notice(
+                    message_id=submission.id,
+                    sender=submission.sender,
+                    subject=result.message.subject or None,
+                    recipients=len(submission.recipients),
+                    summary=summarize(verdict),
+                    masked=masked,
+                )
+            )
+        return delivery.to_reply()
+
+    async def _relay(
+        self,
+        submission: Submission,
+        raw: bytes,
+        codes: Sequence[str],
+        verdict: Verdict | None = None,
+    ) -> DeliveryResult:
+        try:
+            delivery = await self._outbound.send(
+                submission.sender, submission.recipients, raw, codes
+            )
+        except (OutgoingError, HeaderInjectionError) as exc:
+            log.warning("message %s cannot be sent: %s", submission.id, type(exc).__name__)
+            return DeliveryResult(False, 554, "5.6.0", f"Message not sent: {exc}")
+        if delivery.accepted and verdict is not None and self._recorder is not None:
+            await self._recorder.delivered(submission.id, verdict, datetime.now(UTC))
+        return delivery
+
+    async def _hold(self, submission: Submission, result: LintResult) -> SmtpReply:
+        summary = summarize(result.verdict)
+        await asyncio.to_thread(self._spool.hold, submission, summary)
+        cancel = self._links.cancel_url(submission.id) if self._links is not None else None
+        await self._notices.send(
+            held_notice(
+                message_id=submission.id,
+                sender=submission.sender,
+                subject=result.message.subject or None,
+                recipients=len(submission.recipients),
+                summary=summary,
+                cancel_url=cancel,
+            )
+        )
+        reasons = _reasons(result.verdict, Action.HOLD)[: MAX_REPLY_LINES - 2]
+        return SmtpReply(
+            250,
+            "2.0.0",
+            (
+                f"Held for review, reference {submission.id}.",
+                *reasons,
+                "A supervisor will review it; you will get an email when they decide.",
+            ),
+        )
+
+    async def _defer(self, submission: Submission, result: LintResult, raw: bytes) -> SmtpReply:
+        verdict = result.verdict
+        send_at = verdict.defer_until or datetime.now(UTC)
+        summary = summarize(verdict)
+        stored = Submission(
+            id=submission.id,
+            sender=submission.sender,
+            recipients=submission.recipients,
+            user=submission.user,
+            raw=raw,
+            received_at=submission.received_at,
+        )
+        await asyncio.to_thread(self._spool.defer, stored, send_at, summary)
+        local = send_at.astimezone(_zone(self._settings))
+        await self._notices.send(
+            deferred_notice(
+                message_id=submission.id,
+                sender=submission.sender,
+                subject=result.message.subject or None,
+                recipients=len(submission.recipients),
+                summary=summary,
+                send_at=local,
+            )
+        )
+        return SmtpReply(
+            250,
+            "2.0.0",
+            (
+                f"Scheduled, reference {submission.id}: it will be sent "
+                f"{local.strftime('%a %d %b %H:%M')} (start of the next working window).",
+            ),
+        )
+
+
+def _zone(settings: Settings) -> tzinfo:
+    return ZoneInfo(settings.agency.timezone)

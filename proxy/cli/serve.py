@@ -1,0 +1,89 @@
+"""``tactful serve``: the submission proxy, scheduler and web side in one process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from proxy.cli import EXIT_OK, EXIT_USAGE
+from proxy.config import ConfigError, Settings, load_settings
+
+
+def register(
+    subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
+    common: argparse.ArgumentParser,
+) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        parents=[common],
+        help="run the SMTP submission proxy",
+        description="Run the proxy: workers' mail programs send through it; it lints each "
+        "message and relays, masks, defers, holds or rejects it. Stops cleanly on Ctrl-C "
+        "or SIGTERM, finishing messages in hand.",
+    )
+    parser.add_argument("--listen", metavar="HOST:PORT", help="override smtp.listen")
+    parser.add_argument(
+        "--upstream",
+        metavar="HOST:PORT|maildir:PATH",
+        help="override upstream.target (the agency mail server, or a local Maildir)",
+    )
+    parser.add_argument(
+        "--no-lint",
+        action="store_true",
+        help="relay without linting (analysis.enabled: false); for benchmarks only",
+    )
+    parser.set_defaults(func=run)
+
+
+def _with_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
+    smtp, upstream, analysis = settings.smtp, settings.upstream, settings.analysis
+    if args.listen:
+        smtp = smtp.model_copy(update={"listen": args.listen})
+    if args.upstream:
+        upstream = upstream.model_copy(update={"target": args.upstream})
+    if args.no_lint:
+        analysis = analysis.model_copy(update={"enabled": False})
+    return settings.model_copy(update={"smtp": smtp, "upstream": upstream, "analysis": analysis})
+
+
+async def _serve(settings: Settings, db_url: str) -> None:
+    from proxy.server import start
+
+    running = await start(settings, db_url)
+    host, port = running.smtp_address
+    print(f"Tactful is accepting mail on {host}:{port} (upstream: {settings.upstream.target})")
+    for listener in running.smtp.listeners[1:]:
+        print(f"  implicit TLS on {listener.host}:{listener.port}")
+    if running.http_address is not None:
+        print(f"  review web app on http://{running.http_address[0]}:{running.http_address[1]}/")
+    if running.pool is None:
+        print("  linting is OFF: every message is relayed unchecked")
+    sys.stdout.flush()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("Stopping: finishing messages in hand...", flush=True)
+    await running.stop()
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = _with_overrides(load_settings(args.config), args)
+    db_url: str = args.db or settings.database.url
+    try:
+        asyncio.run(_serve(settings, db_url))
+    except ConfigError:
+        raise
+    except OSError as exc:
+        print(f"tactful: cannot start: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
