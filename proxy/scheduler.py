@@ -118,8 +118,11 @@ class Scheduler:
         messages were handed to an upstream (accepted or not)."""
         spool = self._services.spool
         now = self._clock()
-        for message in await asyncio.to_thread(spool.expire, now):
-            await self._notify_expired(message)
+        try:
+            for message in await asyncio.to_thread(spool.expire, now):
+                await self._notify_expired(message)
+        except Exception as exc:  # expiry must never stop mail that is owed
+            log.error("expiring held messages failed: %s", type(exc).__name__)
         sent = 0
         for message in await asyncio.to_thread(spool.due_for_delivery, now):
             if self._stopping:
