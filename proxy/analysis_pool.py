@@ -14,6 +14,8 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import signal
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -49,8 +51,24 @@ def _registry_state(url: str) -> tuple[object, Registry | None]:
     return stamp, registry_from_database(url, migrate=False)
 
 
+def _die_with_parent() -> None:
+    """If the server is killed outright (SIGKILL, OOM), its workers must not
+    linger holding a model's worth of memory each: ask Linux to kill this
+    worker when its parent dies. Elsewhere the pipe closing ends them."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent died before we asked
+        os._exit(1)
+
+
 def _init_worker(settings: Settings, db_url: str | None) -> None:
     global _engine, _registry_stamp, _db_url
+    _die_with_parent()
     os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
     _db_url = db_url
     registry = Registry()

@@ -130,6 +130,7 @@ class TactfulServer:
             env=tactful_env(),
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, analysis workers included
         )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -143,10 +144,10 @@ class TactfulServer:
         raise RuntimeError("tactful serve did not start listening in 120 s")
 
     def kill(self) -> None:
-        """SIGKILL: no clean-up, no flushing -- a power cut, as far as the
-        process can tell."""
+        """SIGKILL to the server and its analysis workers at once: no
+        clean-up, no flushing -- a power cut, as far as they can tell."""
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(30)
 
     def stop(self) -> None:
