@@ -41,6 +41,7 @@ debian-packages: $(DEB_STAMP)
 run: $(STAMP)
 	@mkdir -p var
 	$(VENV)/bin/tactful db upgrade
+	@test -f var/dkim.key || $(VENV)/bin/tactful dkim keygen
 	$(VENV)/bin/tactful serve
 
 test: $(STAMP) $(DEB_STAMP)

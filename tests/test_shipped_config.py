@@ -1,0 +1,34 @@
+"""The configuration files we ship must load: a typo in them would be the
+first thing a new agency meets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from proxy.config import ConfigError, load_settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_shipped_defaults_load_and_document_every_section() -> None:
+    settings = load_settings()
+    assert settings.smtp.listen == "127.0.0.1:2525"
+    assert settings.upstream.target == "maildir:var/outbox"
+    text = (REPO / "config" / "tactful.yaml").read_text()
+    for section in settings.model_fields:
+        assert f"\n{section}:" in text or text.startswith(f"{section}:"), section
+
+
+def test_deployment_example_loads() -> None:
+    settings = load_settings(REPO / "deploy" / "agency.example.yaml")
+    assert settings.smtp.listen == "0.0.0.0:587"
+    assert settings.database.url.startswith("postgresql+psycopg://")
+
+
+def test_misspelt_key_is_an_error_that_names_it(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("upstream:\n  targt: mail.example.org:25\n")
+    with pytest.raises(ConfigError, match=r"upstream\.targt: unknown key"):
+        load_settings(bad)
