@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date, time
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -157,6 +158,25 @@ class Smtp(_Strict):
     max_line_length: int = Field(998, ge=78)
     max_connections: int = Field(100, ge=1)
     idle_timeout_seconds: float = Field(120.0, gt=0)
+    # Clients connecting from these networks may submit without AUTH (like
+    # Postfix's permit_mynetworks), e.g. a copier or a load generator. Their
+    # mail is linted like any other. Empty: everyone must log in.
+    trusted_networks: tuple[IPv4Network | IPv6Network, ...] = ()
+
+    @field_validator("trusted_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            return value
+        networks: list[IPv4Network | IPv6Network] = []
+        for item in value:
+            try:
+                networks.append(ip_network(str(item), strict=True))
+            except ValueError as exc:
+                raise ValueError(
+                    f"{item!r} is not a network in CIDR form (e.g. 192.168.1.0/24): {exc}"
+                ) from exc
+        return tuple(networks)
 
 
 class Upstream(_Strict):

@@ -42,6 +42,15 @@ from proxy.verdict import Verdict
 
 DEFAULT_LEASE = timedelta(minutes=5)
 DEFAULT_EXPIRY = timedelta(days=14)
+# The shortest id prefix :meth:`SpoolStore.resolve` matches: ids are 32 hex
+# digits, and 8 of them make an accidental match between two pending
+# messages very unlikely while staying easy to read out over the phone.
+MIN_PREFIX = 8
+# Key added to the stored summary JSON when a reviewer released the message
+# with details masked (see :meth:`SpoolStore.release`): the released notice
+# says so, and no schema change is needed for one flag.
+REDACTED_ON_RELEASE = "redacted_on_release"
+CANCEL_REASON = "withdrawn by the sender"
 
 # Fixed phrases for ``last_error``: the upstream's own text can quote the
 # message or its recipients, so it is never stored.
@@ -175,6 +184,8 @@ class SpooledMessage:
     version: int
     has_content: bool
     content_size: int
+    # A reviewer released it with some details masked (release replacement).
+    redacted_on_release: bool = False
 
 
 def _view(row: SpoolRow) -> SpooledMessage:
@@ -199,6 +210,7 @@ def _view(row: SpoolRow) -> SpooledMessage:
         version=row.version,
         has_content=row.content is not None,
         content_size=row.content_size,
+        redacted_on_release=bool(row.summary.get(REDACTED_ON_RELEASE, False)),
     )
 
 
@@ -232,6 +244,15 @@ class NotFound:
 
 
 DecisionResult = Decided | AlreadyDecided | NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class Ambiguous:
+    """An id prefix that matches more than one message; ``ids`` lists them
+    (at most a few) so the reviewer can type more characters."""
+
+    prefix: str
+    ids: tuple[str, ...]
 
 
 def error_summary(code: int, enhanced: str, *, permanent: bool) -> str:
@@ -359,6 +380,31 @@ class SpoolStore:
     def list_held(self) -> list[SpooledMessage]:
         return self.by_state([SpoolState.HELD])
 
+    def resolve(self, prefix: str) -> SpooledMessage | Ambiguous | None:
+        """The message whose id is ``prefix`` or starts with it.
+
+        An exact id always wins. Otherwise a prefix of at least
+        :data:`MIN_PREFIX` characters matches; shorter ones match nothing,
+        so a stray ``a`` never picks a message to release.
+        """
+        text = prefix.strip().lower()
+        if not text:
+            return None
+        exact = self.get(text)
+        if exact is not None or len(text) < MIN_PREFIX:
+            return exact
+        query = (
+            select(SpoolRow)
+            .where(SpoolRow.id.startswith(text, autoescape=True))
+            .order_by(SpoolRow.id)
+            .limit(6)
+        )
+        with self._sessions() as session:
+            rows = list(session.scalars(query))
+            if len(rows) > 1:
+                return Ambiguous(text, tuple(row.id for row in rows))
+            return _view(rows[0]) if rows else None
+
     def raw(self, message_id: str) -> bytes | None:
         """The decrypted message, or None if there is no such row or its
         content was purged. Raises :class:`proxy.crypto.DecryptionError` if
@@ -474,17 +520,55 @@ class SpoolStore:
     # --- decisions ----------------------------------------------------------
 
     def release(
-        self, message_id: str, by: str, reason: str, now: datetime | None = None
+        self,
+        message_id: str,
+        by: str,
+        reason: str,
+        now: datetime | None = None,
+        *,
+        replacement: bytes | None = None,
     ) -> DecisionResult:
-        """A reviewer lets a held message go; the scheduler sends it."""
+        """A reviewer lets a held message go; the scheduler sends it.
+
+        ``replacement`` (the message with some details masked) replaces the
+        stored content in the same compare-and-set, so what is sent is
+        exactly what the reviewer approved; the summary then carries
+        ``redacted_on_release`` for the sender's notice.
+        """
         moment = utc(now or datetime.now(UTC))
+        extra: dict[str, Any] = {"next_attempt_at": moment}
+        if replacement is not None:
+            with self._sessions() as session:
+                stored = session.scalar(
+                    select(SpoolRow.summary).where(SpoolRow.id == message_id)
+                )
+            if stored is None:
+                return NotFound(message_id)
+            # The summary is written once at hold time and never changed
+            # elsewhere, so reading it outside the compare-and-set is safe.
+            extra |= {
+                "content": self._cipher.encrypt(message_id, replacement),
+                "content_size": len(replacement),
+                "summary": {**stored, REDACTED_ON_RELEASE: True},
+            }
         return self._decide(
             message_id,
             SpoolState.RELEASED,
             by,
             reason,
             moment,
-            extra={"next_attempt_at": moment},
+            extra=extra,
+        )
+
+    def cancel(
+        self, message_id: str, by: str, now: datetime | None = None
+    ) -> DecisionResult:
+        """The sender withdraws a held message (e.g. to send a fixed one);
+        content purged. Checking that ``by`` is the sender is the caller's
+        job: the store does not know who is asking."""
+        moment = utc(now or datetime.now(UTC))
+        return self._decide(
+            message_id, SpoolState.CANCELLED, by, CANCEL_REASON, moment, extra={"content": None}
         )
 
     def reject(
@@ -550,26 +634,49 @@ class SpoolStore:
 
     # --- housekeeping -------------------------------------------------------
 
-    def expire(self, now: datetime) -> int:
+    def expire(self, now: datetime) -> list[SpooledMessage]:
         """Held messages nobody decided on in time: mark expired and purge
         their content. Deferred and released mail is never expired -- it is
-        owed to its recipients and is retried until sent."""
+        owed to its recipients and is retried until sent.
+
+        Returns the rows this call expired (each row compare-and-set on its
+        version), so with several nodes exactly one of them sends each
+        expiry notice."""
         moment = utc(now)
+        expired: list[str] = []
         with self._sessions.begin() as session:
-            result = session.execute(
-                update(SpoolRow)
-                .where(SpoolRow.state == SpoolState.HELD.value, SpoolRow.expires_at <= moment)
-                .values(
-                    state=SpoolState.EXPIRED.value,
-                    content=None,
-                    decided_by="expiry",
-                    decided_at=moment,
-                    updated_at=moment,
-                    version=SpoolRow.version + 1,
+            candidates = session.execute(
+                select(SpoolRow.id, SpoolRow.version).where(
+                    SpoolRow.state == SpoolState.HELD.value, SpoolRow.expires_at <= moment
                 )
-                .execution_options(synchronize_session=False)
+            ).all()
+            for message_id, seen in candidates:
+                result = session.execute(
+                    update(SpoolRow)
+                    .where(
+                        SpoolRow.id == message_id,
+                        SpoolRow.version == seen,
+                        SpoolRow.state == SpoolState.HELD.value,
+                    )
+                    .values(
+                        state=SpoolState.EXPIRED.value,
+                        content=None,
+                        decided_by="expiry",
+                        decided_at=moment,
+                        updated_at=moment,
+                        version=seen + 1,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                if _rowcount(result) == 1:
+                    expired.append(message_id)
+        if not expired:
+            return []
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(SpoolRow).where(SpoolRow.id.in_(expired)).order_by(SpoolRow.id)
             )
-            return _rowcount(result)
+            return [_view(row) for row in rows]
 
     def _finish(
         self,

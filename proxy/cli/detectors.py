@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from proxy.cli import EXIT_OK
 from proxy.config import load_settings
@@ -23,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    entries = []
+    entries: list[dict[str, Any]] = []
     for name, factory in sorted(available_factories().items()):
         conf = settings.detectors.get(name)
         entries.append(
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
                 "version": str(getattr(factory, "version", "?")),
                 "codes": sorted(getattr(factory, "codes", ())),
                 "enabled": conf.enabled if conf is not None else True,
-                "module": f"{factory.__module__}:{factory.__qualname__}",
+                "module": f"{factory.__module__}:{getattr(factory, '__qualname__', '?')}",
             }
         )
     if args.json:
