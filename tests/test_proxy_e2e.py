@@ -30,7 +30,14 @@ from proxy_fixtures import (
     TactfulServer,
     example,
 )
-from upstream_fixtures import Received, RecordingHandler, Sink, free_port, run_sink
+from upstream_fixtures import (
+    Received,
+    RecordingHandler,
+    Sink,
+    free_port,
+    run_sink,
+    run_smtp_sink,
+)
 
 from proxy.crypto import MessageCipher, load_or_create_key
 from proxy.db import make_engine
@@ -257,9 +264,7 @@ def test_upstream_replies_are_passed_back_faithfully(
     assert words in text.decode()
 
 
-def test_deferred_mail_is_sent_when_the_window_opens(
-    tmp_path: Path, upstream: Sink
-) -> None:
+def test_deferred_mail_is_sent_when_the_window_opens(tmp_path: Path, upstream: Sink) -> None:
     """After hours, mail to a client waits in the spool; the scheduler sends
     it at the next working start -- checked with the real scheduler and a
     clock moved past that start."""
@@ -334,3 +339,34 @@ def test_unreachable_upstream_gives_a_temporary_failure(tmp_path: Path) -> None:
     finally:
         instance.stop()
     assert 400 <= code < 500, text
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [(["-q", "."], 451), (["-Q", "."], 421), (["-r", ".", "-b", "452 4.3.1 Out of space"], 452)],
+    ids=["disconnect-after-data", "421-after-data", "452-after-data"],
+)
+def test_misbehaving_smtp_sink_upstream_means_4xx_to_the_client(
+    tmp_path: Path, options: list[str], expected: int
+) -> None:
+    """Postfix smtp-sink as an upstream that hangs up or refuses after the
+    message: the mail program is told to try again, so it keeps the message."""
+    with run_smtp_sink(options) as upstream_sink:
+        instance = TactfulServer(
+            home=tmp_path,
+            upstream=f"127.0.0.1:{upstream_sink.port}",
+            db_url=f"sqlite:///{tmp_path / 'tactful.db'}",
+        )
+        instance.prepare()
+        instance.start("--no-lint")
+        try:
+            with smtplib.SMTP("127.0.0.1", instance.port, timeout=120) as client:
+                client.login(WORKER, WORKER_PASSWORD)
+                client.mail(WORKER)
+                assert client.rcpt(COLLEAGUE)[0] == 250
+                code, text = client.data(example("01-pass-internal.eml"))
+                # The session is still usable: the client may retry at once.
+                assert client.noop()[0] == 250
+        finally:
+            instance.stop()
+    assert code == expected, text
