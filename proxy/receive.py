@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import ipaddress
 import logging
 import uuid
 from base64 import b64decode
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
 
@@ -30,6 +32,9 @@ log = logging.getLogger(__name__)
 AUTH_SUCCEEDED = "235 2.7.0 Authentication successful"
 AUTH_INVALID = "535 5.7.8 Wrong user name or password"
 AUTH_UNAVAILABLE = "454 4.7.0 Cannot check your password right now, please try again later"
+# Submission.user for mail from a trusted network without AUTH. It contains
+# a space, which no account name may, so it never names a real user.
+TRUSTED_NETWORK_USER = "(trusted network)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +46,23 @@ class FrontDoorPolicy:
     # Extensions the upstream server offers (upper case); None: not probed,
     # so nothing is withheld.
     upstream_extensions: frozenset[str] | None = None
+    # smtp.trusted_networks: clients here may submit without AUTH.
+    trusted_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     def upstream_offers(self, extension: str) -> bool:
         return self.upstream_extensions is None or extension in self.upstream_extensions
+
+    def trusts(self, peer: Any) -> bool:
+        """``peer`` is a transport's ``peername``; False for anything odd."""
+        if not self.trusted_networks or not isinstance(peer, tuple) or not peer:
+            return False
+        try:
+            address = ipaddress.ip_address(str(peer[0]).split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.trusted_networks)
 
 
 def parse_plain_credentials(blob: bytes) -> tuple[str, str] | None:
@@ -98,6 +117,14 @@ def filter_ehlo(responses: Sequence[str], policy: FrontDoorPolicy) -> list[str]:
     return [
         f"250{' ' if i == len(keywords) - 1 else '-'}{text}" for i, text in enumerate(keywords)
     ]
+
+
+def _identity(session: Session) -> Identity | None:
+    """The logged-in user, or None when the client has not authenticated."""
+    identity = session.auth_data
+    if session.authenticated and isinstance(identity, Identity):
+        return identity
+    return None
 
 
 class SubmissionHandler:
@@ -186,10 +213,11 @@ class SubmissionHandler:
         address: str,
         mail_options: list[str],
     ) -> str:
-        identity = session.auth_data
-        if not session.authenticated or not isinstance(identity, Identity):
+        identity = _identity(session)
+        if identity is None and not self.policy.trusts(session.peer):
             return "530 5.7.0 Authentication required"
-        if not identity.may_send_as(address):
+        # A trusted network's sender is not tied to a user (permit_mynetworks).
+        if identity is not None and not identity.may_send_as(address):
             return (
                 "553 5.7.1 You may not send as that address. "
                 "Use your own address as the sender."
@@ -214,7 +242,7 @@ class SubmissionHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
-        if not session.authenticated:
+        if _identity(session) is None and not self.policy.trusts(session.peer):
             return "530 5.7.0 Authentication required"
         try:
             normalize_address(address)
@@ -232,8 +260,14 @@ class SubmissionHandler:
         return "250 2.1.5 Recipient OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        identity = session.auth_data
-        if not isinstance(identity, Identity) or envelope.mail_from is None:
+        identity = _identity(session)
+        if identity is not None:
+            user = identity.name
+        elif self.policy.trusts(session.peer):
+            user = TRUSTED_NETWORK_USER
+        else:
+            return "530 5.7.0 Authentication required"
+        if envelope.mail_from is None:
             return "503 5.5.1 Bad sequence of commands"
         raw = envelope.original_content
         assert isinstance(raw, bytes)
@@ -241,7 +275,7 @@ class SubmissionHandler:
             id=uuid.uuid4().hex,
             sender=envelope.mail_from,
             recipients=tuple(envelope.rcpt_tos),
-            user=identity.name,
+            user=user,
             raw=raw,
             received_at=datetime.now(UTC),
         )

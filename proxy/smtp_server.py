@@ -150,7 +150,11 @@ class TactfulSMTP(SMTP):
             return
         self._admitted = self._gate.admit(self)
         encrypted = transport.get_extra_info("ssl_object") is not None
-        exempt = self._allow_loopback and is_loopback(transport.get_extra_info("peername"))
+        peer = transport.get_extra_info("peername")
+        exempt = self._allow_loopback and is_loopback(peer)
+        # smtp.trusted_networks: aiosmtpd's own 530 check is lifted; the
+        # handler still decides who may send (proxy.receive).
+        self._auth_required = not self.event_handler.policy.trusts(peer)
         # aiosmtpd only knows STARTTLS as "encrypted"; implicit TLS and the
         # loopback exemption are decided here, once per connection.
         self._auth_require_tls = not (encrypted or exempt)
@@ -509,7 +513,9 @@ async def serve(
         if upstream_extensions is None
         else frozenset(e.upper() for e in upstream_extensions)
     )
-    policy = FrontDoorPolicy(config.max_message_size, config.max_recipients, extensions)
+    policy = FrontDoorPolicy(
+        config.max_message_size, config.max_recipients, extensions, config.trusted_networks
+    )
     handler = SubmissionHandler(processor, backend, policy)
     gate = ConnectionGate(config.max_connections)
     loop = asyncio.get_running_loop()
