@@ -624,7 +624,8 @@ class SpoolStore:
                 .execution_options(synchronize_session=False)
             )
             if _rowcount(result) != 1:
-                session.rollback()
+                # Nothing was written; re-read what the winner decided. (A
+                # rollback here would close the begin() block's transaction.)
                 current = session.get(SpoolRow, message_id, populate_existing=True)
                 if current is None:
                     return NotFound(message_id)
