@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from proxy.audit import record as audit
 from proxy.crypto import MessageCipher
 from proxy.db import session_factory
 from proxy.spool_model import (
@@ -91,6 +92,18 @@ class HitSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class RecipientSummary:
+    """How the policy saw one recipient: reviewers see it in the queue, and
+    the disclosure log needs it when deferred or released mail goes out."""
+
+    address: str
+    kind: str  # internal | client | authorized | external
+    channel: str  # email | sms
+    client_ids: tuple[str, ...] = ()
+    verdict: str = "pass"
+
+
+@dataclass(frozen=True, slots=True)
 class VerdictSummary:
     verdict: str
     enforced: str
@@ -99,6 +112,7 @@ class VerdictSummary:
     override: bool = False
     hits: tuple[HitSummary, ...] = ()
     findings: tuple[FindingSummary, ...] = ()
+    recipients: tuple[RecipientSummary, ...] = ()
 
     @property
     def rule_codes(self) -> tuple[str, ...]:
@@ -117,6 +131,10 @@ class VerdictSummary:
             override=bool(data.get("override", False)),
             hits=tuple(HitSummary(**hit) for hit in data.get("hits", ())),
             findings=tuple(FindingSummary(**f) for f in data.get("findings", ())),
+            recipients=tuple(
+                RecipientSummary(**{**r, "client_ids": tuple(r.get("client_ids", ()))})
+                for r in data.get("recipients", ())
+            ),
         )
 
 
@@ -154,6 +172,16 @@ def summarize(verdict: Verdict) -> VerdictSummary:
         override=verdict.override_reason is not None,
         hits=tuple(hits),
         findings=tuple(findings),
+        recipients=tuple(
+            RecipientSummary(
+                address=rv.recipient.address,
+                kind=rv.recipient.kind.value,
+                channel=rv.recipient.channel,
+                client_ids=tuple(sorted(rv.recipient.client_ids)),
+                verdict=rv.verdict.value,
+            )
+            for rv in verdict.recipients
+        ),
     )
 
 
@@ -630,6 +658,19 @@ class SpoolStore:
                 if current is None:
                     return NotFound(message_id)
                 return AlreadyDecided(message_id, SpoolState(current.state), current.decided_by)
+            # Same transaction: the decision and its audit entry commit together.
+            # The reason is free text that may name the client: only its presence.
+            details: dict[str, str | int | bool | None] = {"reason_given": bool(reason.strip())}
+            if state is SpoolState.RELEASED and "content" in extra:
+                details["redacted"] = True
+            audit(
+                session,
+                actor=by,
+                action=_DECISION_ACTIONS[state],
+                target=message_id,
+                details=details,
+                at=moment,
+            )
             session.refresh(row)
             return Decided(_view(row))
 
@@ -671,6 +712,10 @@ class SpoolStore:
                 )
                 if _rowcount(result) == 1:
                     expired.append(message_id)
+            # After every row update: the chain head is always locked last.
+            for message_id in expired:
+                audit(session, actor="expiry", action="message.expire", target=message_id,
+                      at=moment)
         if not expired:
             return []
         with self._sessions() as session:
@@ -710,6 +755,15 @@ class SpoolStore:
                 .execution_options(synchronize_session=False)
             )
             return _rowcount(result) == 1
+
+
+# Audit action names of decisions on held mail, by the state they lead to.
+_DECISION_ACTIONS = {
+    SpoolState.RELEASED: "message.release",
+    SpoolState.RETURNED: "message.return",
+    SpoolState.DELETED: "message.delete",
+    SpoolState.CANCELLED: "message.cancel",
+}
 
 
 def _held_by(lease: Lease) -> Any:

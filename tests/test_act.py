@@ -159,6 +159,9 @@ def test_hold_is_stored_encrypted_and_notice_queued(
     held = spool.get(job.id)
     assert held is not None and held.state == SpoolState.HELD
     assert "personal-identifier" in held.summary.rule_codes
+    assert [(r.address, r.kind, r.channel, r.verdict) for r in held.summary.recipients] == [
+        ("intake@partner.example.net", "external", "email", "hold")
+    ]
     assert spool.raw(job.id) == job.raw
     notices = [m for m in spool.by_state([SpoolState.DEFERRED]) if m.recipients == (WORKER,)]
     assert len(notices) == 1
