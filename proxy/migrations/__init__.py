@@ -21,7 +21,12 @@ from proxy.db import Base, make_engine
 SCRIPT_LOCATION = Path(__file__).resolve().parent
 
 # Modules whose import registers tables on proxy.db.Base.metadata.
-MODEL_MODULES: tuple[str, ...] = ("proxy.consent_store", "proxy.spool_model")
+MODEL_MODULES: tuple[str, ...] = (
+    "proxy.consent_store",
+    "proxy.spool_model",
+    "proxy.audit_model",
+    "proxy.disclosure_model",
+)
 
 
 def target_metadata() -> MetaData:
