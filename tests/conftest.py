@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 
@@ -31,6 +33,38 @@ def postgres_url() -> Iterator[str]:
             "postgresql+psycopg://postgres@127.0.0.1:5432/test); .ci/run sets it"
         )
     yield url
+
+
+@contextmanager
+def postgres_schema(base_url: str) -> Iterator[str]:
+    """A throwaway PostgreSQL schema; yields a URL whose connections use it."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from proxy.db import make_engine
+
+    schema = f"test_{uuid4().hex[:12]}"
+    admin = make_engine(base_url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a throwaway PostgreSQL schema.
+    Tests using it run once on each."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'tactful.db'}"
+        return
+    with postgres_schema(request.getfixturevalue("postgres_url")) as url:
+        yield url
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -10,11 +10,9 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from uuid import uuid4
 
 import pytest
 from sqlalchemy import Engine, func, select, text
-from sqlalchemy.engine import make_url
 
 from proxy.cli import main
 from proxy.consent import CSV_COLUMNS, Channel, ConsentStatus, Registry
@@ -33,26 +31,6 @@ ROW_EMAIL = (
 ROW_SMS = "C-1,Maria Lopez,Mari Lopez,(312) 555-0142,sms,self,granted,2025-09-01,,yes,,"
 ROW_OTHER = "C-2,Kevin Tran,,kevin@example.net,email,self,granted,2026-01-20,,yes,,"
 T0 = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a throwaway PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'tactful.db'}"
-        return
-    base: str = request.getfixturevalue("postgres_url")
-    schema = f"test_{uuid4().hex[:12]}"
-    admin = make_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -9,11 +9,9 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select, text
-from sqlalchemy.engine import make_url
 
 from proxy.crypto import MessageCipher
 from proxy.db import make_engine, session_factory
@@ -52,26 +50,6 @@ SUMMARY = VerdictSummary(
     ),
     findings=(FindingSummary(entity="DATE_OF_BIRTH", location="body"),),
 )
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a throwaway PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'tactful.db'}"
-        return
-    base: str = request.getfixturevalue("postgres_url")
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture
