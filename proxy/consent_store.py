@@ -33,12 +33,15 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from proxy.audit import record as audit
 from proxy.consent import Channel, ConsentRecord, ConsentStatus, Registry, Relationship
 from proxy.db import Base, session_factory
 
 IMPORT_REVOCATION_EVIDENCE = "marked revoked in an imported consent file"
+# Audit actor when no signed-in user is known (the tactful command line).
+CLI_ACTOR = "command line"
 
 _Key = tuple[str, str, str]
 
@@ -167,9 +170,12 @@ class ConsentStore:
         self.engine = engine
         self._sessions = session_factory(engine)
 
-    def import_records(self, records: Iterable[ConsentRecord]) -> ImportSummary:
+    def import_records(
+        self, records: Iterable[ConsentRecord], *, actor: str = CLI_ACTOR
+    ) -> ImportSummary:
         """Insert or update every record in one transaction (all or nothing),
-        keyed on (client_id, address, channel)."""
+        keyed on (client_id, address, channel). ``actor`` is who imported,
+        for the audit trail."""
         now = datetime.now(UTC)
         incoming: dict[_Key, ConsentRecord] = {}
         for position, record in enumerate(records, start=1):
@@ -181,6 +187,8 @@ class ConsentStore:
                 )
             incoming[key] = record
         counts: Counter[_Outcome] = Counter()
+        # Clients whose consent flipped, for the audit trail: status -> ids.
+        flipped: dict[str, set[str]] = {"revoked": set(), "granted": set()}
         try:
             with self._sessions.begin() as session:
                 existing = {row.key: row for row in session.scalars(select(ConsentRow))}
@@ -190,7 +198,11 @@ class ConsentStore:
                         session.add(self._new_row(record, now))
                         counts[_Outcome.CREATED] += 1
                     else:
+                        before = row.status
                         counts[self._apply(row, record, now)] += 1
+                        if row.status != before:
+                            flipped[row.status].add(row.client_id)
+                _audit_import(session, actor, counts, flipped, now)
         except IntegrityError:
             raise ConsentStoreError(
                 "the database refused the import (another import may have run at the same "
@@ -269,6 +281,7 @@ class ConsentStore:
         channel: Channel | None = None,
         evidence: str,
         at: datetime,
+        actor: str = CLI_ACTOR,
     ) -> int:
         """Mark a client's granted rows revoked; returns how many changed.
 
@@ -299,6 +312,20 @@ class ConsentStore:
                 # changes by the latest updated_at (proxy.registry_source), so
                 # a back-dated revocation must still move it forward.
                 row.updated_at = datetime.now(UTC)
+            if rows:
+                # The evidence is free text (it names people): only its presence.
+                audit(
+                    session,
+                    actor=actor,
+                    action="consent.revoke",
+                    target=client_id,
+                    details={
+                        "rows": len(rows),
+                        "channel": channel.value if channel is not None else None,
+                        "address_given": address is not None,
+                        "evidence_given": True,
+                    },
+                )
         return len(rows)
 
     def count(
@@ -323,3 +350,31 @@ class ConsentStore:
         """An immutable copy for detectors and the policy."""
         return Registry(self.export())
 
+
+def _audit_import(
+    session: Session,
+    actor: str,
+    counts: Counter[_Outcome],
+    flipped: dict[str, set[str]],
+    now: datetime,
+) -> None:
+    """One summary entry per import, and one per client whose consent the
+    import revoked or granted again; counts and client ids only."""
+    audit(
+        session,
+        actor=actor,
+        action="consent.import",
+        details={
+            "created": counts[_Outcome.CREATED],
+            "updated": counts[_Outcome.UPDATED],
+            "unchanged": counts[_Outcome.UNCHANGED],
+            "kept_revoked": counts[_Outcome.KEPT_REVOKED],
+        },
+        at=now,
+    )
+    for status, action in (("revoked", "consent.revoke"), ("granted", "consent.grant")):
+        for client_id in sorted(flipped[status]):
+            audit(
+                session, actor=actor, action=action, target=client_id,
+                details={"source": "import"}, at=now,
+            )
