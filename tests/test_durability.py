@@ -111,12 +111,9 @@ def test_passed_mail_survives_kill_9(tmp_path: Path) -> None:
         assert found[f"<dur-{n}@example.org>"] <= 1
 
 
-def test_held_mail_survives_kill_9(tmp_path: Path) -> None:
-    server = TactfulServer(
-        home=tmp_path,
-        upstream=f"maildir:{tmp_path / 'outbox'}",
-        db_url=f"sqlite:///{tmp_path / 't.db'}",
-    )
+def test_held_mail_survives_kill_9(tmp_path: Path, db_url: str) -> None:
+    """On SQLite (WAL, synchronous=FULL) and on PostgreSQL (synchronous commit)."""
+    server = TactfulServer(home=tmp_path, upstream=f"maildir:{tmp_path / 'outbox'}", db_url=db_url)
     server.prepare()
     acknowledged, attempted = run_rounds(server, example("02-dob-external.eml"), EXTERNAL, 2)
     assert acknowledged
