@@ -1,0 +1,565 @@
+"""``tactful held``: review held messages from a terminal.
+
+The review web app is the everyday tool; this is the one that works over
+SSH at 7 a.m. when the web app is down, and the one admins script. It
+decides through the same compare-and-set as the web app, so a terminal
+and a browser deciding at once cannot both win, and it queues the same
+sender notices (the scheduler in ``tactful serve`` sends them).
+
+Four eyes: nobody decides on a message they sent themselves. Nothing here
+prints message content except ``show --raw``, which an admin asks for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from proxy.act import NoticeQueue
+from proxy.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from proxy.config import Settings, load_settings
+from proxy.crypto import DecryptionError, MessageCipher, load_or_create_key
+from proxy.db import make_engine
+from proxy.migrations import upgrade
+from proxy.notices import Notice, released_notice, returned_notice
+from proxy.spool_model import SpoolState
+from proxy.spool_store import (
+    MIN_PREFIX,
+    AlreadyDecided,
+    Ambiguous,
+    Decided,
+    DecisionResult,
+    NotFound,
+    SpooledMessage,
+    SpoolStore,
+)
+
+SHORT_ID = 12  # characters of the id shown in lists; MIN_PREFIX of them resolve
+
+
+def register(
+    subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
+    common: argparse.ArgumentParser,
+) -> None:
+    parser = subparsers.add_parser(
+        "held",
+        parents=[common],
+        help="review held messages (list, show, release, reject, delete)",
+        description=(
+            "Review messages Tactful is holding for a supervisor. A message id may be "
+            f"shortened to its first {MIN_PREFIX} or more characters."
+        ),
+    )
+    actions = parser.add_subparsers(dest="held_action", metavar="ACTION", parser_class=type(parser))
+    actions.required = True
+
+    lst = actions.add_parser(
+        "list", parents=[common], help="list messages waiting for a decision",
+        description=(
+            "List held messages waiting for a decision, oldest first. --all also shows "
+            "deferred, released, returned, sent and other finished messages."
+        ),
+    )  # fmt: skip
+    lst.add_argument("--all", action="store_true", help="every spooled message, in any state")
+    lst.add_argument("--json", action="store_true", help="print a JSON array")
+    lst.set_defaults(func=run_list)
+
+    show = actions.add_parser(
+        "show", parents=[common], help="why a message was held and where the problems are",
+        description=(
+            "Show a spooled message: who sent it to whom, why it was held, and where the "
+            "findings are (never the matched values). --raw prints the whole message "
+            "instead, decrypted, for an admin."
+        ),
+    )  # fmt: skip
+    show.add_argument("id", metavar="ID", help="message id or its first characters")
+    out = show.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print a JSON object")
+    out.add_argument(
+        "--raw", action="store_true", help="print the decrypted message (client data!)"
+    )
+    show.set_defaults(func=run_show)
+
+    for name, func, summary in (
+        ("release", run_release, "send a held message on to its recipients"),
+        ("reject", run_reject, "return a held message to its sender, unsent"),
+        ("delete", run_delete, "delete a held message without sending it"),
+    ):
+        decide = actions.add_parser(
+            name, parents=[common], help=summary,
+            description=(
+                f"{summary[0].upper()}{summary[1:]}. The reason is recorded"
+                + (" and sent to the sender" if name == "reject" else "")
+                + ". You cannot decide on a message you sent yourself."
+            ),
+        )  # fmt: skip
+        decide.add_argument("id", metavar="ID", help="message id or its first characters")
+        decide.add_argument(
+            "--reason", required=True, metavar="TEXT",
+            help="why (recorded with the decision"
+            + ("; the sender reads it)" if name == "reject" else ")"),
+        )  # fmt: skip
+        decide.add_argument(
+            "--as", dest="reviewer", metavar="NAME", default=None,
+            help="your reviewer name (default: $USER)",
+        )  # fmt: skip
+        decide.set_defaults(func=func)
+
+
+# --- opening the spool ----------------------------------------------------------
+
+
+class _DatabaseUnavailable(Exception):
+    """The database could not be opened or migrated; text is safe to print."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    settings: Settings
+    spool: SpoolStore
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"tactful: {message}", file=sys.stderr)
+    return code
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparseable URL)"
+
+
+@contextmanager
+def _open(args: argparse.Namespace) -> Iterator[_Context]:
+    """A migrated spool with the hold key ``tactful serve`` uses; raises
+    :class:`_DatabaseUnavailable` with a printable reason, and
+    :class:`proxy.crypto.HoldKeyError` (a ConfigError, exit 2) for the key."""
+    settings = load_settings(getattr(args, "config", None))
+    url: str = getattr(args, "db", None) or settings.database.url
+    cipher = MessageCipher(load_or_create_key(settings.hold))
+    try:
+        engine: Engine = make_engine(url)
+    except (ArgumentError, ValueError):
+        raise _DatabaseUnavailable(
+            f"database URL {_safe_url(url)} is not valid "
+            "(expected e.g. sqlite:///var/tactful.db or postgresql://user@host/db)"
+        ) from None
+    try:
+        try:
+            upgrade(engine)
+        except SQLAlchemyError as exc:
+            reason = type(getattr(exc, "orig", None) or exc).__name__
+            raise _DatabaseUnavailable(
+                f"cannot open the database at {_safe_url(url)} ({reason}); "
+                "check --db / database.url and that the server is running"
+            ) from None
+        spool = SpoolStore(
+            engine, cipher, expire_after=timedelta(days=settings.hold.expire_days)
+        )
+        yield _Context(settings, spool)
+    finally:
+        engine.dispose()
+
+
+def _too_short(text: str) -> int | None:
+    """Checked before opening anything: a short prefix is a usage error."""
+    if len(text.strip()) < MIN_PREFIX:
+        return _fail(
+            f"give at least {MIN_PREFIX} characters of the message id (from `tactful held list`)",
+            EXIT_USAGE,
+        )
+    return None
+
+
+def _resolve(spool: SpoolStore, text: str) -> SpooledMessage | int:
+    """The message ``text`` names, or the exit code after saying why not."""
+    wanted = text.strip()
+    short = _too_short(wanted)
+    if short is not None:
+        return short
+    found = spool.resolve(wanted)
+    if found is None:
+        return _fail(f"no spooled message has an id starting with {wanted!r}", EXIT_FINDINGS)
+    if isinstance(found, Ambiguous):
+        listed = ", ".join(found.ids)
+        return _fail(
+            f"{wanted!r} matches more than one message ({listed}); type more of the id",
+            EXIT_FINDINGS,
+        )
+    return found
+
+
+# --- presenting -------------------------------------------------------------------
+
+
+def _age(since: datetime, now: datetime) -> str:
+    seconds = max(0, int((now - since).total_seconds()))
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _local(moment: datetime, settings: Settings) -> str:
+    return moment.astimezone(settings.agency.tz).strftime("%a %d %b %Y %H:%M %Z")
+
+
+def _list_json(message: SpooledMessage, now: datetime) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "short_id": message.id[:SHORT_ID],
+        "state": message.state.value,
+        "kind": message.kind.value,
+        "sender": message.sender,
+        "user": message.user,
+        "recipient_count": len(message.recipients),
+        "rules": list(message.summary.rule_codes),
+        "verdict": message.summary.verdict,
+        "urgent": message.summary.urgent,
+        "override": message.summary.override,
+        "received_at": _iso(message.received_at),
+        "age_seconds": max(0, int((now - message.received_at).total_seconds())),
+        "expires_at": _iso(message.expires_at),
+        "next_attempt_at": _iso(message.next_attempt_at),
+        "decided_by": message.decided_by,
+        "decided_at": _iso(message.decided_at),
+        "attempts": message.attempts,
+    }
+
+
+def _show_json(message: SpooledMessage) -> dict[str, Any]:
+    summary = message.summary
+    return {
+        **_list_json(message, datetime.now(UTC)),
+        "recipients": list(message.recipients),
+        "release_after": _iso(message.release_after),
+        "decision_reason": message.decision_reason,
+        "last_error": message.last_error,
+        "has_content": message.has_content,
+        "content_size": message.content_size,
+        "redacted_on_release": message.redacted_on_release,
+        "enforced": summary.enforced,
+        "mode": summary.mode,
+        "reasons": [
+            {"rule": h.rule, "action": h.action, "message": h.message,
+             "recipient": h.recipient, "overridden": h.overridden}
+            for h in summary.hits
+        ],
+        "findings": [
+            {"entity": f.entity, "location": f.location, "category": f.category,
+             "client_id": f.client_id, "quoted": f.quoted}
+            for f in summary.findings
+        ],
+    }  # fmt: skip
+
+
+_LIST_COLUMNS = ("ID", "AGE", "STATE", "SENDER", "TO", "RULES")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+        print(line.rstrip(), file=out)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    try:
+        with _open(args) as ctx:
+            messages = ctx.spool.by_state(None) if args.all else ctx.spool.list_held()
+    except _DatabaseUnavailable as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    now = datetime.now(UTC)
+    if args.json:
+        json.dump([_list_json(m, now) for m in messages], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    if not messages:
+        print("No messages are waiting for a decision." if not args.all
+              else "The spool is empty.")  # fmt: skip
+        return EXIT_OK
+    header = _LIST_COLUMNS if args.all else tuple(c for c in _LIST_COLUMNS if c != "STATE")
+    rows = []
+    for m in messages:
+        row = [
+            m.id[:SHORT_ID],
+            _age(m.received_at, now),
+            m.state.value,
+            m.sender,
+            str(len(m.recipients)),
+            ",".join(m.summary.rule_codes) or "-",
+        ]
+        if not args.all:
+            del row[2]
+        rows.append(row)
+    _table(header, rows, sys.stdout)
+    return EXIT_OK
+
+
+def _describe_state(message: SpooledMessage, settings: Settings) -> str:
+    by = message.decided_by or "someone"
+    match message.state:
+        case SpoolState.HELD:
+            return f"held for review; expires {_local(message.expires_at, settings)}"
+        case SpoolState.DEFERRED:
+            when = message.next_attempt_at or message.release_after
+            due = f" {_local(when, settings)}" if when is not None else ""
+            return f"deferred: will be sent{due} (not held; nothing to decide)"
+        case SpoolState.RELEASED:
+            return f"released by {by}; `tactful serve` sends it"
+        case SpoolState.RETURNED:
+            if message.decided_by == "upstream":
+                return "returned: the agency mail server refused it"
+            return f"returned to the sender by {by}"
+        case SpoolState.DELETED:
+            return f"deleted by {by}"
+        case SpoolState.EXPIRED:
+            return "expired: nobody decided in time, so it was deleted unsent"
+        case SpoolState.SENT:
+            return "sent"
+        case SpoolState.CANCELLED:
+            return "cancelled by the sender"
+    return message.state.value
+
+
+def _print_show(message: SpooledMessage, settings: Settings, out: TextIO) -> None:
+    summary = message.summary
+    now = datetime.now(UTC)
+    marks = (("urgent", summary.urgent), ("sender override", summary.override))
+    flags = [name for name, on in marks if on]
+    lines = [
+        f"Message {message.id}",
+        f"  State:      {_describe_state(message, settings)}",
+        f"  From:       {message.sender} (account {message.user})",
+        f"  To:         {', '.join(message.recipients)}",
+        f"  Received:   {_local(message.received_at, settings)} "
+        f"({_age(message.received_at, now)} ago)",
+        f"  Verdict:    {summary.verdict}"
+        + (f" (enforced: {summary.enforced})" if summary.enforced != summary.verdict else "")
+        + (f", mode {summary.mode}" if summary.mode != "enforce" else "")
+        + (f"; {', '.join(flags)}" if flags else ""),
+        f"  Size:       {message.content_size} bytes"
+        + ("" if message.has_content else " (content deleted)"),
+    ]
+    if message.decided_at is not None and message.state is not SpoolState.DEFERRED:
+        lines.append(f"  Decided:    {_local(message.decided_at, settings)} by "
+                     f"{message.decided_by or '-'}")  # fmt: skip
+    if message.decision_reason:
+        lines.append(f"  Reason:     {message.decision_reason}")
+    if message.redacted_on_release:
+        lines.append("  Released with some details masked.")
+    if message.last_error:
+        lines.append(f"  Last error: {message.last_error} (attempt {message.attempts})")
+    lines += ["", "Why:"]
+    reasons: dict[str, None] = {}
+    for hit in summary.hits:
+        note = " (overridden by the sender)" if hit.overridden else ""
+        who = f" [{hit.recipient}]" if hit.recipient else ""
+        reasons.setdefault(f"  - {hit.message} ({hit.rule}, {hit.action}){who}{note}", None)
+    lines += list(reasons) or ["  - No rule findings were recorded."]
+    if summary.findings:
+        lines += ["", "Findings (where they are; the values are never stored):"]
+        for f in summary.findings:
+            extra = [x for x in (
+                f.category, f"client {f.client_id}" if f.client_id else None,
+                "in quoted text" if f.quoted else None,
+            ) if x]  # fmt: skip
+            lines.append(f"  - {f.entity} in {f.location}"
+                         + (f" ({', '.join(extra)})" if extra else ""))  # fmt: skip
+    if message.state is SpoolState.HELD:
+        short = message.id[:SHORT_ID]
+        lines += [
+            "",
+            f"Decide: tactful held release {short} --reason TEXT",
+            f"        tactful held reject {short} --reason TEXT   (the sender reads the reason)",
+        ]
+    print("\n".join(lines), file=out)
+
+
+def run_show(args: argparse.Namespace) -> int:
+    short = _too_short(args.id)
+    if short is not None:
+        return short
+    try:
+        with _open(args) as ctx:
+            found = _resolve(ctx.spool, args.id)
+            if isinstance(found, int):
+                return found
+            if args.raw:
+                return _print_raw(ctx.spool, found)
+            if args.json:
+                json.dump(_show_json(found), sys.stdout, indent=2)
+                sys.stdout.write("\n")
+            else:
+                _print_show(found, ctx.settings, sys.stdout)
+            return EXIT_OK
+    except _DatabaseUnavailable as exc:
+        return _fail(str(exc), EXIT_USAGE)
+
+
+def _print_raw(spool: SpoolStore, message: SpooledMessage) -> int:
+    try:
+        raw = spool.raw(message.id)
+    except DecryptionError as exc:
+        return _fail(f"message {message.id}: {exc}", EXIT_FINDINGS)
+    if raw is None:
+        return _fail(
+            f"message {message.id} has no content any more ({message.state.value}); "
+            "content is deleted once a message is sent, returned, deleted or expired",
+            EXIT_FINDINGS,
+        )
+    out = getattr(sys.stdout, "buffer", None)
+    if out is None:
+        sys.stdout.write(raw.decode("utf-8", "replace"))
+    else:
+        sys.stdout.flush()
+        out.write(raw)
+        out.flush()
+    return EXIT_OK
+
+
+# --- deciding ---------------------------------------------------------------------
+
+
+def _reviewer(args: argparse.Namespace) -> str | None:
+    name: str | None = args.reviewer
+    if name is None:
+        name = os.environ.get("USER")
+        if not name:
+            try:
+                name = getpass.getuser()
+            except (OSError, KeyError):
+                name = None
+    return name.strip() if name and name.strip() else None
+
+
+def _same_person(reviewer: str, message: SpooledMessage) -> bool:
+    """Four eyes: the reviewer's name against the sender's account (and its
+    address, for agencies whose account names are addresses)."""
+    me = reviewer.casefold()
+    return me in {message.user.strip().casefold(), message.sender.strip().casefold()}
+
+
+def _already(result: AlreadyDecided, shown: str) -> str:
+    by = result.by or "someone"
+    what = {
+        SpoolState.RELEASED: f"was already released by {by}",
+        SpoolState.RETURNED: (
+            "was returned: the agency mail server refused it" if result.by == "upstream"
+            else f"was already returned to the sender by {by}"
+        ),
+        SpoolState.DELETED: f"was already deleted by {by}",
+        SpoolState.EXPIRED: "expired: nobody decided in time, so it was deleted unsent",
+        SpoolState.SENT: "was already sent",
+        SpoolState.CANCELLED: "was cancelled by its sender",
+        SpoolState.DEFERRED: "is not held: it is deferred to the next working window",
+        SpoolState.HELD: "changed while you were deciding; try again",
+    }[result.state]  # fmt: skip
+    return f"message {shown} {what}"
+
+
+
+
+def _decide(args: argparse.Namespace, action: str) -> int:
+    reason: str = args.reason.strip()
+    if not reason:
+        return _fail("--reason must say why (it is recorded with the decision)", EXIT_USAGE)
+    reviewer = _reviewer(args)
+    if reviewer is None:
+        return _fail("who is deciding? give --as NAME (no $USER is set)", EXIT_USAGE)
+    short = _too_short(args.id)
+    if short is not None:
+        return short
+    try:
+        with _open(args) as ctx:
+            found = _resolve(ctx.spool, args.id)
+            if isinstance(found, int):
+                return found
+            if _same_person(reviewer, found):
+                return _fail(
+                    f"you ({reviewer}) sent message {found.id}; another reviewer must "
+                    "decide on it (four-eyes rule)",
+                    EXIT_FINDINGS,
+                )
+            result: DecisionResult
+            if action == "release":
+                result = ctx.spool.release(found.id, reviewer, reason)
+            elif action == "reject":
+                result = ctx.spool.reject(found.id, reviewer, reason)
+            else:
+                result = ctx.spool.delete(found.id, reviewer, reason)
+            if isinstance(result, NotFound):
+                return _fail(f"message {found.id} no longer exists", EXIT_FINDINGS)
+            if isinstance(result, AlreadyDecided):
+                return _fail(_already(result, found.id), EXIT_FINDINGS)
+            return _after(ctx, action, result, reviewer, reason)
+    except _DatabaseUnavailable as exc:
+        return _fail(str(exc), EXIT_USAGE)
+
+
+def _after(ctx: _Context, action: str, result: Decided, reviewer: str, reason: str) -> int:
+    """Tell the sender (through the spool) and the reviewer."""
+    message = result.message
+    notice: Notice | None = None
+    if action == "release":
+        notice = released_notice(
+            message_id=message.id, sender=message.sender, reviewer=reviewer,
+            redacted=message.redacted_on_release,
+        )  # fmt: skip
+    elif action == "reject":
+        notice = returned_notice(
+            message_id=message.id, sender=message.sender, reviewer=reviewer, note=reason
+        )
+    told = ""
+    if notice is not None:
+        try:
+            NoticeQueue(ctx.spool, ctx.settings).store(notice)
+        except SQLAlchemyError as exc:
+            print(
+                f"tactful: the decision is recorded, but the sender's notice could not be "
+                f"queued ({type(exc).__name__}); please tell {message.sender} yourself.",
+                file=sys.stderr,
+            )
+            return EXIT_FINDINGS
+        told = f" {message.sender} will get an email about it."
+    if action == "release":
+        print(
+            f"Released message {message.id}. `tactful serve` sends it within seconds "
+            f"(if it is not running, the message goes out when it starts).{told}"
+        )
+    elif action == "reject":
+        print(f"Returned message {message.id} to its sender; it will not be sent.{told}")
+    else:
+        print(f"Deleted message {message.id}; it was not sent and its content is gone.")
+    return EXIT_OK
+
+
+def run_release(args: argparse.Namespace) -> int:
+    return _decide(args, "release")
+
+
+def run_reject(args: argparse.Namespace) -> int:
+    return _decide(args, "reject")
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    return _decide(args, "delete")
