@@ -21,7 +21,10 @@ EXIT_USAGE = 2
 
 # Command modules under proxy.cli, in --help order. A module that is not
 # present yet (a later stage) is simply skipped.
-COMMAND_MODULES = ("lint", "detectors", "consent", "db", "user", "serve", "held", "dkim")
+COMMAND_MODULES = (
+    "lint", "detectors", "consent", "db", "user", "serve", "held", "dkim", "audit",
+    "disclosures",
+)
 
 
 class _Parser(argparse.ArgumentParser):
