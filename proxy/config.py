@@ -223,6 +223,40 @@ class Notices(_Strict):
     findings_header: bool = True
 
 
+class Review(_Strict):
+    """The review web app for supervisors (served by ``tactful serve``)."""
+
+    listen: str = "127.0.0.1:8025"
+    # The address reviewers and senders reach the app at; links in notices
+    # and the digest start with it.
+    base_url: str = "http://127.0.0.1:8025"
+    session_idle_minutes: int = Field(30, ge=1, le=24 * 60)
+    # Signs session-free links (the sender's cancel link). Read from the
+    # environment variable ``secret_key_env`` if set, else from the file
+    # (created with mode 0600 on first start).
+    secret_key_env: str = "TACTFUL_REVIEW_KEY"
+    secret_key_file: str = "var/review.key"
+    cancel_link_days: int = Field(14, ge=1)
+    # Sender address or account name -> reviewer account names. Anyone not
+    # listed (or whose reviewers are all gone) goes to every reviewer.
+    supervisors: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # Hours between reviewers' digest emails; 0 turns the digest off.
+    digest_hours: int = Field(4, ge=0)
+    # auto: Secure cookies when the app is reached over https (base_url or
+    # the request); true/false force it.
+    cookie_secure: Literal["auto", "true", "false"] = "auto"
+    login_max_failures: int = Field(5, ge=1)
+    login_lockout_minutes: int = Field(15, ge=1)
+
+    @field_validator("supervisors")
+    @classmethod
+    def _supervisors(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        return {
+            key.strip().lower(): tuple(name.strip().lower() for name in names)
+            for key, names in value.items()
+        }
+
+
 class Settings(_Strict):
     mode: Literal["enforce", "monitor"] = "enforce"
     agency: Agency = Agency()
@@ -242,6 +276,7 @@ class Settings(_Strict):
     # "pass" relays unlinted.
     on_error: Literal["tempfail", "pass"] = "tempfail"
     notices: Notices = Notices()
+    review: Review = Review()
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
