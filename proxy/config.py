@@ -84,9 +84,52 @@ class QuietHours(_Strict):
     end: time = time(8, 0)
 
 
+class SmsProvider(_Strict):
+    """The Twilio-compatible SMS provider texts go to (``tactful serve``).
+
+    No ``base_url`` or ``account_sid``: no provider, and the SMS API answers
+    that texts cannot be sent. Secrets are read from the environment, never
+    from this file.
+    """
+
+    base_url: str | None = None  # e.g. https://api.twilio.com
+    account_sid: str | None = None
+    auth_token_env: str = "TACTFUL_SMS_AUTH_TOKEN"
+    # Authenticate to the provider with an API key instead of the auth token
+    # (the token is still used to check the provider's inbound signatures).
+    api_key_sid: str | None = None
+    api_key_secret_env: str | None = None
+    timeout_seconds: float = Field(15.0, gt=0)
+    # Check X-Twilio-Signature on /sms/inbound with the auth token.
+    validate_signature: bool = True
+    # The public URL the provider posts inbound texts to, when Tactful sits
+    # behind a proxy (the signature covers the URL the provider used).
+    inbound_url: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url and self.account_sid)
+
+
+class SmsApiKey(_Strict):
+    """A key a program uses as its Basic-auth login on the SMS API, acting
+    for a worker account (like a Twilio API key SID and secret)."""
+
+    sid: str = Field(min_length=8)
+    secret_env: str
+    user: str  # the worker account the key sends as
+
+
 class Sms(_Strict):
     gateway_domains: tuple[str, ...] = ()
     quiet_hours: QuietHours = QuietHours()
+    provider: SmsProvider = SmsProvider()
+    api_keys: tuple[SmsApiKey, ...] = ()
+    # Longest text accepted (Twilio's own limit is 1600 characters).
+    max_body_chars: int = Field(1600, ge=1)
+    # More segments than this fire the sms-length rule.
+    max_segments: int = Field(3, ge=1)
+
 
     @field_validator("gateway_domains")
     @classmethod

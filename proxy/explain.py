@@ -184,6 +184,24 @@ def _after_hours(m: RuleMatch, r: Recipient | None, a: Action, s: Settings) -> s
     )
 
 
+def _quiet_hours(m: RuleMatch, r: Recipient | None, a: Action, s: Settings) -> str:
+    if a is Action.DEFER and m.until is not None:
+        return (
+            "It is within quiet hours for text messages, so this text will be sent on "
+            f"{when(m.until)}."
+        )
+    return "It is within quiet hours for text messages. Send the text in the daytime."
+
+
+def _sms_length(m: RuleMatch, r: Recipient | None, a: Action, s: Settings) -> str:
+    size = f"{m.segments} parts" if m.segments else "several parts"
+    return (
+        f"This text is long: it will arrive in {size} and may be shown out of order. "
+        f"Keep texts short (at most {s.sms.max_segments} parts), and put details in "
+        f"{s.agency.secure_portal}."
+    )
+
+
 def _unscannable(m: RuleMatch, r: Recipient | None, a: Action, s: Settings) -> str:
     place = (
         "An attachment"
@@ -210,6 +228,8 @@ _TEXTS = {
     rules.EXPOSED_CLIENTS: _exposed,
     rules.AFTER_HOURS: _after_hours,
     rules.UNSCANNABLE: _unscannable,
+    rules.QUIET_HOURS: _quiet_hours,
+    rules.SMS_LENGTH: _sms_length,
 }
 
 

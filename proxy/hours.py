@@ -94,3 +94,17 @@ def in_quiet_hours(now: datetime, sms: Sms, tz: ZoneInfo) -> bool:
     if start < end:
         return start <= clock < end
     return clock >= start or clock < end
+
+
+def quiet_hours_end(now: datetime, sms: Sms, tz: ZoneInfo) -> datetime | None:
+    """When the quiet window ``now`` is in ends (local time), or ``None``
+    outside quiet hours. A window past midnight ends on the next day when
+    entered in the evening."""
+    if not in_quiet_hours(now, sms, tz):
+        return None
+    local = local_time(now, tz)
+    end = sms.quiet_hours.end
+    day = local.date()
+    if local.time() >= end:
+        day += timedelta(days=1)
+    return _at_local(day, end, tz)

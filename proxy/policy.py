@@ -17,7 +17,7 @@ from proxy import explain, rules
 from proxy.config import RuleConfig, Settings
 from proxy.consent import Channel, Registry
 from proxy.findings import Finding
-from proxy.hours import next_working_start
+from proxy.hours import next_working_start, quiet_hours_end
 from proxy.message import ParsedMessage
 from proxy.rules import RuleInput, RuleMatch
 from proxy.verdict import Action, Recipient, RecipientVerdict, RuleHit, Verdict, most_severe
@@ -121,10 +121,17 @@ def _tags(message: ParsedMessage) -> _Tags:
 
 
 def _defer_until(hits: Iterable[RuleHit], settings: Settings, now: datetime) -> datetime | None:
-    """Any deferral waits for the next working window, whichever rule asked."""
-    if not any(h.action is Action.DEFER for h in hits):
+    """Any deferral waits for the next working window, whichever rule asked,
+    and a text deferred for quiet hours also for their end: the later wins."""
+    deferred = [h for h in hits if h.action is Action.DEFER]
+    if not deferred:
         return None
-    return next_working_start(now, settings.agency)
+    start = next_working_start(now, settings.agency)
+    if any(h.rule == rules.QUIET_HOURS for h in deferred):
+        quiet_end = quiet_hours_end(now, settings.sms, settings.agency.tz)
+        if quiet_end is not None and (start is None or quiet_end > start):
+            return quiet_end
+    return start
 
 
 def decide(

@@ -16,9 +16,10 @@ from datetime import date, datetime
 from proxy.config import Settings
 from proxy.consent import Channel, ConsentStatus, Registry, Relationship
 from proxy.findings import FINANCIAL_ENTITIES, PERSONAL_IDENTIFIER_ENTITIES, Entity, Finding
-from proxy.hours import local_time, next_working_start
+from proxy.hours import local_time, next_working_start, quiet_hours_end
 from proxy.message import ParsedMessage
 from proxy.recipients import matching_rows
+from proxy.sms.segments import count_segments
 from proxy.verdict import Recipient, RecipientKind
 
 CONSENT_REVOKED = "consent-revoked"
@@ -31,6 +32,8 @@ SENSITIVE_TOPIC = "sensitive-topic"
 OTHER_CLIENT = "other-client"
 EXPOSED_CLIENTS = "exposed-clients"
 AFTER_HOURS = "after-hours"
+QUIET_HOURS = "quiet-hours"
+SMS_LENGTH = "sms-length"
 UNSCANNABLE = "unscannable"
 
 RULE_NAMES: tuple[str, ...] = (
@@ -45,6 +48,8 @@ RULE_NAMES: tuple[str, ...] = (
     EXPOSED_CLIENTS,
     AFTER_HOURS,
     UNSCANNABLE,
+    QUIET_HOURS,
+    SMS_LENGTH,
 )
 
 
@@ -77,6 +82,7 @@ class RuleMatch:
     until: datetime | None = None  # after-hours: when the next working window opens
     expired_on: date | None = None  # consent-expired: the earliest lapsed expiry
     recipients: tuple[str, ...] = ()  # exposed-clients: the addresses involved
+    segments: int | None = None  # sms-length: how many segments the text takes
 
 
 RecipientRule = Callable[[RuleInput, Recipient], tuple[RuleMatch, ...]]
@@ -191,6 +197,25 @@ def after_hours(inp: RuleInput, recipient: Recipient) -> tuple[RuleMatch, ...]:
     return (RuleMatch(AFTER_HOURS, until=until),) if until is not None else ()
 
 
+def quiet_hours(inp: RuleInput, recipient: Recipient) -> tuple[RuleMatch, ...]:
+    """Texts only: a phone buzzes on the nightstand, an email waits."""
+    if recipient.channel != Channel.SMS:
+        return ()
+    until = quiet_hours_end(inp.now, inp.settings.sms, inp.settings.agency.tz)
+    return (RuleMatch(QUIET_HOURS, until=until),) if until is not None else ()
+
+
+def sms_length(inp: RuleInput, recipient: Recipient) -> tuple[RuleMatch, ...]:
+    """Texts only: a long text arrives in pieces, and costs one message each."""
+    if recipient.channel != Channel.SMS:
+        return ()
+    text = inp.message.full_text.get("body") or inp.message.full_text.get("html") or ""
+    count = count_segments(text.rstrip("\r\n"))
+    if count.segments <= inp.settings.sms.max_segments:
+        return ()
+    return (RuleMatch(SMS_LENGTH, segments=count.segments),)
+
+
 _CLIENT_SIDE = frozenset({RecipientKind.CLIENT, RecipientKind.AUTHORIZED})
 
 
@@ -226,5 +251,7 @@ RECIPIENT_RULES: tuple[RecipientRule, ...] = (
     other_client,
     after_hours,
     unscannable,
+    quiet_hours,
+    sms_length,
 )
 MESSAGE_RULES: tuple[MessageRule, ...] = (exposed_clients,)

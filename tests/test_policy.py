@@ -7,7 +7,7 @@ are classified by the real :func:`classify_recipients`, and the real shipped
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -370,6 +370,7 @@ def test_every_hit_names_a_fix_and_no_client_data() -> None:
         found(Entity.STREET_ADDRESS, text="12 Elm Street"),
     )
     msg = message((ANN, EVE, ANN_SMS, LANDLORD, DEE, CY, BO), bcc=(SIS,))
+    msg = replace(msg, full_text={"body": "See you soon. " * 60})  # sms-length too
     verdict = judge(msg, findings, now=EVENING)
     assert {h.rule for h in verdict.hits} == set(rules.RULE_NAMES)
     secrets = [f.text for f in findings if f.text != "x"] + list(CLIENT_NAMES) + ["Ann_Example"]
