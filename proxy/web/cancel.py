@@ -110,7 +110,6 @@ class CancelPages:
                 status=404,
                 back=None,
             )
-        await kit.record(message.sender, "message.cancel", message.id, {"via": "signed_link"})
         await kit.services.notices.send(
             cancelled_notice(message_id=message.id, sender=message.sender)
         )

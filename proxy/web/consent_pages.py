@@ -166,7 +166,7 @@ class ConsentPages:
         if errors:
             return kit.page("consent_add.html", who, values=values, errors=errors, status=422)
         try:
-            await asyncio.to_thread(self.store.import_records, records)
+            await asyncio.to_thread(lambda: self.store.import_records(records, actor=who.user))
         except ConsentStoreError as exc:
             return kit.page(
                 "consent_add.html",
@@ -176,16 +176,6 @@ class ConsentPages:
                 status=409,
             )
         record = records[0]
-        await kit.record(
-            who.user,
-            "consent.add",
-            record.client_id[:200],
-            {
-                "channel": record.channel.value,
-                "relationship": record.relationship.value,
-                "evidence_given": True,
-            },
-        )
         return RedirectResponse(f"/consent/client/{record.client_id}?done=added", status_code=303)
 
     async def revoke(self, request: Request) -> Response:
@@ -227,13 +217,8 @@ class ConsentPages:
                 channel=channel,
                 evidence=f"{evidence} (recorded by {who.user})",
                 at=kit.clock(),
+                actor=who.user,
             )
-        )
-        await kit.record(
-            who.user,
-            "consent.revoke",
-            client_id[:200],
-            {"rows": changed, "evidence_given": True},
         )
         return RedirectResponse(f"{back}?done=revoked-{changed}", status_code=303)
 
@@ -317,22 +302,13 @@ class ConsentPages:
                 source=source,
             )
         try:
-            summary = await asyncio.to_thread(self.store.import_records, records)
+            summary = await asyncio.to_thread(
+                lambda: self.store.import_records(records, actor=who.user)
+            )
         except ConsentStoreError as exc:
             return kit.message_page(
                 who, "Nothing was imported", str(exc), status=409, back="/consent/import"
             )
-        await kit.record(
-            who.user,
-            "consent.import",
-            None,
-            {
-                "created": summary.created,
-                "updated": summary.updated,
-                "unchanged": summary.unchanged,
-                "kept_revoked": summary.kept_revoked,
-            },
-        )
         return kit.page(
             "consent_import.html",
             who,

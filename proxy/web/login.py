@@ -108,7 +108,8 @@ class LoginPages:
         checked = await asyncio.to_thread(self._verify, directory, name, password)
         user = checked.user
         if user is None or user.role not in REVIEW_ROLES:
-            failures = kit.throttle.failed(key, address)
+            # A right password for a worker account is not a guess: not throttled.
+            failures = kit.throttle.failed(key, address) if user is None else 0
             known = directory.get(name) if name else None
             actor = known.name if known is not None else "unknown-user"
             why = "wrong password" if user is None else f"role {user.role.value} may not log in"

@@ -1,6 +1,7 @@
 """The queue, the message view and the reviewer's decisions.
 
-Each decision is a compare-and-set in the spool: two reviewers pressing
+Each decision is a compare-and-set in the spool, audited by the spool in
+the same transaction: two reviewers pressing
 "release" at once get one release and one "already released by ...".
 The reviewer who sent a message cannot decide on it (four-eyes). Findings
 are recomputed from the stored message for highlighting, because the spool
@@ -314,19 +315,13 @@ class MessagePages:
         self, who: ReviewSession, message: SpooledMessage, *, redacted: bool, masked: int
     ) -> Response:
         kit = self.kit
-        await kit.record(
-            who.user,
-            "message.release",
-            message.id,
-            {"redacted": redacted, "masked": masked, "reason_given": True},
-        )
         kit.services.kick()
         await kit.services.notices.send(
             released_notice(
                 message_id=message.id, sender=message.sender, reviewer=who.user, redacted=redacted
             )
         )
-        how = " with the details masked" if redacted else ""
+        how = f" with {masked} detail(s) masked" if redacted else ""
         return kit.message_page(
             who,
             "Released",
@@ -343,7 +338,6 @@ class MessagePages:
         refused = self._outcome(who, message, result)
         if refused is not None:
             return refused
-        await kit.record(who.user, "message.return", message.id, {"reason_given": True})
         await kit.services.notices.send(
             returned_notice(
                 message_id=message.id, sender=message.sender, reviewer=who.user, note=reason
@@ -363,7 +357,6 @@ class MessagePages:
         refused = self._outcome(who, message, result)
         if refused is not None:
             return refused
-        await kit.record(who.user, "message.delete", message.id, {"reason_given": True})
         await kit.services.notices.send(
             deleted_notice(message_id=message.id, sender=message.sender)
         )
