@@ -1,0 +1,509 @@
+"""The Twilio-compatible Messages endpoint: texts judged like email.
+
+A program written for Twilio changes only its base URL to send through
+Tactful. Each text is linted with channel ``sms`` and then, as the verdict
+says, forwarded to the provider (pass, warn, redact with the masked
+words), scheduled (defer), held for a reviewer (hold) or refused (reject).
+
+The promise is the email proxy's: a 201 only once the provider took the
+text or it is committed to the spool; anything that goes wrong on the way
+is a 5xx or 429 with Retry-After, so the program tries again and nothing
+is lost. Bad input is refused before anything is linted or forwarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import logging
+import os
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from proxy.analysis_pool import AnalysisFailure
+from proxy.auth import AuthBackend, AuthOutcome, Identity, make_auth_backend
+from proxy.engine import LintResult
+from proxy.notices import NoticeLinks, deferred_notice, held_notice, masked_notice
+from proxy.redact import redact_message
+from proxy.rules import CONSENT_REVOKED
+from proxy.services import Services
+from proxy.sms import errors
+from proxy.sms.errors import SmsError
+from proxy.sms.inbound import InboundWebhook
+from proxy.sms.keywords import KeywordHandler
+from proxy.sms.phone import e164, envelope_address
+from proxy.sms.provider import OutgoingText, ProviderClient, ProviderReply, Unreachable
+from proxy.sms.segments import count_segments
+from proxy.sms.textmail import body_of, to_message
+from proxy.spool_store import summarize
+from proxy.submission import Submission
+from proxy.users import Role
+from proxy.verdict import Action, Verdict
+
+log = logging.getLogger(__name__)
+
+MESSAGES_ROUTE = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
+INBOUND_ROUTE = "/sms/inbound"
+ACCEPTED_FIELDS = frozenset({"To", "From", "Body", "StatusCallback", "MessagingServiceSid"})
+MAX_FORM_BYTES = 64 * 1024
+RETRY_AFTER = 30  # seconds, when Tactful itself cannot judge or reach anyone
+MAX_REASONS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    secret_env: str
+    user: str
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    login, sep, password = decoded.partition(":")
+    return (login, password) if sep and login else None
+
+
+def _sender_address(identity: Identity) -> str:
+    """Where notices about this worker's texts go."""
+    if "@" in identity.name:
+        return identity.name
+    return min(identity.addresses) if identity.addresses else identity.name
+
+
+class MessagesEndpoint:
+    """``POST /2010-04-01/Accounts/{AccountSid}/Messages.json``."""
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        auth: AuthBackend,
+        provider: ProviderClient | None,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        links: NoticeLinks | None = None,
+    ) -> None:
+        self._services = services
+        self._settings = services.settings
+        self._auth = auth
+        self._provider = provider
+        self._env = os.environ if environ is None else environ
+        self._keys = {k.sid: _Key(k.secret_env, k.user) for k in self._settings.sms.api_keys}
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._links = links
+
+    # --- the request -----------------------------------------------------------
+
+    async def __call__(self, request: Request) -> Response:
+        account_sid = request.path_params["AccountSid"]
+        identity = await self._authenticate(request)
+        if isinstance(identity, SmsError):
+            return identity.response()
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_FORM_BYTES:
+            return self._too_long().response()
+        form = await request.form()
+        fields = {key: str(value) for key, value in form.multi_items()}
+        text = self._validate(fields)
+        if isinstance(text, SmsError):
+            return text.response()
+        if self._provider is None:
+            return SmsError(
+                503,
+                errors.NO_PROVIDER,
+                "Tactful has no SMS provider configured (sms.provider in the configuration), "
+                "so texts cannot be sent. Ask your administrator.",
+            ).response()
+        return await self._process(account_sid, identity, text)
+
+    async def _authenticate(self, request: Request) -> Identity | SmsError:
+        credentials = _basic_credentials(request)
+        if credentials is None:
+            return errors.bad_auth()
+        login, password = credentials
+        key = self._keys.get(login)
+        if key is not None:
+            secret = self._env.get(key.secret_env, "")
+            if secret and hmac.compare_digest(secret.encode(), password.encode()):
+                user = key.user.strip().lower()
+                return Identity(user, Role.WORKER, frozenset({user}))
+            return errors.bad_auth()
+        decision = await self._auth.authenticate(login, password)
+        if decision.outcome is AuthOutcome.ACCEPTED and decision.identity is not None:
+            return decision.identity
+        if decision.outcome is AuthOutcome.UNAVAILABLE:
+            return SmsError(
+                503,
+                errors.SERVICE_UNAVAILABLE,
+                "Tactful cannot check logins right now. Try again in a minute.",
+                retry_after=RETRY_AFTER,
+            )
+        return errors.bad_auth()
+
+    def _too_long(self) -> SmsError:
+        limit = self._settings.sms.max_body_chars
+        return SmsError(
+            400,
+            errors.BODY_TOO_LONG,
+            f"The text is too long: at most {limit} characters. Shorten it, or send the "
+            f"details through {self._settings.agency.secure_portal}.",
+        )
+
+    def _validate(self, fields: Mapping[str, str]) -> OutgoingText | SmsError:
+        unknown = sorted(set(fields) - ACCEPTED_FIELDS)
+        if unknown:
+            return SmsError(
+                400,
+                errors.UNSUPPORTED_PARAMETER,
+                "Tactful does not support these parameters, so the text was not sent: "
+                + ", ".join(unknown[:5])
+                + ". Send only To, From (or MessagingServiceSid), Body and StatusCallback.",
+            )
+        raw_to = fields.get("To", "").strip()
+        if not raw_to:
+            return SmsError(
+                400, errors.MISSING_TO, "A 'To' phone number is required. Add the client's number."
+            )
+        number = e164(raw_to, self._settings.agency.default_region)
+        if number is None:
+            return SmsError(
+                400,
+                errors.INVALID_TO,
+                "The 'To' number is not a valid phone number. Check it, including the "
+                "area code (and the country code for numbers abroad).",
+            )
+        sender = fields.get("From", "").strip() or None
+        service = fields.get("MessagingServiceSid", "").strip() or None
+        if sender is None and service is None:
+            return SmsError(
+                400,
+                errors.MISSING_FROM,
+                "A 'From' phone number (or a MessagingServiceSid) is required.",
+            )
+        if any(c in (sender or "") + (service or "") for c in "\r\n\0"):
+            return SmsError(400, errors.INVALID_FROM, "The 'From' value contains a line break.")
+        body = fields.get("Body", "")
+        if not body.strip():
+            return SmsError(
+                400, errors.MISSING_BODY, "The text is empty. Write a message to send."
+            )
+        if len(body) > self._settings.sms.max_body_chars:
+            return self._too_long()
+        callback = fields.get("StatusCallback", "").strip() or None
+        if callback is not None and (
+            not callback.startswith(("http://", "https://")) or any(c in callback for c in "\r\n ")
+        ):
+            return SmsError(400, errors.UNSUPPORTED_PARAMETER, "StatusCallback must be a URL.")
+        return OutgoingText(
+            to=number,
+            body=body,
+            from_=sender,
+            messaging_service_sid=service,
+            status_callback=callback,
+        )
+
+    # --- the verdict -----------------------------------------------------------
+
+    async def _process(self, account_sid: str, identity: Identity, text: OutgoingText) -> Response:
+        now = self._clock()
+        message_id = uuid.uuid4().hex
+        sender = _sender_address(identity)
+        raw = to_message(sender=sender, text=text, message_id=message_id, at=now)
+        submission = Submission(
+            id=message_id,
+            sender=sender,
+            recipients=(envelope_address(text.to),),
+            user=identity.name,
+            raw=raw,
+            received_at=now,
+        )
+        linter = self._services.linter
+        if linter is None:  # analysis.enabled: false
+            return await self._forward(text)
+        result = await linter.lint(
+            raw, sender=sender, recipients=(text.to,), at=now, channel="sms"
+        )
+        if isinstance(result, AnalysisFailure):
+            log.error("text %s not judged (%s)", message_id, result.reason)
+            if self._settings.on_error == "pass":
+                return await self._forward(text)
+            return SmsError(
+                503,
+                errors.SERVICE_UNAVAILABLE,
+                "Tactful could not check this text just now, so it was not sent. "
+                "Try again in a minute.",
+                retry_after=RETRY_AFTER,
+            ).response()
+        verdict = result.verdict
+        action = verdict.enforced
+        log.info(
+            "text %s: %s%s (rules: %s)",
+            message_id,
+            action.value,
+            "" if action == verdict.verdict else f" (policy said {verdict.verdict.value})",
+            ",".join(sorted({h.rule for h in verdict.hits})) or "-",
+        )
+        if action == Action.REJECT:
+            return _rejection(verdict).response()
+        if action == Action.HOLD:
+            return await self._hold(account_sid, submission, text, result)
+        masked = 0
+        values = _redaction_values(verdict)
+        if values:
+            redacted = await asyncio.to_thread(redact_message, raw, values)
+            if not redacted.complete:
+                log.info("text %s: masking incomplete, holding instead", message_id)
+                return await self._hold(account_sid, submission, text, result)
+            submission = Submission(
+                id=submission.id,
+                sender=submission.sender,
+                recipients=submission.recipients,
+                user=submission.user,
+                raw=redacted.data,
+                received_at=submission.received_at,
+            )
+            text = OutgoingText(
+                to=text.to,
+                body=body_of(redacted.data),
+                from_=text.from_,
+                messaging_service_sid=text.messaging_service_sid,
+                status_callback=text.status_callback,
+            )
+            masked = redacted.masked
+        if action == Action.DEFER:
+            return await self._defer(account_sid, submission, text, result)
+        response = await self._forward(text)
+        if 200 <= response.status_code < 300 and masked:
+            await self._services.notices.send(
+                masked_notice(
+                    message_id=message_id,
+                    sender=sender,
+                    subject=result.message.subject or None,
+                    recipients=1,
+                    summary=summarize(verdict),
+                    masked=masked,
+                )
+            )
+        return response
+
+    async def _forward(self, text: OutgoingText) -> Response:
+        assert self._provider is not None
+        outcome = await self._provider.send(text)
+        if isinstance(outcome, Unreachable):
+            return SmsError(
+                503,
+                errors.SERVICE_UNAVAILABLE,
+                "The SMS provider could not be reached, so the text was not sent. "
+                "Try again in a minute.",
+                retry_after=RETRY_AFTER,
+            ).response()
+        return _faithful(outcome)
+
+    async def _hold(
+        self, account_sid: str, submission: Submission, text: OutgoingText, result: LintResult
+    ) -> Response:
+        summary = summarize(result.verdict)
+        await asyncio.to_thread(self._services.spool.hold, submission, summary)
+        cancel = self._links.cancel_url(submission.id) if self._links is not None else None
+        await self._services.notices.send(
+            held_notice(
+                message_id=submission.id,
+                sender=submission.sender,
+                subject=result.message.subject or None,
+                recipients=1,
+                summary=summary,
+                cancel_url=cancel,
+            )
+        )
+        reasons = _reasons(result.verdict, Action.HOLD)[:MAX_REASONS]
+        return _created(
+            account_sid,
+            submission,
+            text,
+            status="accepted",
+            action="hold",
+            note="Held for a supervisor to review; it has not been sent. "
+            f"Reference {submission.id}.",
+            reasons=reasons,
+        )
+
+    async def _defer(
+        self, account_sid: str, submission: Submission, text: OutgoingText, result: LintResult
+    ) -> Response:
+        verdict = result.verdict
+        send_at = verdict.defer_until or self._clock()
+        summary = summarize(verdict)
+        await asyncio.to_thread(self._services.spool.defer, submission, send_at, summary)
+        self._services.kick()
+        local = send_at.astimezone(ZoneInfo(self._settings.agency.timezone))
+        await self._services.notices.send(
+            deferred_notice(
+                message_id=submission.id,
+                sender=submission.sender,
+                subject=result.message.subject or None,
+                recipients=1,
+                summary=summary,
+                send_at=local,
+            )
+        )
+        return _created(
+            account_sid,
+            submission,
+            text,
+            status="scheduled",
+            action="defer",
+            note=f"Scheduled: it will be sent {local.strftime('%a %d %b %H:%M')}. "
+            f"Reference {submission.id}.",
+            reasons=_reasons(verdict, Action.DEFER)[:MAX_REASONS],
+            send_at=send_at,
+        )
+
+
+# --- answers -------------------------------------------------------------------
+
+
+def _faithful(reply: ProviderReply) -> Response:
+    """The provider's own answer; a retryable one always carries a hint."""
+    headers: dict[str, str] = {}
+    if reply.retry_after:
+        headers["Retry-After"] = reply.retry_after
+    elif reply.temporary:
+        headers["Retry-After"] = str(RETRY_AFTER)
+    return Response(
+        reply.content, status_code=reply.status, headers=headers, media_type=reply.content_type
+    )
+
+
+def _redaction_values(verdict: Verdict) -> list[str]:
+    return sorted(
+        {
+            h.finding.text
+            for h in verdict.hits
+            if h.action == Action.REDACT and not h.overridden and h.finding is not None
+            and h.finding.text
+        }
+    )  # fmt: skip
+
+
+def _reasons(verdict: Verdict, action: Action) -> list[str]:
+    """The plain-words reasons for ``action``, each once, in rule order."""
+    seen: dict[str, None] = {}
+    for hit in verdict.hits:
+        if hit.action == action and not hit.overridden:
+            seen.setdefault(" ".join(hit.message.split()), None)
+    return list(seen)
+
+
+def _rejection(verdict: Verdict) -> SmsError:
+    reasons = _reasons(verdict, Action.REJECT) or ["A rule does not allow this text."]
+    revoked = any(
+        h.rule == CONSENT_REVOKED and h.action == Action.REJECT and not h.overridden
+        for h in verdict.hits
+    )
+    shown = reasons[:MAX_REASONS]
+    message = "Not sent: Tactful blocked this text. " + " ".join(shown)
+    if len(reasons) > len(shown):
+        message += f" ...and {len(reasons) - len(shown)} more reasons."
+    return SmsError(400, errors.UNSUBSCRIBED if revoked else errors.POLICY_BLOCKED, message)
+
+
+def _created(
+    account_sid: str,
+    submission: Submission,
+    text: OutgoingText,
+    *,
+    status: str,
+    action: str,
+    note: str,
+    reasons: list[str],
+    send_at: datetime | None = None,
+) -> JSONResponse:
+    """A Message resource like Twilio's, so clients read ``sid`` and
+    ``status`` as usual; ``tactful`` says what happened and why."""
+    sid = f"SM{submission.id}"
+    created = format_datetime(submission.received_at.astimezone(UTC), usegmt=True)
+    body = {
+        "sid": sid,
+        "account_sid": account_sid,
+        "to": text.to,
+        "from": text.from_,
+        "messaging_service_sid": text.messaging_service_sid,
+        "body": text.body,
+        "status": status,
+        "num_segments": str(count_segments(text.body).segments),
+        "num_media": "0",
+        "direction": "outbound-api",
+        "api_version": "2010-04-01",
+        "date_created": created,
+        "date_updated": created,
+        "date_sent": None,
+        "error_code": None,
+        "error_message": None,
+        "price": None,
+        "price_unit": None,
+        "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json",
+        "subresource_uris": {},
+        "tactful": {
+            "reference": submission.id,
+            "action": action,
+            "note": note,
+            "reasons": reasons,
+            "send_at": send_at.astimezone(UTC).isoformat() if send_at is not None else None,
+        },
+    }
+    return JSONResponse(body, status_code=201)
+
+
+# --- wiring -------------------------------------------------------------------
+
+
+def build_sms_routes(
+    services: Services,
+    *,
+    auth: AuthBackend | None = None,
+    provider: ProviderClient | None = None,
+    environ: Mapping[str, str] | None = None,
+    clock: Callable[[], datetime] | None = None,
+    links: NoticeLinks | None = None,
+) -> list[BaseRoute]:
+    """The Messages endpoint and the inbound webhook, for any Starlette app.
+
+    ``auth`` defaults to the SMTP front door's backend and ``provider`` to
+    the configured one (none: texts are refused with a clear 503). Raises
+    :class:`proxy.config.ConfigError` when a provider is configured but its
+    secret is missing.
+    """
+    settings = services.settings
+    if provider is None:
+        provider = ProviderClient.from_settings(settings, environ)
+    messages = MessagesEndpoint(
+        services,
+        auth=auth or make_auth_backend(settings),
+        provider=provider,
+        environ=environ,
+        clock=clock,
+        links=links,
+    )
+    inbound = InboundWebhook(
+        settings, KeywordHandler(services.engine), environ=environ, clock=clock
+    )
+    return [
+        Route(MESSAGES_ROUTE, messages, methods=["POST"], name="sms_messages"),
+        Route(INBOUND_ROUTE, inbound, methods=["POST"], name="sms_inbound"),
+    ]
