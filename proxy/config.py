@@ -130,7 +130,6 @@ class Sms(_Strict):
     # More segments than this fire the sms-length rule.
     max_segments: int = Field(3, ge=1)
 
-
     @field_validator("gateway_domains")
     @classmethod
     def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -146,7 +145,7 @@ class Limits(_Strict):
     max_depth: int = Field(10, ge=1)
     max_parts: int = Field(200, ge=1)
     max_decoded_bytes: int = Field(50 * 1024 * 1024, ge=1024)
-    max_text_chars: int = Field(2_000_000, ge=1000)
+    max_text_chars: int = Field(500_000, ge=1000)
 
 
 class DetectorConfig(_Strict):
@@ -257,7 +256,7 @@ class Analysis(_Strict):
     # false relays without linting (for benchmarks and emergencies only).
     enabled: bool = True
     pool_size: int | None = Field(None, ge=1)  # default: number of cores
-    time_budget_seconds: float = Field(30.0, gt=0)
+    time_budget_seconds: float = Field(60.0, gt=0)
 
 
 class Notices(_Strict):

@@ -19,6 +19,7 @@ cheaper than stock Presidio's pipeline without changing any verdict:
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable
 
 # tldextract (pulled in by Presidio) must use its bundled suffix snapshot.
@@ -43,6 +44,10 @@ CALENDAR_WORDS = frozenset(
 )
 
 
+MAX_TEXT_LENGTH = 20_000_000
+CHUNK_CHARS = 10_000
+
+
 class ModelNotInstalledError(RuntimeError):
     """The configured spaCy model is not installed in this environment."""
 
@@ -59,6 +64,16 @@ def load_model(name: str) -> Language:
         if spacy.util.is_package(candidate):
             nlp = spacy.load(candidate, exclude=list(EXCLUDED_COMPONENTS))
             nlp.add_pipe("sentencizer", first=True)
+            # spaCy refuses texts over 1M characters to spare the parser's
+            # memory; the parser is excluded, and the message parser already
+            # caps text per message (limits.max_text_chars), so a long but
+            # allowed message must not fail here (it would get a 451).
+            nlp.max_length = sys.maxsize
+            # spaCy's 1M-character guard protects the parser and NER, which
+            # need ~1 GB per 100k characters. We run neither over whole
+            # texts (no parser; NER only on single sentences), and
+            # limits.max_text_chars already bounds what reaches us.
+            nlp.max_length = MAX_TEXT_LENGTH
             return nlp
     raise ModelNotInstalledError(
         f"The spaCy model {name!r} named by config key 'nlp.model' is not installed. "
@@ -72,6 +87,26 @@ def _may_name_someone(sentence: Span) -> bool:
     )
 
 
+def _chunks(text: str, size: int = CHUNK_CHARS) -> list[str]:
+    """``text`` cut after line breaks (else spaces) into pieces of about
+    ``size`` characters; joined, they are exactly ``text``."""
+    if len(text) <= size:
+        return [text]
+    chunks: list[str] = []
+    start = 0
+    while len(text) - start > size:
+        window_end = start + size
+        cut = text.rfind("\n", start, window_end)
+        if cut < start + size // 2:
+            cut = text.rfind(" ", start, window_end)
+        if cut <= start:
+            cut = window_end - 1  # no whitespace at all: cut anywhere
+        chunks.append(text[start : cut + 1])
+        start = cut + 1
+    chunks.append(text[start:])
+    return [c for c in chunks if c]
+
+
 class NlpService:
     """One loaded model, shared by every detector in this process."""
 
@@ -83,20 +118,54 @@ class NlpService:
         self._has_ner = self.nlp.has_pipe("ner")
 
     def docs(self, texts: Iterable[str]) -> list[Doc]:
-        """Process texts in one ``nlp.pipe`` batch, with targeted NER."""
-        if not self._has_ner:
-            return list(self.nlp.pipe(texts, batch_size=self.batch_size))
-        docs = list(self.nlp.pipe(texts, batch_size=self.batch_size, disable=["ner"]))
-        self._recognise_entities(docs)
+        """Process texts in one ``nlp.pipe`` batch, with targeted NER.
+
+        Long texts are tagged in chunks and joined back into one Doc with
+        the exact original text: spaCy's memory grows with the length of
+        each text it is given, and one pasted case file must not cost a
+        worker gigabytes.
+        """
+        pieces: list[list[str]] = [_chunks(text) for text in texts]
+        flat = [chunk for chunks in pieces for chunk in chunks]
+        disable = ["ner"] if self._has_ner else []
+        tagged = list(self.nlp.pipe(flat, batch_size=self.batch_size, disable=disable))
+        if self._has_ner:
+            # Per chunk, before joining: a sentence copied out of a huge Doc
+            # costs time in proportion to the whole Doc.
+            self._recognise_entities(tagged)
+        docs = []
+        position = 0
+        for chunks in pieces:
+            parts = tagged[position : position + len(chunks)]
+            position += len(chunks)
+            docs.append(
+                parts[0] if len(parts) == 1 else Doc.from_docs(parts, ensure_whitespace=False)
+            )
         return docs
 
     def doc(self, text: str) -> Doc:
         return self.docs([text])[0]
 
     def _recognise_entities(self, docs: list[Doc]) -> None:
-        sentences = [s for doc in docs for s in doc.sents if _may_name_someone(s)]
-        found: dict[int, list[Span]] = {id(doc): [] for doc in docs}
+        """NER only where a name can be: sentences with a proper noun.
+
+        When most sentences of a text qualify, one NER pass over the whole
+        text is cheaper than copying each sentence out, so do that instead.
+        """
         ner = self.nlp.get_pipe("ner")
+        sentences: list[Span] = []
+        dense: list[Doc] = []
+        for doc in docs:
+            all_sents = list(doc.sents)
+            candidates = [s for s in all_sents if _may_name_someone(s)]
+            if len(all_sents) >= 8 and len(candidates) * 3 > len(all_sents):
+                dense.append(doc)
+            else:
+                sentences.extend(candidates)
+        for _ in ner.pipe(dense, batch_size=self.batch_size):  # type: ignore[attr-defined]
+            pass  # sets each doc's entities in place
+        dense_ids = {id(doc) for doc in dense}
+        found: dict[int, list[Span]] = {id(doc): [] for doc in docs if id(doc) not in dense_ids}
         sentence_docs = (s.as_doc() for s in sentences)
         for sentence, tagged in zip(
             sentences,
@@ -108,4 +177,5 @@ class NlpService:
                 span = Span(doc, sentence.start + ent.start, sentence.start + ent.end, ent.label)
                 found[id(doc)].append(span)
         for doc in docs:
-            doc.set_ents(found[id(doc)], default="outside")
+            if id(doc) not in dense_ids:
+                doc.set_ents(found[id(doc)], default="outside")
