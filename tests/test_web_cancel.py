@@ -1,0 +1,122 @@
+"""The sender's signed cancel link: valid, tampered with, expired, and
+opened by a link scanner (GET must not cancel)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+from web_fixtures import LINK_KEY, WORKER, World, build_world, csrf_of, hold
+
+from proxy.audit import AuditTrail
+from proxy.spool_model import SpoolState
+from proxy.web.links import CancelLinks, CancelTarget, LinkProblem, links_from_settings
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> World:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'web.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    return build_world(tmp_path, url)
+
+
+def path_of(url: str | None) -> str:
+    assert url is not None and url.startswith("http://testserver/cancel/")
+    return url.removeprefix("http://testserver")
+
+
+def test_a_valid_link_shows_a_confirmation_and_the_post_cancels(world: World) -> None:
+    message = hold(world)
+    link = path_of(world.links.cancel_url(message.id))
+    with TestClient(world.app, follow_redirects=False) as client:
+        page = client.get(link)
+        assert page.status_code == 200
+        assert "Cancel this message" in page.text
+        assert "03/14/1988" not in page.text  # no content for whoever holds the link
+        # Opening the link (as a mail scanner would) changes nothing.
+        assert world.services.spool.get(message.id).state is SpoolState.HELD  # type: ignore[union-attr]
+        done = client.post(link, data={"csrf": csrf_of(page.text)})
+        assert done.status_code == 200
+        assert "will not be sent" in done.text
+        again = client.get(link)
+        assert "cancelled by the sender" in again.text
+        late = client.post(link, data={"csrf": csrf_of(page.text)})
+        assert late.status_code == 409
+    after = world.services.spool.get(message.id)
+    assert after is not None and after.state is SpoolState.CANCELLED
+    assert not after.has_content and after.decided_by == WORKER
+    actions = [(e.action, e.target) for e in AuditTrail(world.services.engine).entries()]
+    assert ("message.cancel", message.id) in actions
+
+
+def test_a_tampered_link_is_refused(world: World) -> None:
+    message, other = hold(world), hold(world)
+    token = world.links.token(message.id)
+    forged_payload = world.links.token(other.id).split(".")[0]
+    tampered = [
+        token[:-2] + ("AA" if not token.endswith("AA") else "BB"),  # signature changed
+        ".".join([forged_payload, *token.split(".")[1:]]),  # another id, old signature
+        CancelLinks(b"z" * 32, "http://testserver", timedelta(days=14)).token(message.id),
+    ]
+    with TestClient(world.app, follow_redirects=False) as client:
+        form_page = client.get(f"/cancel/{token}")
+        for bad in tampered:
+            page = client.get(f"/cancel/{bad}")
+            assert page.status_code == 400
+            assert "not valid" in page.text
+            posted = client.post(f"/cancel/{bad}", data={"csrf": csrf_of(form_page.text)})
+            assert posted.status_code == 400
+    for held in (message, other):
+        assert world.services.spool.get(held.id).state is SpoolState.HELD  # type: ignore[union-attr]
+
+
+def test_an_expired_link_is_refused(world: World) -> None:
+    message = hold(world)
+    link = path_of(world.links.cancel_url(message.id))
+    with TestClient(world.app, follow_redirects=False) as client:
+        form_page = client.get(link)
+        world.clock.advance(timedelta(days=15))
+        page = client.get(link)
+        assert page.status_code == 410
+        assert "expired" in page.text
+        posted = client.post(link, data={"csrf": csrf_of(form_page.text)})
+        assert posted.status_code == 410
+    assert world.services.spool.get(message.id).state is SpoolState.HELD  # type: ignore[union-attr]
+
+
+def test_the_cancel_post_needs_the_form_token(world: World) -> None:
+    message = hold(world)
+    link = path_of(world.links.cancel_url(message.id))
+    with TestClient(world.app, follow_redirects=False) as client:
+        client.get(link)
+        refused = client.post(link, data={"csrf": "y" * 43})
+    assert refused.status_code == 403
+    assert world.services.spool.get(message.id).state is SpoolState.HELD  # type: ignore[union-attr]
+
+
+def test_links_check_signature_and_age() -> None:
+    now = [1_000_000.0]
+    links = CancelLinks(LINK_KEY, "https://review.example.org/", timedelta(days=2),
+                        clock=lambda: now[0])  # fmt: skip
+    url = links.cancel_url("abc123")
+    assert url is not None and url.startswith("https://review.example.org/cancel/")
+    token = url.rsplit("/", 1)[1]
+    assert links.check(token) == CancelTarget("abc123")
+    now[0] += 2 * 86400 + 5
+    assert links.check(token) is LinkProblem.EXPIRED
+    assert links.check("garbage") is LinkProblem.INVALID
+
+
+def test_links_from_settings_keep_their_key_across_restarts(tmp_path: Path) -> None:
+    from web_fixtures import web_settings
+
+    settings = web_settings(tmp_path)
+    first = links_from_settings(settings)
+    token = first.token("m1")
+    key_file = Path(settings.review.secret_key_file)
+    assert key_file.stat().st_mode & 0o077 == 0
+    assert links_from_settings(settings).check(token) == CancelTarget("m1")
