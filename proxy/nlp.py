@@ -19,7 +19,6 @@ cheaper than stock Presidio's pipeline without changing any verdict:
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable
 
 # tldextract (pulled in by Presidio) must use its bundled suffix snapshot.
@@ -64,11 +63,6 @@ def load_model(name: str) -> Language:
         if spacy.util.is_package(candidate):
             nlp = spacy.load(candidate, exclude=list(EXCLUDED_COMPONENTS))
             nlp.add_pipe("sentencizer", first=True)
-            # spaCy refuses texts over 1M characters to spare the parser's
-            # memory; the parser is excluded, and the message parser already
-            # caps text per message (limits.max_text_chars), so a long but
-            # allowed message must not fail here (it would get a 451).
-            nlp.max_length = sys.maxsize
             # spaCy's 1M-character guard protects the parser and NER, which
             # need ~1 GB per 100k characters. We run neither over whole
             # texts (no parser; NER only on single sentences), and
