@@ -6,16 +6,25 @@ the bytes that go upstream: :meth:`DkimSigner.sign` returns the signature
 field followed by the input unchanged. Relaxed/relaxed canonicalisation
 survives the header refolding and trailing-whitespace changes that relays
 commonly make.
+
+dkimpy does the canonicalisation and header hashing; the RSA step is done
+by OpenSSL (``cryptography``) instead of dkimpy's pure-Python ``pow``, which
+cost ~6 ms per message, most of the proxy's per-message CPU with linting off.
+PKCS#1 v1.5 signatures are deterministic, so the bytes are the same as
+dkimpy's own ``dkim.sign`` would produce.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import time
 from pathlib import Path
 
 import dkim
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
+from dkim.canonicalization import CanonicalizationPolicy
 
 from proxy.config import ConfigError, Settings
 
@@ -28,6 +37,8 @@ SIGNED_HEADERS = (
 )  # fmt: skip
 
 _TXT_CHUNK = 255  # one DNS character-string holds at most 255 octets
+_FIELD = b"DKIM-Signature"
+_RELAXED = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
 
 
 class DkimError(ValueError):
@@ -44,12 +55,14 @@ class DkimSigner:
             raise DkimError("a DKIM selector and domain are both required")
         self.selector = selector
         self.domain = domain.lower()
-        self._key = private_key_pem
         try:
             # Fail at start-up, not on the first message.
-            serialization.load_pem_private_key(private_key_pem, password=None)
+            key = serialization.load_pem_private_key(private_key_pem, password=None)
         except (ValueError, TypeError) as exc:
             raise DkimError("the DKIM private key is not an unencrypted PEM key") from exc
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise DkimError("the DKIM private key must be an RSA key (rsa-sha256)")
+        self._key = key
 
     def __repr__(self) -> str:
         return f"DkimSigner(selector={self.selector!r}, domain={self.domain!r})"
@@ -68,19 +81,50 @@ class DkimSigner:
     def sign(self, data: bytes) -> bytes:
         """``DKIM-Signature`` field + ``data``; ``data`` should use CRLF line ends."""
         try:
-            signature = dkim.sign(
-                data,
-                self.selector.encode("ascii"),
-                self.domain.encode("ascii"),
-                self._key,
-                canonicalize=(b"relaxed", b"relaxed"),
-                signature_algorithm=b"rsa-sha256",
-                include_headers=self._include_headers(data),
-                linesep=b"\r\n",
-            )
+            return self._signature_field(data) + data
         except (dkim.DKIMException, UnicodeEncodeError) as exc:
             raise DkimError(f"cannot DKIM-sign the message: {type(exc).__name__}") from None
-        return bytes(signature) + data
+
+    def _signature_field(self, data: bytes) -> bytes:
+        """What ``dkim.sign(..., canonicalize=(relaxed, relaxed))`` builds,
+        step for step (dkimpy 1.1 ``DKIM.sign``/``gen_header``), with the
+        private-key operation done by OpenSSL."""
+        include = tuple(name.lower() for name in self._include_headers(data))
+        headers, body = dkim.rfc822_parse(data)
+        domain = self.domain.encode("ascii")
+        body_hash = base64.b64encode(hashlib.sha256(_RELAXED.canonicalize_body(body)).digest())
+        fields = [
+            (b"v", b"1"),
+            (b"a", b"rsa-sha256"),
+            (b"c", _RELAXED.to_c_value()),
+            (b"d", domain),
+            (b"i", b"@" + domain),
+            (b"q", b"dns/txt"),
+            (b"s", self.selector.encode("ascii")),
+            (b"t", str(int(time.time())).encode("ascii")),
+            (b"h", b" : ".join(include)),
+            (b"bh", body_hash),
+            # A placeholder long enough to fold b= onto its own line, so
+            # the final value does not move the folds of the tags before it.
+            (b"b", b"0" * 60),
+        ]
+        unsigned = dkim.fold(b"; ".join(b"=".join(f) for f in fields), namelen=len(_FIELD))
+        hasher = hashlib.sha256()
+        # Strips the b= value itself, as verifiers do.
+        dkim.hash_headers(
+            hasher,
+            _RELAXED,
+            _RELAXED.canonicalize_headers(headers),
+            include,
+            (_FIELD, b" " + unsigned),
+            dict(fields),
+        )
+        signature = self._key.sign(
+            hasher.digest(), padding.PKCS1v15(), utils.Prehashed(hashes.SHA256())
+        )
+        fields[-1] = (b"b", base64.b64encode(signature))
+        value = dkim.fold(b"; ".join(b"=".join(f) for f in fields) + b"\r\n", namelen=len(_FIELD))
+        return _FIELD + b": " + value
 
 
 def generate_private_key(bits: int = 2048) -> rsa.RSAPrivateKey:
