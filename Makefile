@@ -11,7 +11,7 @@ DEB_STAMP := var/.debian-packages
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 export TACTFUL_OFFLINE := 1
 
-.PHONY: run test lint typecheck bench lock debian-packages clean
+.PHONY: run test lint typecheck bench bench-proxy lock debian-packages clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ lint: $(STAMP)
 
 bench: $(STAMP) $(DEB_STAMP)
 	$(PY) benchmarks/lint_throughput.py
+	$(MAKE) --no-print-directory bench-proxy
+
+# smtp-source -> tactful serve -> smtp-sink, against smtp-source -> smtp-sink.
+bench-proxy: $(STAMP) $(DEB_STAMP)
+	$(PY) benchmarks/proxy_throughput.py
 
 # Regenerate the hash-pinned lock after changing pyproject.toml.
 lock:
