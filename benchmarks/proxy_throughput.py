@@ -225,9 +225,8 @@ def smtp_source(port: int, message_file: Path, messages: int, sessions: int) -> 
     done = subprocess.run(cmd, capture_output=True, check=False, timeout=3600)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
-        raise RuntimeError(
-            f"smtp-source failed ({done.returncode}): {(done.stdout + done.stderr).decode()[-2000:]}"
-        )
+        output = (done.stdout + done.stderr).decode(errors="replace")
+        raise RuntimeError(f"smtp-source failed ({done.returncode}): {output[-2000:]}")
     return Throughput(messages, sessions, seconds)
 
 
@@ -389,7 +388,7 @@ async def noop_probe(port: int, raw: bytes) -> NoopProbe:
         await probe.command(b"NOOP", 250)
         samples.append(time.perf_counter() - n0)
         await asyncio.sleep(NOOP_INTERVAL)
-    code, text = await final
+    _, text = await final
     seconds = time.perf_counter() - t0
     await probe.close()
     await sender.close()
@@ -423,6 +422,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "pool_size": pool_size,
         "messages": args.messages,
         "sessions": sessions,
+        # Other work on the machine skews every figure; recorded, not judged.
+        "load_average_at_start": os.getloadavg(),
     }
     with tempfile.TemporaryDirectory(prefix="tactful-bench-") as tmp:
         home = Path(tmp)
@@ -466,6 +467,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     single_process = _in_child(run_tactful, args.messages)
     expected = single_process["msg_per_s"] * pool_size
     result["lint_single_process"] = single_process
+    result["load_average_at_end"] = os.getloadavg()
     result["lint_on"]["target_msg_per_s"] = 0.8 * expected
     result["lint_on"]["vs_single_process_x_pool"] = result["lint_on"]["corpus_msg_per_s"] / expected
     result["lint_on"]["smtp_source_vs_single_process_x_pool"] = (
@@ -483,7 +485,8 @@ def table(r: dict[str, Any]) -> str:
     single = r["lint_single_process"]["msg_per_s"]
     rows = [
         f"Proxy throughput: {r['messages']} messages, {r['sessions']} sessions, "
-        f"{r['cores']} cores, pool size {r['pool_size']}",
+        f"{r['cores']} cores, pool size {r['pool_size']}, load average at start "
+        f"{r['load_average_at_start'][0]:.2f}",
         "",
         f"{'path':<34}{'msg/s':>9}{'p50 ms':>9}{'p99 ms':>9}",
         f"{'smtp-source -> smtp-sink':<34}{r['direct']['msg_per_s']:>9.0f}{'':>9}{'':>9}",
