@@ -109,6 +109,12 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
+def record_dialog(seen: list[str], dialog: Any) -> None:
+    """Any alert/confirm means script ran: remember it and close it."""
+    seen.append(dialog.message)
+    dialog.dismiss()
+
+
 def log_in(page: Any, base: str) -> None:
     page.goto(f"{base}/login")
     page.get_by_label("Your name").fill(REVIEWER)
@@ -129,7 +135,7 @@ def test_log_in_open_release_with_masking_and_it_arrives_upstream(
     dialogs: list[str] = []
     with Served(world) as served:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.on("dialog", lambda d: record_dialog(dialogs, d))
         log_in(page, served.url)
         row = page.get_by_role("row").filter(has_text="jane@example.org")
         assert row.count() == 1
@@ -170,15 +176,17 @@ def test_log_in_open_release_with_masking_and_it_arrives_upstream(
 def test_hostile_html_runs_nothing_in_chromium_and_the_queue_fits_a_phone(
     tmp_path: Path, engine: LintEngine, browser: Any
 ) -> None:
-    world = build_world(
-        tmp_path, f"sqlite:///{tmp_path / 'x.db'}", linter=ThreadLinter(engine)
-    )
+    world = build_world(tmp_path, f"sqlite:///{tmp_path / 'x.db'}", linter=ThreadLinter(engine))
     message = hold(world, HOSTILE, engine=engine)
     ARTIFACTS.mkdir(exist_ok=True)
     dialogs: list[str] = []
     with Served(world) as served:
         page = browser.new_page(viewport={"width": 375, "height": 740})
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.on("dialog", lambda d: record_dialog(dialogs, d))
+        # Control: the listener does catch a dialog when script runs.
+        page.set_content("<script>alert('control')</script>")
+        assert dialogs == ["control"]
+        dialogs.clear()
         requests: list[str] = []
         page.on("request", lambda r: requests.append(r.url))
         log_in(page, served.url)

@@ -6,10 +6,10 @@ details after a preview, notices to the sender, queue filters, audit.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +62,10 @@ XSS_MESSAGE = (
     "--b1\r\n"
     'Content-Type: text/html; charset="utf-8"\r\n'
     "\r\n"
-    "<html><head><script>alert(2)</script></head><body onload=\"alert(3)\">"
-    "<p>DOB: 03/14/1988</p><img src=\"http://attacker.example/x.png\" onerror=\"alert(4)\">"
+    '<html><head><script>alert(2)</script></head><body onload="alert(3)">'
+    '<p>DOB: 03/14/1988</p><img src="http://attacker.example/x.png" onerror="alert(4)">'
     "<p>&lt;script&gt;alert(5)&lt;/script&gt;</p>"
-    "<iframe src=\"javascript:alert(6)\"></iframe></body></html>\r\n"
+    '<iframe src="javascript:alert(6)"></iframe></body></html>\r\n'
     "--b1--\r\n"
 ).encode()
 
@@ -96,9 +96,7 @@ def notices_to(world: World, address: str) -> list[str]:
     return found
 
 
-def test_findings_are_marked_and_explained_in_plain_words(
-    world: World, engine: LintEngine
-) -> None:
+def test_findings_are_marked_and_explained_in_plain_words(world: World, engine: LintEngine) -> None:
     message = hold(world, SSN_MESSAGE, engine=engine)
     with TestClient(world.app, follow_redirects=False) as client:
         login(client, REVIEWER)
@@ -113,7 +111,7 @@ def test_findings_are_marked_and_explained_in_plain_words(
     for number, _ in marks:
         assert f'id="finding-{number}"' in text
     assert "Benefits paperwork" in text
-    assert f"{EXTERNAL} <span class=\"tag\">external, email</span>" in text
+    assert f'{EXTERNAL} <span class="tag">external, email</span>' in text
 
 
 def test_an_xss_attempt_in_a_held_html_message_is_rendered_inert(
@@ -283,9 +281,7 @@ def test_login_page_explains_the_admin_bootstrap_until_an_admin_exists(tmp_path:
         page = client.get("/login")
     assert "tactful user add NAME --role admin" in page.text
     assert "no default" in page.text
-    with_admin = build_world(
-        tmp_path / "b", f"sqlite:///{tmp_path / 'b.db'}", accounts=(ADMIN,)
-    )
+    with_admin = build_world(tmp_path / "b", f"sqlite:///{tmp_path / 'b.db'}", accounts=(ADMIN,))
     with TestClient(with_admin.app) as client:
         assert "--role admin" not in client.get("/login").text
 

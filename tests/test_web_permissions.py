@@ -7,10 +7,9 @@ real Starlette app through its ASGI interface.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -268,5 +267,3 @@ def test_two_reviewers_deciding_at_once_get_one_decision_and_a_clear_conflict(
     assert [n.recipients for n in notices] == [(WORKER,)]
     raw = world.services.spool.raw(notices[0].id)
     assert raw is not None and b"Released:" in raw
-
-
