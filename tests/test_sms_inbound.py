@@ -40,7 +40,9 @@ def world(tmp_path: Path, db_url: str, nlp_service: Any) -> Iterator[SmsWorld]:
         yield running
 
 
-def reply(world: SmsWorld, number: str, body: str, *, token: str = PROVIDER_TOKEN) -> httpx.Response:
+def reply(
+    world: SmsWorld, number: str, body: str, *, token: str = PROVIDER_TOKEN
+) -> httpx.Response:
     """Post an inbound text the way Twilio does, signed with ``token``."""
     url = f"{world.base_url}/sms/inbound"
     params = {
