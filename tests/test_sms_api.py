@@ -150,3 +150,13 @@ def test_wrong_password_is_a_401_and_nothing_is_sent(world: SmsWorld) -> None:
     assert raised.value.status == 401
     assert raised.value.code == 20003
     assert world.provider.calls == []
+
+
+def test_a_scheduled_text_wakes_the_scheduler(tmp_path: Path, nlp_service: Any) -> None:
+    kicks: list[int] = []
+    url = f"sqlite:///{tmp_path / 'tactful.db'}"
+    evening = chicago(2026, 11, 24, 22)
+    with sms_world(tmp_path, url, nlp_service, now=evening, kick=lambda: kicks.append(1)) as world:
+        twilio_client(world).messages.create(to=MARIA, from_=AGENCY_NUMBER, body="Tomorrow?")
+        assert kicks  # so a restart-free scheduler notices the new row
+        assert world.provider.calls == []
