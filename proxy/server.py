@@ -9,9 +9,10 @@ start the same thing in-process, so what they exercise is what ships.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -109,6 +110,20 @@ def _sent_hook(services: Services) -> SentHook | None:
     return on_sent
 
 
+def _embedded_http_server_class() -> Any:
+    import uvicorn
+
+    class EmbeddedHttpServer(uvicorn.Server):
+        """uvicorn, minus its signal handling: ``tactful serve`` owns SIGTERM
+        and SIGINT and stops the SMTP side first, then this."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return EmbeddedHttpServer
+
+
 async def _start_http(services: Services, extra_routes: Sequence[Any]) -> tuple[Any, Any] | None:
     build_review = _optional("proxy.web.app", "build_review_app")
     if build_review is None and not extra_routes:
@@ -127,7 +142,7 @@ async def _start_http(services: Services, extra_routes: Sequence[Any]) -> tuple[
     listen = getattr(review, "listen", "127.0.0.1:8025")
     host, port = parse_host_port(listen, default_port=8025)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
+    server = _embedded_http_server_class()(config)
     task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:
         if task.done():
