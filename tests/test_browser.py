@@ -8,6 +8,7 @@ Screenshots of the queue and message pages go to tests/artifacts/.
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 import uvicorn
-from upstream_fixtures import Sink, free_port, run_sink
+from upstream_fixtures import Sink, run_sink
 from web_fixtures import EXTERNAL, PASSWORD, REVIEWER, ThreadLinter, World, build_world, hold
 
 from proxy.consent import Registry
@@ -70,13 +71,19 @@ def sink() -> Iterator[Sink]:
 
 
 class Served:
+    """uvicorn in a thread on a socket bound here first, so no other test
+    can take the port between choosing and binding it."""
+
     def __init__(self, world: World) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(
-            world.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
-        )
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind(("127.0.0.1", 0))
+        self.port: int = self.socket.getsockname()[1]
+        config = uvicorn.Config(world.app, log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -93,6 +100,7 @@ class Served:
     def __exit__(self, *_: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        self.socket.close()
 
 
 @pytest.fixture
