@@ -14,7 +14,7 @@ import importlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from proxy.act import NoticeQueue, Outbound, SubmissionPipeline
@@ -79,6 +79,7 @@ class RunningTactful:
     http: Any | None = None  # uvicorn.Server
     http_address: tuple[str, int] | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _periodic: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @property
     def smtp_address(self) -> tuple[str, int]:
@@ -90,7 +91,9 @@ class RunningTactful:
         self.scheduler.stop()
         if self.http is not None:
             self.http.should_exit = True
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for task in self._periodic:  # nothing in hand to finish
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._periodic, return_exceptions=True)
         if self.pool is not None:
             await asyncio.to_thread(self.pool.close)
         self.services.engine.dispose()
@@ -153,6 +156,19 @@ async def _start_http(services: Services, extra_routes: Sequence[Any]) -> tuple[
     return server, (task, (bound[0], bound[1]))
 
 
+async def _every(seconds: float, job: Any, services: Services) -> None:
+    """Run ``job(services, now)`` every ``seconds`` (the reviewers' digest)
+    until cancelled; a failing round is logged and the next one still runs."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await job(services, datetime.now(UTC))
+        except Exception as exc:
+            log.error(
+                "periodic job %s failed: %s", getattr(job, "__name__", job), type(exc).__name__
+            )
+
+
 async def start(
     settings: Settings, db_url: str, *, scheduler_interval: float = 5.0
 ) -> RunningTactful:
@@ -194,6 +210,11 @@ async def start(
         raise
     running = RunningTactful(services, smtp, scheduler, pool)
     running._tasks.append(asyncio.get_running_loop().create_task(scheduler.run()))
+    digest = _optional("proxy.web.digest", "send_digest")
+    hours = getattr(getattr(settings, "review", None), "digest_hours", 0)
+    if digest is not None and hours > 0:
+        loop = asyncio.get_running_loop()
+        running._periodic.append(loop.create_task(_every(hours * 3600.0, digest, services)))
     build_sms = _optional("proxy.sms.api", "build_sms_routes")
     sms_routes = build_sms(services) if build_sms is not None else []
     http = await _start_http(services, sms_routes)
