@@ -109,6 +109,29 @@ def test_a_huge_request_is_refused_before_it_is_read(world: SmsWorld) -> None:
     assert_nothing_happened(world)
 
 
+def test_a_huge_request_without_a_length_is_cut_off(world: SmsWorld) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b"To=%2B13125550142&From=%2B13125550100&Body="
+        for _ in range(100):
+            yield b"x" * 4096
+
+    response = httpx.post(
+        messages_url(world),
+        content=chunks(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        auth=(WORKER, WORKER_PASSWORD),
+    )
+    assert "content-length" not in {k.lower() for k in response.request.headers}
+    assert_twilio_error(response, 400, 21617, "too long")
+    assert_nothing_happened(world)
+
+
+def test_json_instead_of_form_fields_is_refused(world: SmsWorld) -> None:
+    response = httpx.post(messages_url(world), json=GOOD, auth=(WORKER, WORKER_PASSWORD))
+    assert_twilio_error(response, 400, 93003, "application/x-www-form-urlencoded")
+    assert_nothing_happened(world)
+
+
 @pytest.mark.parametrize(
     "auth",
     [

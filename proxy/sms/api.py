@@ -39,6 +39,7 @@ from proxy.rules import CONSENT_REVOKED
 from proxy.services import Services
 from proxy.sms import errors
 from proxy.sms.errors import SmsError
+from proxy.sms.form import FormProblem, read_form
 from proxy.sms.inbound import InboundWebhook
 from proxy.sms.keywords import KeywordHandler
 from proxy.sms.phone import e164, envelope_address
@@ -55,7 +56,6 @@ log = logging.getLogger(__name__)
 MESSAGES_ROUTE = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
 INBOUND_ROUTE = "/sms/inbound"
 ACCEPTED_FIELDS = frozenset({"To", "From", "Body", "StatusCallback", "MessagingServiceSid"})
-MAX_FORM_BYTES = 64 * 1024
 RETRY_AFTER = 30  # seconds, when Tactful itself cannot judge or reach anyone
 MAX_REASONS = 5
 
@@ -110,16 +110,16 @@ class MessagesEndpoint:
 
     # --- the request -----------------------------------------------------------
 
-    async def __call__(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
         account_sid = request.path_params["AccountSid"]
         identity = await self._authenticate(request)
         if isinstance(identity, SmsError):
             return identity.response()
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_FORM_BYTES:
-            return self._too_long().response()
-        form = await request.form()
-        fields = {key: str(value) for key, value in form.multi_items()}
+        fields = await read_form(request)
+        if isinstance(fields, FormProblem):
+            if fields.too_large:
+                return self._too_long().response()
+            return SmsError(400, errors.UNSUPPORTED_PARAMETER, fields.text).response()
         text = self._validate(fields)
         if isinstance(text, SmsError):
             return text.response()
@@ -504,6 +504,6 @@ def build_sms_routes(
         settings, KeywordHandler(services.engine), environ=environ, clock=clock
     )
     return [
-        Route(MESSAGES_ROUTE, messages, methods=["POST"], name="sms_messages"),
-        Route(INBOUND_ROUTE, inbound, methods=["POST"], name="sms_inbound"),
+        Route(MESSAGES_ROUTE, messages.handle, methods=["POST"], name="sms_messages"),
+        Route(INBOUND_ROUTE, inbound.handle, methods=["POST"], name="sms_inbound"),
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 
 from proxy.relay import DeliveryResult, RecipientResult
 from proxy.services import Services
@@ -79,11 +80,13 @@ class SmsDeliverer:
         return DeliveryResult(False, first.code, first.enhanced, first.text, per)
 
 
-def sms_deliverer(services: Services) -> SmsDeliverer | None:
+def sms_deliverer(
+    services: Services, environ: Mapping[str, str] | None = None
+) -> SmsDeliverer | None:
     """The deliverer for ``tactful serve``, or ``None`` without a provider.
 
     Raises :class:`proxy.config.ConfigError` when a provider is configured
     but its secret is missing from the environment.
     """
-    provider = ProviderClient.from_settings(services.settings)
+    provider = ProviderClient.from_settings(services.settings, environ)
     return SmsDeliverer(provider) if provider is not None else None

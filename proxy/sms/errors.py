@@ -43,13 +43,17 @@ class SmsError:
     message: str
     retry_after: int | None = None  # seconds, for 429 and 503
 
+    @property
+    def more_info(self) -> str:
+        if self.code in TACTFUL_CODES:
+            return TACTFUL_MORE_INFO
+        return MORE_INFO.format(code=self.code)
+
     def body(self) -> dict[str, object]:
         return {
             "code": self.code,
             "message": self.message,
-            "more_info": (
-                TACTFUL_MORE_INFO if self.code in TACTFUL_CODES else MORE_INFO.format(code=self.code)
-            ),
+            "more_info": self.more_info,
             "status": self.status,
         }
 

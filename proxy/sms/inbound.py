@@ -21,6 +21,7 @@ from starlette.responses import Response
 from twilio.request_validator import RequestValidator
 
 from proxy.config import Settings
+from proxy.sms.form import FormProblem, read_form
 from proxy.sms.keywords import KeywordHandler, keyword_of
 from proxy.sms.phone import e164
 
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 SIGNATURE_HEADER = "X-Twilio-Signature"
-MAX_FORM_BYTES = 64 * 1024
 
 
 def _twiml(status: int = 200) -> Response:
@@ -55,12 +55,11 @@ class InboundWebhook:
         self._handler = handler
         self._clock = clock or (lambda: datetime.now(UTC))
 
-    async def __call__(self, request: Request) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_FORM_BYTES:
-            return Response("Request too large", status_code=413, media_type="text/plain")
-        form = await request.form()
-        params = {key: str(value) for key, value in form.multi_items()}
+    async def handle(self, request: Request) -> Response:
+        params = await read_form(request)
+        if isinstance(params, FormProblem):
+            status = 413 if params.too_large else 400
+            return Response(params.text, status_code=status, media_type="text/plain")
         if self._validate:
             if self._validator is None:
                 log.error(

@@ -63,7 +63,9 @@ def body_of(raw: bytes) -> str:
     content = part.get_content()  # type: ignore[attr-defined]
     if not isinstance(content, str):
         raise TextMailError("the stored text message has no text part")
-    # set_content ends every text with a newline; the worker's text did not.
+    # The policy writes CRLF (SMTP's line end) and set_content ends every
+    # text with a newline; the worker's text had neither.
+    content = content.replace("\r\n", "\n")
     return content[:-1] if content.endswith("\n") else content
 
 
