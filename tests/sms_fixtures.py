@@ -235,6 +235,7 @@ def sms_world(
     kick: Callable[[], None] | None = None,
     extra_env: dict[str, str] | None = None,
     no_provider: bool = False,
+    recorder: Any = None,
 ) -> Iterator[SmsWorld]:
     """Everything up: provider, database with the example registry, users,
     notices sink, and Tactful's SMS routes on their own port."""
@@ -268,7 +269,8 @@ def sms_world(
             services.kick = kick
         environ = {"TACTFUL_SMS_AUTH_TOKEN": PROVIDER_TOKEN, **(extra_env or {})}
         clock = Clock(now)
-        app = Starlette(routes=build_sms_routes(services, environ=environ, clock=clock))
+        routes = build_sms_routes(services, environ=environ, clock=clock, recorder=recorder)
+        app = Starlette(routes=routes)
         port = stack.enter_context(run_app(app))
         stack.callback(engine.dispose)
         yield SmsWorld(services, provider, provider_port, port, sink, clock, tmp_path, environ)

@@ -31,6 +31,8 @@ from sms_fixtures import (
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
+from proxy.db import make_engine
+from proxy.disclosures import DisclosureLog, DisclosureRecorder
 from proxy.scheduler import Scheduler
 from proxy.sms.deliver import sms_deliverer
 from proxy.spool_model import SpoolState
@@ -160,3 +162,31 @@ def test_a_scheduled_text_wakes_the_scheduler(tmp_path: Path, nlp_service: Any) 
         twilio_client(world).messages.create(to=MARIA, from_=AGENCY_NUMBER, body="Tomorrow?")
         assert kicks  # so a restart-free scheduler notices the new row
         assert world.provider.calls == []
+
+
+def test_a_text_the_provider_took_is_in_the_disclosure_log(
+    tmp_path: Path, nlp_service: Any
+) -> None:
+    url = f"sqlite:///{tmp_path / 'tactful.db'}"
+    log_engine = make_engine(url)  # the recorder's own connection to the same database
+    recorder = DisclosureRecorder(log_engine)
+    with sms_world(tmp_path, url, nlp_service, now=DAYTIME, recorder=recorder) as world:
+        twilio_client(world).messages.create(to=MARIA, from_=AGENCY_NUMBER, body="See you at 3.")
+        (entry,) = DisclosureLog(world.services.engine).for_client("C-1001")
+        assert entry.channel == "sms" and entry.recipient == MARIA
+        assert entry.recipient_kind == "client"
+    log_engine.dispose()
+
+
+def test_monitor_mode_sends_what_enforce_would_hold(tmp_path: Path, nlp_service: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'tactful.db'}"
+    overrides = {"mode": "monitor"}
+    with sms_world(
+        tmp_path, url, nlp_service, now=DAYTIME, settings_overrides=overrides
+    ) as world:
+        message = twilio_client(world).messages.create(
+            to=MARIA, from_=AGENCY_NUMBER, body="Your date of birth 03/14/1988 is on the form."
+        )
+        assert message.status == "queued"
+        assert world.provider.bodies == ["Your date of birth 03/14/1988 is on the form."]
+        assert world.services.spool.list_held() == []

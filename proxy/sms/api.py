@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from proxy.act import DeliveryRecorder
 from proxy.analysis_pool import AnalysisFailure
 from proxy.auth import AuthBackend, AuthOutcome, Identity, make_auth_backend
 from proxy.engine import LintResult
@@ -98,8 +99,10 @@ class MessagesEndpoint:
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], datetime] | None = None,
         links: NoticeLinks | None = None,
+        recorder: DeliveryRecorder | None = None,
     ) -> None:
         self._services = services
+        self._recorder = recorder
         self._settings = services.settings
         self._auth = auth
         self._provider = provider
@@ -289,6 +292,8 @@ class MessagesEndpoint:
         if action == Action.DEFER:
             return await self._defer(account_sid, submission, text, result)
         response = await self._forward(text)
+        if 200 <= response.status_code < 300 and self._recorder is not None:
+            await self._recorder.delivered(message_id, verdict, self._clock())
         if 200 <= response.status_code < 300 and masked:
             await self._services.notices.send(
                 masked_notice(
@@ -481,11 +486,14 @@ def build_sms_routes(
     environ: Mapping[str, str] | None = None,
     clock: Callable[[], datetime] | None = None,
     links: NoticeLinks | None = None,
+    recorder: DeliveryRecorder | None = None,
 ) -> list[BaseRoute]:
     """The Messages endpoint and the inbound webhook, for any Starlette app.
 
     ``auth`` defaults to the SMTP front door's backend and ``provider`` to
-    the configured one (none: texts are refused with a clear 503). Raises
+    the configured one (none: texts are refused with a clear 503).
+    ``recorder`` (the disclosure log) hears of every text the provider took
+    straight away, as the email pipeline's does. Raises
     :class:`proxy.config.ConfigError` when a provider is configured but its
     secret is missing.
     """
@@ -499,6 +507,7 @@ def build_sms_routes(
         environ=environ,
         clock=clock,
         links=links,
+        recorder=recorder,
     )
     inbound = InboundWebhook(
         settings, KeywordHandler(services.engine), environ=environ, clock=clock
