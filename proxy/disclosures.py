@@ -173,7 +173,9 @@ def spooled_recipients(message: SpooledMessage) -> list[DisclosureRecipient]:
     carried recipients) counts as external: better one entry too many."""
     known = {r.address.lower(): r for r in message.summary.recipients}
     result = []
-    for address in message.recipients:
+    for envelope_address in message.recipients:
+        # Texts are spooled to "sms:+E164" but judged as "+E164".
+        address = envelope_address.removeprefix("sms:")
         summary = known.get(address.lower())
         if summary is None:
             channel = "sms" if _looks_like_phone(address) else "email"

@@ -192,14 +192,16 @@ async def start(
     services.notices.set_kick(scheduler.kick)
     links_factory = _optional("proxy.web.links", "links_from_settings")
     recorder_factory = _optional("proxy.disclosures", "DisclosureRecorder")
+    pipeline_links = links_factory(settings) if links_factory is not None else None
+    recorder = recorder_factory(services.engine) if recorder_factory is not None else None
     pipeline = SubmissionPipeline(
         settings=settings,
         linter=services.linter,
         outbound=services.outbound,
         spool=services.spool,
         notices=services.notices,
-        links=links_factory(settings) if links_factory is not None else None,
-        recorder=recorder_factory(services.engine) if recorder_factory is not None else None,
+        links=pipeline_links,
+        recorder=recorder,
     )
     extensions = await probe_extensions(settings)
     try:
@@ -216,7 +218,11 @@ async def start(
         loop = asyncio.get_running_loop()
         running._periodic.append(loop.create_task(_every(hours * 3600.0, digest, services)))
     build_sms = _optional("proxy.sms.api", "build_sms_routes")
-    sms_routes = build_sms(services) if build_sms is not None else []
+    sms_routes = (
+        build_sms(services, links=pipeline_links, recorder=recorder)
+        if build_sms is not None
+        else []
+    )
     http = await _start_http(services, sms_routes)
     if http is not None:
         server, (task, address) = http

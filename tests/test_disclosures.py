@@ -195,6 +195,24 @@ def test_spooled_delivery_uses_the_kinds_stored_at_hold_time(engine: Engine) -> 
     assert actions == [("message.release", "sam"), ("message.sent", "scheduler")]
 
 
+def test_a_spooled_text_is_recorded_as_a_text_to_the_client(engine: Engine) -> None:
+    """The SMS API judges "+E164" but spools to "sms:+E164"; the log must
+    still know it was the client, by text."""
+    spool = SpoolStore(engine, MessageCipher(os.urandom(32)))
+    texted = Recipient("+13125550142", RecipientKind.CLIENT, "sms", frozenset({"C-1"}))
+    sub = Submission(
+        id=uuid.uuid4().hex, sender="worker@agency.example",
+        recipients=("sms:+13125550142",), user="worker",
+        raw=b"Subject: x\r\n\r\nabout depression\r\n", received_at=T0,
+    )  # fmt: skip
+    message = spool.defer(sub, T0, summarize(verdict((texted,), (CONDITION,))), now=T0)
+    assert record_spooled_delivery(engine, message, T0) == 1
+    (entry,) = DisclosureLog(engine).for_client("C-1")
+    assert (entry.recipient, entry.recipient_kind, entry.channel) == (
+        "+13125550142", "client", "sms",
+    )  # fmt: skip
+
+
 def test_a_spooled_message_without_recipient_kinds_counts_as_external(engine: Engine) -> None:
     """Rows stored before summaries carried recipients: one entry too many
     rather than one too few."""
