@@ -15,13 +15,10 @@ from proxy.spool_model import SpoolState
 from proxy.web.links import CancelLinks, CancelTarget, LinkProblem, links_from_settings
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def world(request: pytest.FixtureRequest, tmp_path: Path) -> World:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'web.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    return build_world(tmp_path, url)
+@pytest.fixture
+def world(db_url: str, tmp_path: Path) -> World:
+    """On SQLite and on a throwaway PostgreSQL schema (``db_url`` in conftest)."""
+    return build_world(tmp_path, db_url)
 
 
 def path_of(url: str | None) -> str:

@@ -16,13 +16,10 @@ from proxy.consent import CSV_COLUMNS, ConsentStatus
 from proxy.consent_store import ConsentStore
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def world(request: pytest.FixtureRequest, tmp_path: Path) -> World:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'web.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    return build_world(tmp_path, url)
+@pytest.fixture
+def world(db_url: str, tmp_path: Path) -> World:
+    """On SQLite and on a throwaway PostgreSQL schema (``db_url`` in conftest)."""
+    return build_world(tmp_path, db_url)
 
 
 def client_id() -> str:
