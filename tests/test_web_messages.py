@@ -345,3 +345,36 @@ def test_auditor_can_read_the_audit_trail_and_verify_it(world: World) -> None:
     assert page.status_code == 200
     assert "The trail is intact" in page.text
     assert "review.login" in page.text
+
+
+def test_queue_shows_a_held_text_by_number_as_the_policy_saw_it(tmp_path: Path) -> None:
+    """Texts from the SMS API are spooled to "sms:+E164"; the queue shows
+    the number and the recipient kind stored when the text was held."""
+    import dataclasses
+    import uuid
+    from datetime import timedelta
+
+    from web_fixtures import stored_summary
+
+    from proxy.spool_store import RecipientSummary
+    from proxy.submission import Submission
+
+    world = build_world(tmp_path, f"sqlite:///{tmp_path / 'q.db'}")
+    summary = dataclasses.replace(
+        stored_summary(),
+        recipients=(RecipientSummary("+13125550142", "client", "sms", ("C-1001",), "hold"),),
+    )
+    text = Submission(
+        id=uuid.uuid4().hex,
+        sender=WORKER,
+        recipients=("sms:+13125550142",),
+        user=WORKER,
+        raw=b"From: jane@example.org\r\nSubject: text\r\n\r\nSee you at 3.\r\n",
+        received_at=world.clock() - timedelta(minutes=5),
+    )
+    world.services.spool.hold(text, summary, now=world.clock())
+    with TestClient(world.app, follow_redirects=False) as client:
+        login(client, REVIEWER)
+        queue = client.get("/").text
+    assert "+13125550142 <span class=\"tag\">client, text message</span>" in queue
+    assert "sms:+13125550142" not in queue

@@ -88,6 +88,27 @@ def age_words(since: datetime, now: datetime) -> str:
     return f"{hours // 24} days"
 
 
+def recipient_views(
+    message: SpooledMessage, settings: Settings, registry: Registry
+) -> tuple[RecipientView, ...]:
+    """How the policy saw each recipient when the message was held (stored
+    with it); only rows stored without that are classified again now."""
+    stored = {r.address.lower(): r for r in message.summary.recipients}
+    views = []
+    for envelope_address in message.recipients:
+        address = envelope_address.removeprefix("sms:")  # texts from the SMS API
+        known = stored.get(address.lower())
+        if known is not None:
+            kind = KIND_WORDS.get(RecipientKind(known.kind), known.kind)
+            channel = "text message" if known.channel == "sms" else "email"
+            views.append(RecipientView(address, kind, channel))
+        elif envelope_address.startswith("sms:"):
+            views.append(RecipientView(address, KIND_WORDS[RecipientKind.EXTERNAL], "text message"))
+        else:
+            views.append(describe_recipient(address, settings, registry))
+    return tuple(views)
+
+
 def describe_recipient(address: str, settings: Settings, registry: Registry) -> RecipientView:
     sms = is_gateway_address(address, settings)
     channel = "sms" if sms else "email"
@@ -115,9 +136,7 @@ def queue_rows(
             QueueRow(
                 message=message,
                 age=age_words(message.received_at, now),
-                recipients=tuple(
-                    describe_recipient(a, settings, registry) for a in message.recipients
-                ),
+                recipients=recipient_views(message, settings, registry),
                 codes=message.summary.rule_codes,
                 reasons=tuple(
                     dict.fromkeys(
