@@ -1,0 +1,158 @@
+"""The scheduler with a real spool database and a real upstream: retries
+with back-off, permanent refusals go back to the sender, expired holds are
+returned with a notice, and notices are never about notices."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from proxy_fixtures import ALL_DAY
+from upstream_fixtures import RecordingHandler, Sink, run_sink
+
+from proxy.act import NoticeQueue, Outbound
+from proxy.config import settings_from_mapping
+from proxy.crypto import MessageCipher
+from proxy.db import make_engine
+from proxy.migrations import upgrade
+from proxy.relay import SmtpUpstream
+from proxy.scheduler import RETRY_DELAYS, Scheduler
+from proxy.services import Services
+from proxy.spool_model import SpoolState
+from proxy.spool_store import SpoolStore, VerdictSummary
+from proxy.submission import Submission
+
+T0 = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+WORKER = "jane@example.org"
+BUSY = "busy@partner.example"
+GONE = "gone@partner.example"
+FINE = "fine@partner.example"
+SUMMARY = VerdictSummary(verdict="defer", enforced="defer", mode="enforce")
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    handler = RecordingHandler(
+        rcpt_replies={BUSY: "451 4.3.0 Try again later", GONE: "550 5.1.1 No such user"}
+    )
+    with run_sink(handler) as running:
+        yield running
+
+
+@pytest.fixture
+def services(db_url: str, sink: Sink, tmp_path: Path) -> Iterator[Services]:
+    settings = settings_from_mapping(
+        {"agency": {"working_hours": ALL_DAY}, "hold": {"expire_days": 3}}
+    )
+    engine = make_engine(db_url)
+    upgrade(engine)
+    spool = SpoolStore(engine, MessageCipher(bytes(32)), expire_after=timedelta(days=3))
+    upstream = SmtpUpstream("127.0.0.1", sink.port, starttls="off")
+    yield Services(
+        settings=settings,
+        db_url=db_url,
+        engine=engine,
+        spool=spool,
+        outbound=Outbound(upstream, None, findings_header=False),
+        notices=NoticeQueue(spool, settings),
+        linter=None,
+    )
+    engine.dispose()
+
+
+def submission(recipient: str, user: str = WORKER) -> Submission:
+    return Submission(
+        id=uuid.uuid4().hex,
+        sender=WORKER,
+        recipients=(recipient,),
+        user=user,
+        raw=(
+            f"From: {WORKER}\r\nTo: {recipient}\r\nSubject: Thursday\r\n"
+            "Message-ID: <sched@example.org>\r\n\r\nSee you Thursday.\r\n"
+        ).encode(),
+        received_at=T0,
+    )
+
+
+def run_at(services: Services, moment: datetime) -> int:
+    return asyncio.run(Scheduler(services, clock=lambda: moment).run_once())
+
+
+def notices_to(services: Services, address: str) -> list[bytes]:
+    rows = services.spool.by_state([SpoolState.DEFERRED, SpoolState.SENT])
+    found = []
+    for row in rows:
+        if row.user == "tactful" and row.recipients == (address,):
+            raw = services.spool.raw(row.id)
+            if raw is not None:
+                found.append(raw)
+    return found
+
+
+def test_due_mail_goes_out_once_and_is_purged(services: Services, sink: Sink) -> None:
+    job = submission(FINE)
+    services.spool.defer(job, T0 + timedelta(hours=1), SUMMARY, now=T0)
+    assert run_at(services, T0 + timedelta(minutes=59)) == 0
+    assert run_at(services, T0 + timedelta(hours=1)) == 1
+    assert run_at(services, T0 + timedelta(hours=2)) == 0
+    assert [r.recipients for r in sink.received] == [[FINE]]
+    row = services.spool.get(job.id)
+    assert row is not None and row.state == SpoolState.SENT
+    assert services.spool.raw(job.id) is None
+
+
+def test_temporary_refusal_is_retried_with_back_off(services: Services, sink: Sink) -> None:
+    job = submission(BUSY)
+    services.spool.defer(job, T0, SUMMARY, now=T0)
+    assert run_at(services, T0) == 1
+    row = services.spool.get(job.id)
+    assert row is not None and row.state == SpoolState.DEFERRED
+    assert row.next_attempt_at == T0 + RETRY_DELAYS[0]
+    assert row.last_error is not None and row.last_error.startswith("451 4.3.0")
+    assert run_at(services, T0 + RETRY_DELAYS[0] - timedelta(seconds=1)) == 0
+    assert run_at(services, T0 + RETRY_DELAYS[0]) == 1
+    again = services.spool.get(job.id)
+    assert again is not None and again.attempts == 2
+    assert again.next_attempt_at == T0 + RETRY_DELAYS[0] + RETRY_DELAYS[1]
+    assert services.spool.raw(job.id) is not None  # still owed, still stored
+    assert sink.received == []
+
+
+def test_permanent_refusal_returns_it_to_the_sender(services: Services, sink: Sink) -> None:
+    job = submission(GONE)
+    services.spool.defer(job, T0, SUMMARY, now=T0)
+    run_at(services, T0)
+    row = services.spool.get(job.id)
+    assert row is not None and row.state == SpoolState.RETURNED
+    assert services.spool.raw(job.id) is None
+    (notice,) = notices_to(services, WORKER)
+    assert b"Undeliverable" in notice and job.id.encode() in notice
+
+
+def test_expired_hold_is_returned_with_a_notice(services: Services, sink: Sink) -> None:
+    job = submission(FINE)
+    services.spool.hold(job, SUMMARY, now=T0)
+    run_at(services, T0 + timedelta(days=2))
+    assert notices_to(services, WORKER) == []
+    # The notice is queued and, being due, sent in the same round.
+    run_at(services, T0 + timedelta(days=3, seconds=1))
+    row = services.spool.get(job.id)
+    assert row is not None and row.state == SpoolState.EXPIRED
+    assert services.spool.raw(job.id) is None
+    (notice,) = [r for r in sink.received if r.recipients == [WORKER]]
+    assert b"Expired: your held message was not sent" in notice.data
+    assert job.id.encode() in notice.data
+    assert not [r for r in sink.received if FINE in r.recipients]
+
+
+def test_a_refused_notice_does_not_breed_notices(services: Services) -> None:
+    notice = submission(GONE, user="tactful")
+    services.spool.defer(notice, T0, SUMMARY, now=T0)
+    run_at(services, T0)
+    row = services.spool.get(notice.id)
+    assert row is not None and row.state == SpoolState.RETURNED
+    assert notices_to(services, WORKER) == []
