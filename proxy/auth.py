@@ -3,8 +3,9 @@
 A backend answers one question, "are these credentials good, and whose are
 they?", and nothing else. Two are built in: ``local`` (the argon2 user
 file) and ``upstream`` (ask the agency mail server by logging in to it, so
-there is no second password database to keep in step). Backends are looked
-up by name in :data:`AUTH_BACKENDS`, the setting ``smtp.auth_backend``.
+there is no second password database to keep in step). Backends are
+plugins: ``smtp.auth_backend`` names an entry point in the group
+``tactful.auth_backends``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import logging
 import os
 import ssl
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Literal, Protocol
 from urllib.parse import urlsplit
@@ -235,15 +237,22 @@ class UpstreamAuthBackend:
         return AuthDecision(AuthOutcome.ACCEPTED, Identity(address, Role.WORKER, addresses))
 
 
-AUTH_BACKENDS: Mapping[str, Callable[[Settings], AuthBackend]] = {
-    "local": LocalUserBackend.from_settings,
-    "upstream": UpstreamAuthBackend.from_settings,
-}
+AUTH_BACKEND_GROUP = "tactful.auth_backends"
+
+
+def auth_backend_factories() -> dict[str, Callable[[Settings], AuthBackend]]:
+    """Installed authentication backends by name (entry-point group
+    ``tactful.auth_backends``): the built-in ``local`` and ``upstream``
+    register exactly as an agency's own (LDAP, say) would."""
+    return {ep.name: ep.load() for ep in entry_points(group=AUTH_BACKEND_GROUP)}
 
 
 def make_auth_backend(settings: Settings) -> AuthBackend:
-    factory = AUTH_BACKENDS.get(settings.smtp.auth_backend)
+    factories = auth_backend_factories()
+    factory = factories.get(settings.smtp.auth_backend)
     if factory is None:
-        known = ", ".join(sorted(AUTH_BACKENDS))
-        raise ConfigError(f"smtp.auth_backend must be one of: {known}")
+        known = ", ".join(sorted(factories)) or "none installed"
+        raise ConfigError(
+            f"smtp.auth_backend is {settings.smtp.auth_backend!r}; installed backends: {known}"
+        )
     return factory(settings)

@@ -193,7 +193,8 @@ class Smtp(_Strict):
     implicit_tls_listen: str | None = None
     hostname: str = "tactful.localhost"
     tls: TlsFiles = TlsFiles()
-    auth_backend: Literal["local", "upstream"] = "local"
+    # An entry point in group tactful.auth_backends: local, upstream, or a plugin.
+    auth_backend: str = "local"
     users_file: str = "var/users.json"
     max_message_size: int = Field(25 * 1024 * 1024, ge=1024)
     max_recipients: int = Field(50, ge=1)

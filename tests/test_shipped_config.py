@@ -32,3 +32,19 @@ def test_misspelt_key_is_an_error_that_names_it(tmp_path: Path) -> None:
     bad.write_text("upstream:\n  targt: mail.example.org:25\n")
     with pytest.raises(ConfigError, match=r"upstream\.targt: unknown key"):
         load_settings(bad)
+
+
+def test_auth_backends_are_plugins_and_a_wrong_name_lists_them() -> None:
+    from proxy.auth import LocalUserBackend, UpstreamAuthBackend, make_auth_backend
+    from proxy.config import settings_from_mapping
+
+    local = make_auth_backend(settings_from_mapping({}))
+    assert isinstance(local, LocalUserBackend)
+    upstream = make_auth_backend(
+        settings_from_mapping(
+            {"smtp": {"auth_backend": "upstream"}, "upstream": {"target": "mail.example.org:587"}}
+        )
+    )
+    assert isinstance(upstream, UpstreamAuthBackend)
+    with pytest.raises(ConfigError, match="installed backends: local, upstream"):
+        make_auth_backend(settings_from_mapping({"smtp": {"auth_backend": "ldap"}}))
