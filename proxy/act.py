@@ -258,7 +258,9 @@ class SubmissionPipeline:
             return await self._hold(submission, result)
         raw = submission.raw
         masked = 0
-        if _redaction_values(verdict):
+        # Only when masking is what happens: in monitor mode (action capped
+        # at warn) the message is passed as written, with warnings.
+        if action >= Action.REDACT and _redaction_values(verdict):
             redacted = await asyncio.to_thread(
                 redact_message, submission.raw, _redaction_values(verdict)
             )
