@@ -220,3 +220,20 @@ def test_rejection_reply_is_short_ascii_and_names_the_problem(
     assert all(len(line) <= 512 for line in text.split("\r\n"))
     assert "withdrawn consent" in text
     assert sink.received == []
+
+
+def test_monitor_mode_changes_nothing_it_would_have_masked(
+    tmp_path: Path, sink: Sink, nlp_service: Any
+) -> None:
+    """Monitor mode is for a first rollout: mail goes out as written, with
+    the rule codes in a header, and nobody gets a "masked" notice."""
+    pipeline, spool = build(
+        tmp_path, sink.port, nlp_service, settings=settings_with(mode="monitor")
+    )
+    job = submission("03-ssn-client-redact.eml", "rosa.diaz@example.com")
+    reply = asyncio.run(pipeline.process(job))
+    assert reply.code == 250
+    (arrived,) = sink.received
+    assert b"512-44-8821" in arrived.data
+    assert b"X-Tactful-Findings: financial-identifier" in arrived.data
+    assert spool.by_state([SpoolState.DEFERRED]) == []  # no notice queued

@@ -170,3 +170,58 @@ def test_keygen_cli_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["dkim", "keygen", "--bits", "512", "--key-file", str(key_file)]) == 2
     assert "--bits" in capsys.readouterr().err
     assert not key_file.exists()
+
+
+BODIES = [
+    b"",
+    b"\r\n",
+    b"\r\n\r\n\r\n",
+    b"Hello\r\n",
+    b"Hello",
+    b"Hello  \t world \t \r\n\r\n\r\n",
+    b" leading space\r\n\ttab line\r\n",
+    b"bare\nline\nfeeds\n\n",
+    b"mixed\r\nends\nhere\r\n \r\n",
+    b"x" * 70_000 + b"\r\n" + b"y  \r\n" * 20_000 + b"\r\n\r\n",
+    (b"a \t b\r\n" * 9000) + b"\r\n" * 5000 + b"end\r\n" + b"\r\n" * 3,
+]
+
+
+@pytest.mark.parametrize("body", BODIES, ids=range(len(BODIES)))
+def test_body_hash_equals_dkimpys_relaxed_canonical_form(body: bytes) -> None:
+    """Tactful hashes the body in slices for responsiveness; it must be the
+    exact relaxed canonical form dkimpy (the reference) computes."""
+    import hashlib
+
+    from dkim.canonicalization import CanonicalizationPolicy
+
+    from proxy.dkim_sign import relaxed_body_hash
+
+    relaxed = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
+    crlf = re.sub(rb"\r?\n", b"\r\n", body)
+    assert relaxed_body_hash(crlf) == hashlib.sha256(relaxed.canonicalize_body(crlf)).digest()
+
+
+@pytest.mark.parametrize("body", BODIES[:9], ids=range(9))
+def test_signature_is_byte_identical_to_dkimpy(
+    key_pem: bytes, body: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The RSA step is OpenSSL's, everything else dkimpy's recipe: with the
+    clock fixed, the whole DKIM-Signature field must equal dkim.sign's."""
+    import time
+
+    monkeypatch.setattr(time, "time", lambda: 1795527726.0)
+    message = (
+        b"From: Jane <jane@agency.example>\r\nTo: sam@agency.example\r\n"
+        b"Subject:  Folded\r\n  subject\r\nDate: Tue, 24 Nov 2026 10:00:00 -0600\r\n"
+        b"Message-ID: <x@agency.example>\r\n\r\n" + re.sub(rb"\r?\n", b"\r\n", body)
+    )
+    signer = DkimSigner("tactful", "agency.example", key_pem)
+    ours = signer.sign(message)
+    reference = dkim.sign(
+        message, b"tactful", b"agency.example", key_pem,
+        canonicalize=(b"relaxed", b"relaxed"), signature_algorithm=b"rsa-sha256",
+        include_headers=signer._include_headers(dkim.rfc822_parse(message)[0]),
+        linesep=b"\r\n",
+    )  # fmt: skip
+    assert ours == reference + message
