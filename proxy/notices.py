@@ -198,3 +198,12 @@ def undeliverable_notice(*, message_id: str, sender: str, code: int, enhanced: s
         f"Reference: {reference(message_id)}"
     )
     return Notice(sender, "Undeliverable: your message was refused", body, message_id)
+
+
+def deleted_notice(*, message_id: str, sender: str) -> Notice:
+    body = (
+        "An administrator deleted your held message. It was NOT sent.\n"
+        "If it is still needed, please talk to your supervisor before sending it again.\n\n"
+        f"Reference: {message_id}"
+    )
+    return Notice(sender, "Deleted: your held message was not sent", body, message_id)

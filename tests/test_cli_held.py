@@ -220,13 +220,18 @@ def test_reject_returns_with_the_note(env: Env, capsys: pytest.CaptureFixture[st
     assert "was already returned to the sender by pat" in capsys.readouterr().err
 
 
-def test_delete_purges_without_a_notice(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+def test_delete_purges_and_tells_the_sender(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    """As in the web app: the sender learns it was deleted and not sent
+    (the admin's reason stays in the spool row, not in the email)."""
     message_id = env.hold()
     assert env.run("delete", message_id, "--reason", "sent to the wrong agency") == 0
     assert "Deleted message" in capsys.readouterr().out
     row = env.spool.get(message_id)
     assert row is not None and row.state is SpoolState.DELETED and not row.has_content
-    assert env.notices() == []
+    (notice,) = env.notices()
+    assert b"Deleted: your held message was not sent" in notice
+    assert message_id.encode() in notice
+    assert b"wrong agency" not in notice
 
 
 def test_four_eyes_refuses_the_sender(

@@ -33,7 +33,7 @@ from proxy.config import Settings, load_settings
 from proxy.crypto import DecryptionError, MessageCipher, load_or_create_key
 from proxy.db import make_engine
 from proxy.migrations import upgrade
-from proxy.notices import Notice, released_notice, returned_notice
+from proxy.notices import Notice, deleted_notice, released_notice, returned_notice
 from proxy.spool_model import SpoolState
 from proxy.spool_store import (
     MIN_PREFIX,
@@ -529,6 +529,8 @@ def _after(ctx: _Context, action: str, result: Decided, reviewer: str, reason: s
         notice = returned_notice(
             message_id=message.id, sender=message.sender, reviewer=reviewer, note=reason
         )
+    elif action == "delete":
+        notice = deleted_notice(message_id=message.id, sender=message.sender)
     told = ""
     if notice is not None:
         try:

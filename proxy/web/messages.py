@@ -24,7 +24,7 @@ from proxy.crypto import DecryptionError
 from proxy.explain import category_noun, entity_noun
 from proxy.findings import Category, Entity
 from proxy.message import ParsedMessage
-from proxy.notices import Notice, released_notice, returned_notice
+from proxy.notices import deleted_notice, released_notice, returned_notice
 from proxy.parse import parse_message
 from proxy.redact import RedactResult, redact_message
 from proxy.spool_model import SpoolState
@@ -60,15 +60,6 @@ def already_words(result: AlreadyDecided) -> str:
 def is_own(who: ReviewSession, message: SpooledMessage) -> bool:
     """Four-eyes: the account that sent it, or one of its sender addresses."""
     return message.user.strip().lower() == who.user or message.sender.lower() in who.addresses
-
-
-def deleted_notice(*, message_id: str, sender: str) -> Notice:
-    body = (
-        "An administrator deleted your held message. It was NOT sent.\n"
-        "If it is still needed, please talk to your supervisor before sending it again.\n\n"
-        f"Reference: {message_id}"
-    )
-    return Notice(sender, "Deleted: your held message was not sent", body, message_id)
 
 
 @dataclass(frozen=True, slots=True)
