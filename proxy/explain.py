@@ -166,6 +166,13 @@ def _other_client(m: RuleMatch, r: Recipient | None, a: Action, s: Settings) -> 
 
 
 def _exposed(m: RuleMatch, r: Recipient | None, a: Action, s: Settings) -> str:
+    if m.outsiders and len(m.recipients) == 1:
+        return (
+            f"Someone outside the agency can see the address of client {_ids(m.client_ids)} "
+            "in To or Cc. Being someone's client is confidential: send separate messages or "
+            "use Bcc, or, if the client agreed, add this person to the consent registry as "
+            "authorised."
+        )
     return (
         f"Different clients ({_ids(m.client_ids)}) can see each other's addresses in To or Cc. "
         "Being someone's client is confidential: put them in Bcc, or send separate messages."

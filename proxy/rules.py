@@ -82,6 +82,7 @@ class RuleMatch:
     until: datetime | None = None  # after-hours: when the next working window opens
     expired_on: date | None = None  # consent-expired: the earliest lapsed expiry
     recipients: tuple[str, ...] = ()  # exposed-clients: the addresses involved
+    outsiders: tuple[str, ...] = ()  # exposed-clients: outside recipients who can see them
     segments: int | None = None  # sms-length: how many segments the text takes
 
 
@@ -220,22 +221,37 @@ _CLIENT_SIDE = frozenset({RecipientKind.CLIENT, RecipientKind.AUTHORIZED})
 
 
 def exposed_clients(inp: RuleInput, recipients: Sequence[Recipient]) -> tuple[RuleMatch, ...]:
-    """Visible recipients who stand for different clients can read each
-    other's addresses, and so learn who else the agency serves.
+    """A client's address in To or Cc is read by every recipient, Bcc
+    included. Anyone who does not stand for that client -- another client,
+    someone authorised for another client, or an outsider -- thereby learns
+    who the agency serves.
 
     A client and the person they authorised stand for the same client and are
-    fine together; a client and someone authorised for a *different* client
-    are not, so authorised recipients count as well as clients.
+    fine together. Colleagues (internal) may see anyone.
     """
-    involved = [r for r in recipients if r.visible and r.kind in _CLIENT_SIDE and r.client_ids]
-    if len({r.client_ids for r in involved}) < 2:
+    visible = [r for r in recipients if r.visible and r.kind in _CLIENT_SIDE and r.client_ids]
+    readers = [
+        r
+        for r in recipients
+        if r.kind is RecipientKind.EXTERNAL or (r.kind in _CLIENT_SIDE and r.client_ids)
+    ]
+    exposed = [
+        v
+        for v in visible
+        if any(
+            o is not v and (o.kind is RecipientKind.EXTERNAL or o.client_ids != v.client_ids)
+            for o in readers
+        )
+    ]
+    if not exposed:
         return ()
-    ids = sorted({cid for r in involved for cid in r.client_ids})
+    outsiders = [r for r in readers if r.kind is RecipientKind.EXTERNAL]
     return (
         RuleMatch(
             EXPOSED_CLIENTS,
-            client_ids=tuple(ids),
-            recipients=tuple(r.address for r in involved),
+            client_ids=tuple(sorted({cid for r in exposed for cid in r.client_ids})),
+            recipients=tuple(r.address for r in exposed),
+            outsiders=tuple(r.address for r in outsiders),
         ),
     )
 

@@ -280,7 +280,16 @@ CASES = [
     # clients exposed to each other
     Case("exposed/two-clients-in-to", (ANN, EVE), (), R.EXPOSED_CLIENTS, Action.HOLD,
          Action.HOLD),
-    Case("exposed/one-in-bcc", (ANN,), (), R.EXPOSED_CLIENTS, None, Action.PASS, bcc=(EVE,)),
+    # Bcc recipients still read To: Eve learns that Ann is a client.
+    Case("exposed/one-in-bcc", (ANN,), (), R.EXPOSED_CLIENTS, Action.HOLD, Action.HOLD,
+         bcc=(EVE,)),
+    Case("exposed/client-in-bcc-outsider-in-to", (LANDLORD,), (), R.EXPOSED_CLIENTS, None,
+         Action.PASS, bcc=(ANN,)),
+    Case("exposed/client-and-outsider-in-to", (ANN, LANDLORD), (), R.EXPOSED_CLIENTS,
+         Action.HOLD, Action.HOLD),
+    Case("exposed/client-in-to-outsider-in-bcc", (ANN,), (), R.EXPOSED_CLIENTS, Action.HOLD,
+         Action.HOLD, bcc=(LANDLORD,)),
+    Case("exposed/client-and-colleague", (ANN, KIM), (), R.EXPOSED_CLIENTS, None, Action.PASS),
     Case("exposed/all-in-bcc", (), (), R.EXPOSED_CLIENTS, None, Action.PASS, bcc=(ANN, EVE)),
     Case("exposed/client-and-own-helper", (ANN, SIS), (), R.EXPOSED_CLIENTS, None, Action.PASS),
     Case("exposed/helper-of-another-client", (EVE, SIS), (), R.EXPOSED_CLIENTS, Action.HOLD,
@@ -423,7 +432,8 @@ def test_exposed_clients_counts_cc_as_visible() -> None:
 
 
 def test_recipient_and_message_verdicts_take_the_most_severe() -> None:
-    verdict = judge(message((KIM, ANN, LANDLORD)), (SSN, DOB))
+    # Ann in Bcc: nobody sees that she is a client (see exposed-clients).
+    verdict = judge(message((KIM, LANDLORD), bcc=(ANN,)), (SSN, DOB))
     by_address = {rv.recipient.address: rv for rv in verdict.recipients}
     assert by_address[KIM].verdict is Action.WARN  # SSN warn, DOB nothing
     assert by_address[ANN].verdict is Action.REDACT  # SSN redact beats DOB warn
@@ -483,7 +493,7 @@ def test_override_leaves_redaction_and_warnings_alone() -> None:
 
 
 def test_override_cannot_release_a_hold_on_a_text_message() -> None:
-    verdict = judge(message((LANDLORD, ANN_SMS), tags=OVERRIDE), (DOB,))
+    verdict = judge(message((LANDLORD,), bcc=(ANN_SMS,), tags=OVERRIDE), (DOB,))
     by_address = {rv.recipient.address: rv for rv in verdict.recipients}
     assert by_address[LANDLORD].verdict is Action.PASS
     assert by_address[ANN_SMS].verdict is Action.HOLD
@@ -544,3 +554,11 @@ def test_every_rule_and_entity_has_its_own_words() -> None:
         assert text != generic and text.strip()
     assert set(explain.ENTITY_NOUNS) == set(Entity)
     assert set(explain.CATEGORY_NOUNS) == set(Category)
+
+
+def test_a_client_shown_to_an_outsider_is_explained_as_such() -> None:
+    verdict = judge(message((ANN,), cc=(LANDLORD,)), ())
+    (hit,) = verdict.hits
+    assert hit.rule == rules.EXPOSED_CLIENTS and hit.action is Action.HOLD
+    assert "Someone outside the agency can see the address of client" in hit.message
+    assert LANDLORD not in hit.message and ANN not in hit.message
