@@ -18,7 +18,7 @@ import asyncio
 import logging
 import unicodedata
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Protocol
@@ -61,6 +61,20 @@ class Linter(Protocol):
         at: datetime,
         channel: str | None = None,
     ) -> LintResult | AnalysisFailure: ...
+
+
+class WarningRecorder(Protocol):
+    """Keeps a record of mail that went out with warnings (the audit trail):
+    rule codes only, never content."""
+
+    def record(
+        self,
+        *,
+        actor: str,
+        action: str,
+        target: str | None = None,
+        details: Mapping[str, str | int | bool | None] | None = None,
+    ) -> None: ...
 
 
 class DeliveryRecorder(Protocol):
@@ -217,6 +231,7 @@ class SubmissionPipeline:
         notices: NoticeQueue,
         links: NoticeLinks | None = None,
         recorder: DeliveryRecorder | None = None,
+        warnings: WarningRecorder | None = None,
         channel: str | None = None,
     ) -> None:
         self._settings = settings
@@ -226,6 +241,7 @@ class SubmissionPipeline:
         self._notices = notices
         self._links = links
         self._recorder = recorder
+        self._warnings = warnings
         self._channel = channel
 
     async def process(self, submission: Submission) -> SmtpReply:
@@ -272,6 +288,8 @@ class SubmissionPipeline:
         if action == Action.DEFER:
             return await self._defer(submission, result, raw)
         delivery = await self._relay(submission, raw, _codes(verdict), verdict)
+        if delivery.accepted and _codes(verdict):
+            await self._record_warning(submission, verdict)
         if delivery.accepted and masked:
             await self._notices.send(
                 masked_notice(
@@ -302,6 +320,29 @@ class SubmissionPipeline:
         if delivery.accepted and verdict is not None and self._recorder is not None:
             await self._recorder.delivered(submission.id, verdict, datetime.now(UTC))
         return delivery
+
+    async def _record_warning(self, submission: Submission, verdict: Verdict) -> None:
+        """Warned (or, in monitor mode, would-have-been-stopped) mail is on
+        record for supervisors and auditors; a failure here is logged, the
+        message is already with the upstream."""
+        if self._warnings is None:
+            return
+        details: dict[str, str | int | bool | None] = {
+            "rules": ",".join(_codes(verdict))[:120],
+            "recipients": len(submission.recipients),
+            "policy": verdict.verdict.value,
+            "monitor": verdict.mode == "monitor",
+        }
+        try:
+            await asyncio.to_thread(
+                self._warnings.record,
+                actor=submission.user,
+                action="message.warn",
+                target=submission.id,
+                details=details,
+            )
+        except Exception as exc:
+            log.error("warning for %s not recorded: %s", submission.id, type(exc).__name__)
 
     async def _hold(self, submission: Submission, result: LintResult) -> SmtpReply:
         summary = summarize(result.verdict)

@@ -10,26 +10,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Mount
+
 from proxy.act import NoticeQueue, Outbound, SubmissionPipeline
 from proxy.analysis_pool import AnalysisPool
+from proxy.audit import AuditTrail
+from proxy.auth import parse_host_port
 from proxy.config import Settings
 from proxy.crypto import MessageCipher, load_or_create_key
 from proxy.db import make_engine
+from proxy.disclosures import DisclosureRecorder, record_spooled_delivery
 from proxy.dkim_sign import signer_from_settings
 from proxy.migrations import upgrade
 from proxy.relay import probe_extensions, upstream_from_settings
 from proxy.scheduler import Scheduler, SentHook, SpoolDeliverer
 from proxy.services import Services
+from proxy.sms.api import build_sms_routes
+from proxy.sms.deliver import sms_deliverer
 from proxy.smtp_server import RunningServer
 from proxy.smtp_server import serve as serve_smtp
-from proxy.spool_store import SpoolStore
+from proxy.spool_store import SpooledMessage, SpoolStore
+from proxy.web.app import build_review_app
+from proxy.web.digest import send_digest
+from proxy.web.links import links_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -58,25 +69,13 @@ def build_services(settings: Settings, db_url: str, *, migrate: bool = True) -> 
     )
 
 
-def _optional(module: str, attribute: str) -> Any | None:
-    """A front end that may not be installed in this build (review web
-    app, SMS API): None when its module is absent."""
-    try:
-        found = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and module.startswith(exc.name):
-            return None
-        raise
-    return getattr(found, attribute, None)
-
-
 @dataclass
 class RunningTactful:
     services: Services
     smtp: RunningServer
     scheduler: Scheduler
     pool: AnalysisPool | None
-    http: Any | None = None  # uvicorn.Server
+    http: uvicorn.Server | None = None
     http_address: tuple[str, int] | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _periodic: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -99,53 +98,36 @@ class RunningTactful:
         self.services.engine.dispose()
 
 
-def _sent_hook(services: Services) -> SentHook | None:
-    record = _optional("proxy.disclosures", "record_spooled_delivery")
-    if record is None:
-        return None
+def _sent_hook(services: Services) -> SentHook:
+    """Deferred and released mail that went out belongs in the disclosure log."""
 
-    async def on_sent(message: Any, at: Any) -> None:
+    async def on_sent(message: SpooledMessage, at: datetime) -> None:
         try:
-            await asyncio.to_thread(record, services.engine, message, at)
+            await asyncio.to_thread(record_spooled_delivery, services.engine, message, at)
         except Exception as exc:  # the mail is sent; a log gap must be visible
             log.error("disclosure for %s not recorded: %s", message.id, type(exc).__name__)
 
     return on_sent
 
 
-def _embedded_http_server_class() -> Any:
-    import uvicorn
+class EmbeddedHttpServer(uvicorn.Server):
+    """uvicorn, minus its signal handling: ``tactful serve`` owns SIGTERM
+    and SIGINT and stops the SMTP side first, then this."""
 
-    class EmbeddedHttpServer(uvicorn.Server):
-        """uvicorn, minus its signal handling: ``tactful serve`` owns SIGTERM
-        and SIGINT and stops the SMTP side first, then this."""
-
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield
-
-    return EmbeddedHttpServer
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
-async def _start_http(services: Services, extra_routes: Sequence[Any]) -> tuple[Any, Any] | None:
-    build_review = _optional("proxy.web.app", "build_review_app")
-    if build_review is None and not extra_routes:
-        return None
-    import uvicorn
-    from starlette.applications import Starlette
-    from starlette.routing import Mount
-
-    from proxy.auth import parse_host_port
-
-    routes = list(extra_routes)
-    if build_review is not None:
-        routes.append(Mount("/", app=build_review(services)))
-    app = Starlette(routes=routes)
-    review = getattr(services.settings, "review", None)
-    listen = getattr(review, "listen", "127.0.0.1:8025")
+async def _start_http(
+    services: Services, sms_routes: Sequence[BaseRoute]
+) -> tuple[uvicorn.Server, asyncio.Task[Any], tuple[str, int]]:
+    """The HTTP side: the SMS API's routes, then the review web app."""
+    app = Starlette(routes=[*sms_routes, Mount("/", app=build_review_app(services))])
+    listen = services.settings.review.listen
     host, port = parse_host_port(listen, default_port=8025)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
-    server = _embedded_http_server_class()(config)
+    server = EmbeddedHttpServer(config)
     task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:
         if task.done():
@@ -153,10 +135,12 @@ async def _start_http(services: Services, extra_routes: Sequence[Any]) -> tuple[
             raise OSError(f"the review web app could not listen on {listen}")
         await asyncio.sleep(0.05)
     bound = server.servers[0].sockets[0].getsockname()
-    return server, (task, (bound[0], bound[1]))
+    return server, task, (bound[0], bound[1])
 
 
-async def _every(seconds: float, job: Any, services: Services) -> None:
+async def _every(
+    seconds: float, job: Callable[[Services, datetime], Awaitable[object]], services: Services
+) -> None:
     """Run ``job(services, now)`` every ``seconds`` (the reviewers' digest)
     until cancelled; a failing round is logged and the next one still runs."""
     while True:
@@ -180,28 +164,25 @@ async def start(
         await pool.start()
         services.linter = pool
     deliverers: list[SpoolDeliverer] = []
-    make_sms_deliverer = _optional("proxy.sms.deliver", "sms_deliverer")
-    if make_sms_deliverer is not None:
-        sms = make_sms_deliverer(services)
-        if sms is not None:
-            deliverers.append(sms)
+    sms = sms_deliverer(services)
+    if sms is not None:
+        deliverers.append(sms)
     scheduler = Scheduler(
         services, deliverers, on_sent=_sent_hook(services), interval=scheduler_interval
     )
     services.kick = scheduler.kick
     services.notices.set_kick(scheduler.kick)
-    links_factory = _optional("proxy.web.links", "links_from_settings")
-    recorder_factory = _optional("proxy.disclosures", "DisclosureRecorder")
-    pipeline_links = links_factory(settings) if links_factory is not None else None
-    recorder = recorder_factory(services.engine) if recorder_factory is not None else None
+    links = links_from_settings(settings)
+    recorder = DisclosureRecorder(services.engine)
     pipeline = SubmissionPipeline(
         settings=settings,
         linter=services.linter,
         outbound=services.outbound,
         spool=services.spool,
         notices=services.notices,
-        links=pipeline_links,
+        links=links,
         recorder=recorder,
+        warnings=AuditTrail(services.engine),
     )
     extensions = await probe_extensions(settings)
     try:
@@ -211,21 +192,13 @@ async def start(
             pool.close()
         raise
     running = RunningTactful(services, smtp, scheduler, pool)
-    running._tasks.append(asyncio.get_running_loop().create_task(scheduler.run()))
-    digest = _optional("proxy.web.digest", "send_digest")
-    hours = getattr(getattr(settings, "review", None), "digest_hours", 0)
-    if digest is not None and hours > 0:
-        loop = asyncio.get_running_loop()
-        running._periodic.append(loop.create_task(_every(hours * 3600.0, digest, services)))
-    build_sms = _optional("proxy.sms.api", "build_sms_routes")
-    sms_routes = (
-        build_sms(services, links=pipeline_links, recorder=recorder)
-        if build_sms is not None
-        else []
-    )
-    http = await _start_http(services, sms_routes)
-    if http is not None:
-        server, (task, address) = http
-        running.http, running.http_address = server, address
-        running._tasks.append(task)
+    loop = asyncio.get_running_loop()
+    running._tasks.append(loop.create_task(scheduler.run()))
+    if settings.review.digest_hours > 0:
+        digest = _every(settings.review.digest_hours * 3600.0, send_digest, services)
+        running._periodic.append(loop.create_task(digest))
+    sms_routes = build_sms_routes(services, links=links, recorder=recorder)
+    server, task, address = await _start_http(services, sms_routes)
+    running.http, running.http_address = server, address
+    running._tasks.append(task)
     return running

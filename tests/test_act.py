@@ -21,6 +21,7 @@ from upstream_fixtures import Sink, free_port, run_sink
 
 from proxy.act import NoticeQueue, Outbound, SubmissionPipeline
 from proxy.analysis_pool import AnalysisFailure
+from proxy.audit import AuditTrail
 from proxy.config import Settings, settings_from_mapping
 from proxy.consent import Registry
 from proxy.consent_csv import read_consent_csv
@@ -89,6 +90,7 @@ def build(
         outbound=outbound,
         spool=spool,
         notices=NoticeQueue(spool, settings),
+        warnings=AuditTrail(engine),
     )
     return pipeline, spool
 
@@ -237,3 +239,20 @@ def test_monitor_mode_changes_nothing_it_would_have_masked(
     assert b"512-44-8821" in arrived.data
     assert b"X-Tactful-Findings: financial-identifier" in arrived.data
     assert spool.by_state([SpoolState.DEFERRED]) == []  # no notice queued
+
+
+def test_warned_mail_is_on_record_with_rule_codes_only(
+    tmp_path: Path, sink: Sink, nlp_service: Any
+) -> None:
+    pipeline, _ = build(tmp_path, sink.port, nlp_service)
+    job = submission("14-channel-preference.eml", "maria.lopez@example.com")
+    reply = asyncio.run(pipeline.process(job))
+    assert reply.code == 250
+    assert len(sink.received) == 1
+    trail = AuditTrail(make_engine(f"sqlite:///{tmp_path / 'spool.db'}"))
+    (entry,) = [e for e in trail.entries() if e.action == "message.warn"]
+    assert entry.target == job.id and entry.actor == WORKER
+    assert entry.details["rules"] == "channel-preference"
+    assert entry.details["policy"] == "warn" and entry.details["monitor"] is False
+    assert "maria" not in repr(entry.details).lower()
+    assert trail.verify().ok
