@@ -20,15 +20,18 @@ import unicodedata
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
 from proxy.analysis_pool import AnalysisFailure
 from proxy.config import Settings
 from proxy.dkim_sign import DkimError, DkimSigner
 from proxy.engine import LintResult
-from proxy.header_safety import HeaderInjectionError, strip_subject_tags_in_raw
+from proxy.header_safety import (
+    HeaderInjectionError,
+    safe_header_value,
+    strip_subject_tags_in_raw,
+)
 from proxy.notices import (
     Notice,
     NoticeLinks,
@@ -101,18 +104,19 @@ class Outbound:
     findings_header: bool
 
     def prepare(self, raw: bytes, codes: Sequence[str]) -> bytes:
-        """Strip Tactful's subject tags, add the codes header, sign last."""
-        data = _crlf(strip_subject_tags_in_raw(raw, strip_subject_tags))
-        if self.findings_header and codes:
-            value = ", ".join(sorted(set(codes)))
-            if not all(c.isascii() and (c.isalnum() or c in "-_., ") for c in value):
-                raise OutgoingError("a rule code is not a plain token")
-            data = f"{FINDINGS_HEADER}: {value}\r\n".encode("ascii") + data
-        if self.signer is not None:
-            try:
+        """Strip Tactful's subject tags, add the codes header, sign last.
+
+        Raises :class:`OutgoingError` for every reason the bytes cannot be
+        made safe to send, so both callers handle one error."""
+        try:
+            data = _crlf(strip_subject_tags_in_raw(raw, strip_subject_tags))
+            if self.findings_header and codes:
+                value = safe_header_value(", ".join(sorted(set(codes))), name=FINDINGS_HEADER)
+                data = f"{FINDINGS_HEADER}: {value}\r\n".encode() + data
+            if self.signer is not None:
                 data = self.signer.sign(data)
-            except DkimError as exc:
-                raise OutgoingError(str(exc)) from None
+        except (DkimError, HeaderInjectionError) as exc:
+            raise OutgoingError(str(exc)) from None
         return data
 
     async def send(
@@ -276,10 +280,9 @@ class SubmissionPipeline:
         masked = 0
         # Only when masking is what happens: in monitor mode (action capped
         # at warn) the message is passed as written, with warnings.
-        if action >= Action.REDACT and _redaction_values(verdict):
-            redacted = await asyncio.to_thread(
-                redact_message, submission.raw, _redaction_values(verdict)
-            )
+        values = _redaction_values(verdict) if action >= Action.REDACT else []
+        if values:
+            redacted = await asyncio.to_thread(redact_message, submission.raw, values)
             if not redacted.complete:
                 # A value we cannot mask (inside a PDF, say) must not go out.
                 log.info("message %s: masking incomplete, holding instead", submission.id)
@@ -287,9 +290,10 @@ class SubmissionPipeline:
             raw, masked = redacted.data, redacted.masked
         if action == Action.DEFER:
             return await self._defer(submission, result, raw)
-        delivery = await self._relay(submission, raw, _codes(verdict), verdict)
-        if delivery.accepted and _codes(verdict):
-            await self._record_warning(submission, verdict)
+        codes = _codes(verdict)
+        delivery = await self._relay(submission, raw, codes, verdict)
+        if delivery.accepted and codes:
+            await self._record_warning(submission, verdict, codes)
         if delivery.accepted and masked:
             await self._notices.send(
                 masked_notice(
@@ -314,21 +318,23 @@ class SubmissionPipeline:
             delivery = await self._outbound.send(
                 submission.sender, submission.recipients, raw, codes
             )
-        except (OutgoingError, HeaderInjectionError) as exc:
+        except OutgoingError as exc:
             log.warning("message %s cannot be sent: %s", submission.id, type(exc).__name__)
             return DeliveryResult(False, 554, "5.6.0", f"Message not sent: {exc}")
         if delivery.accepted and verdict is not None and self._recorder is not None:
             await self._recorder.delivered(submission.id, verdict, datetime.now(UTC))
         return delivery
 
-    async def _record_warning(self, submission: Submission, verdict: Verdict) -> None:
+    async def _record_warning(
+        self, submission: Submission, verdict: Verdict, codes: Sequence[str]
+    ) -> None:
         """Warned (or, in monitor mode, would-have-been-stopped) mail is on
         record for supervisors and auditors; a failure here is logged, the
         message is already with the upstream."""
         if self._warnings is None:
             return
         details: dict[str, str | int | bool | None] = {
-            "rules": ",".join(_codes(verdict))[:120],
+            "rules": ",".join(codes)[:120],
             "recipients": len(submission.recipients),
             "policy": verdict.verdict.value,
             "monitor": verdict.mode == "monitor",
@@ -382,7 +388,7 @@ class SubmissionPipeline:
             received_at=submission.received_at,
         )
         await asyncio.to_thread(self._spool.defer, stored, send_at, summary)
-        local = send_at.astimezone(_zone(self._settings))
+        local = send_at.astimezone(self._settings.agency.tz)
         await self._notices.send(
             deferred_notice(
                 message_id=submission.id,
@@ -401,7 +407,3 @@ class SubmissionPipeline:
                 f"{local.strftime('%a %d %b %H:%M')} (start of the next working window).",
             ),
         )
-
-
-def _zone(settings: Settings) -> tzinfo:
-    return ZoneInfo(settings.agency.timezone)

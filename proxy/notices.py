@@ -58,11 +58,6 @@ class Notice:
         return msg.as_bytes()
 
 
-def reference(message_id: str) -> str:
-    """The id a worker quotes to a reviewer: the full id, easy to copy."""
-    return message_id
-
-
 def _unique_reasons(hits: Sequence[HitSummary]) -> list[str]:
     seen: dict[str, None] = {}
     for hit in hits:
@@ -104,7 +99,7 @@ def held_notice(
         "You will get an email either way. If you fix the message and send it again,",
         "cancel this one so the client does not receive both.",
         "",
-        f"Reference: {reference(message_id)}",
+        f"Reference: {message_id}",
     ]
     if cancel_url:
         lines += ["", f"Cancel this message: {cancel_url}"]
@@ -127,7 +122,7 @@ def masked_notice(
         "The recipient sees the masked text (for example ****1234). If they need the",
         "full detail, share it through a secure channel.",
         "",
-        f"Reference: {reference(message_id)}",
+        f"Reference: {message_id}",
     ]
     return Notice(sender, "Sent with details masked", "\n".join(lines), message_id)
 
@@ -146,7 +141,7 @@ def deferred_notice(
         "",
         "If it is urgent, send it again with [urgent] at the start of the subject.",
         "",
-        f"Reference: {reference(message_id)}",
+        f"Reference: {message_id}",
     ]
     return Notice(
         sender, f"Scheduled: your message will go out {when}", "\n".join(lines), message_id
@@ -158,7 +153,7 @@ def released_notice(*, message_id: str, sender: str, reviewer: str, redacted: bo
     body = (
         f"A reviewer ({reviewer}) released your held message {how}.\n"
         "It is on its way to the recipients.\n\n"
-        f"Reference: {reference(message_id)}"
+        f"Reference: {message_id}"
     )
     return Notice(sender, "Released: your held message is being sent", body, message_id)
 
@@ -168,7 +163,7 @@ def returned_notice(*, message_id: str, sender: str, reviewer: str, note: str) -
         f"A reviewer ({reviewer}) returned your held message. It was NOT sent.\n\n"
         f"Their note:\n  {note}\n\n"
         "Please change the message as suggested and send it again.\n\n"
-        f"Reference: {reference(message_id)}"
+        f"Reference: {message_id}"
     )
     return Notice(sender, "Returned: your held message was not sent", body, message_id)
 
@@ -177,7 +172,7 @@ def expired_notice(*, message_id: str, sender: str, days: int) -> Notice:
     body = (
         f"Nobody reviewed your held message within {days} days, so it expired and was\n"
         "deleted. It was NOT sent. If it is still needed, please send it again.\n\n"
-        f"Reference: {reference(message_id)}"
+        f"Reference: {message_id}"
     )
     return Notice(sender, "Expired: your held message was not sent", body, message_id)
 
@@ -185,7 +180,7 @@ def expired_notice(*, message_id: str, sender: str, days: int) -> Notice:
 def cancelled_notice(*, message_id: str, sender: str) -> Notice:
     body = (
         "You cancelled your held message. It was NOT sent and has been deleted.\n\n"
-        f"Reference: {reference(message_id)}"
+        f"Reference: {message_id}"
     )
     return Notice(sender, "Cancelled: your held message was deleted", body, message_id)
 
@@ -195,7 +190,7 @@ def undeliverable_notice(*, message_id: str, sender: str, code: int, enhanced: s
         f"The agency mail server refused your message ({code} {enhanced}). It was NOT\n"
         "delivered. Check the recipient addresses and send it again; if it keeps\n"
         "happening, contact IT with the reference below.\n\n"
-        f"Reference: {reference(message_id)}"
+        f"Reference: {message_id}"
     )
     return Notice(sender, "Undeliverable: your message was refused", body, message_id)
 
