@@ -192,6 +192,16 @@ class SubmissionHandler:
             return AuthResult(success=False, handled=False, message=AUTH_UNAVAILABLE)
         return AuthResult(success=False, handled=False, message=AUTH_INVALID)
 
+    def _account(self, session: Session) -> str | None:
+        """Who is submitting: the logged-in user, the trusted-network
+        pseudo-user, or None (not allowed to submit)."""
+        identity = _identity(session)
+        if identity is not None:
+            return identity.name
+        if self.policy.trusts(session.peer):
+            return TRUSTED_NETWORK_USER
+        return None
+
     # -- SMTP hooks -----------------------------------------------------
 
     async def handle_EHLO(
@@ -213,10 +223,10 @@ class SubmissionHandler:
         address: str,
         mail_options: list[str],
     ) -> str:
-        identity = _identity(session)
-        if identity is None and not self.policy.trusts(session.peer):
+        if self._account(session) is None:
             return "530 5.7.0 Authentication required"
         # A trusted network's sender is not tied to a user (permit_mynetworks).
+        identity = _identity(session)
         if identity is not None and not identity.may_send_as(address):
             return (
                 "553 5.7.1 You may not send as that address. "
@@ -242,7 +252,7 @@ class SubmissionHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
-        if _identity(session) is None and not self.policy.trusts(session.peer):
+        if self._account(session) is None:
             return "530 5.7.0 Authentication required"
         try:
             normalize_address(address)
@@ -260,12 +270,8 @@ class SubmissionHandler:
         return "250 2.1.5 Recipient OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        identity = _identity(session)
-        if identity is not None:
-            user = identity.name
-        elif self.policy.trusts(session.peer):
-            user = TRUSTED_NETWORK_USER
-        else:
+        user = self._account(session)
+        if user is None:
             return "530 5.7.0 Authentication required"
         if envelope.mail_from is None:
             return "503 5.5.1 Bad sequence of commands"
