@@ -43,7 +43,7 @@ from proxy.crypto import MessageCipher, load_or_create_key
 from proxy.db import make_engine
 from proxy.dkim_sign import txt_value
 from proxy.spool_model import SpoolState
-from proxy.spool_store import SpoolStore
+from proxy.spool_store import Decided, SpoolStore
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -197,7 +197,7 @@ def test_held_mail_waits_for_a_reviewer_then_goes_out_signed(
     assert stored is not None and b"Message-ID: <02-dob-external" in stored
 
     decided = spool.release(ref, by="sam@example.org", reason="parent consented")
-    assert type(decided).__name__ == "Decided"
+    assert isinstance(decided, Decided)
     arrived = wait_for(to(upstream, recipient), timeout=60)
     assert len(arrived) == 1
     assert dkim.verify(arrived[0].data, dnsfunc=dns_for(server))
@@ -274,12 +274,13 @@ def test_deferred_mail_is_sent_when_the_window_opens(tmp_path: Path, upstream: S
     from proxy.server import build_services
 
     now = datetime.now(UTC)
-    # Working hours that ended a minute ago and start again in an hour, today.
+    # A one-hour working window that does not contain now and does not
+    # cross midnight: later today if it fits, else earlier today.
     zone = "UTC"
-    start = (now + timedelta(hours=1)).time().replace(second=0, microsecond=0)
-    end = (now - timedelta(minutes=1)).time().replace(second=0, microsecond=0)
-    if not start < end:  # the window would wrap past midnight; use tomorrow 00:00-23:00
-        start, end = datetime.min.time(), (now - timedelta(hours=1)).time()
+    later = now + timedelta(hours=1)
+    first = later if (later + timedelta(hours=1)).date() == now.date() else now - timedelta(hours=2)
+    start = first.time().replace(second=0, microsecond=0)
+    end = (first + timedelta(hours=1)).time().replace(second=0, microsecond=0)
     instance = TactfulServer(
         home=tmp_path,
         upstream=f"127.0.0.1:{upstream.port}",

@@ -10,7 +10,7 @@ import signal
 import sys
 
 from proxy.cli import EXIT_OK, EXIT_USAGE
-from proxy.config import ConfigError, Settings, load_settings
+from proxy.config import Settings, load_settings
 
 
 def register(
@@ -81,9 +81,7 @@ def run(args: argparse.Namespace) -> int:
     db_url: str = args.db or settings.database.url
     try:
         asyncio.run(_serve(settings, db_url))
-    except ConfigError:
-        raise
-    except OSError as exc:
+    except OSError as exc:  # a port in use, say; ConfigError is reported by proxy.cli
         print(f"tactful: cannot start: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
