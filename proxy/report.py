@@ -28,10 +28,14 @@ class Row:
     overridden: bool = False
 
 
+def _finding_key(f: Finding) -> tuple[object, ...]:
+    """What makes two findings the same place in the message (``Finding``
+    equality also compares score and detector)."""
+    return (f.entity, f.location, f.start, f.end, f.client_id)
+
+
 def _hit_key(hit: RuleHit) -> tuple[object, ...]:
-    f = hit.finding
-    where = (f.entity, f.location, f.start, f.end, f.client_id) if f is not None else None
-    return (hit.rule, where)
+    return (hit.rule, _finding_key(hit.finding) if hit.finding is not None else None)
 
 
 def rows(result: LintResult) -> list[Row]:
@@ -42,25 +46,15 @@ def rows(result: LintResult) -> list[Row]:
         key = _hit_key(hit)
         if key not in best or hit.action > best[key].action:
             best[key] = hit
-    covered = {id(h.finding) for h in best.values() if h.finding is not None}
+    covered = {_finding_key(h.finding) for h in best.values() if h.finding is not None}
     out = [Row(h.rule, h.action, h.message, h.finding, h.overridden) for h in best.values()]
     out.extend(
         Row(None, Action.PASS, _INFORMATIONAL_MESSAGE, f)
         for f in result.findings
-        if id(f) not in covered and not any(_same(f, h.finding) for h in best.values())
+        if _finding_key(f) not in covered
     )
     out.sort(key=_row_order)
     return out
-
-
-def _same(a: Finding, b: Finding | None) -> bool:
-    return b is not None and (a.entity, a.location, a.start, a.end, a.client_id) == (
-        b.entity,
-        b.location,
-        b.start,
-        b.end,
-        b.client_id,
-    )
 
 
 def _row_order(row: Row) -> tuple[Any, ...]:
