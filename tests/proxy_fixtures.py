@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from upstream_fixtures import free_port, wait_for_port
 
-from proxy.config import Settings, settings_from_mapping
+from proxy.config import Settings, deep_merge, settings_from_mapping
 from proxy.users import Role, UserDirectory, new_user, save_users
 
 REPO = Path(__file__).resolve().parent.parent
@@ -98,7 +98,7 @@ class TactfulServer:
         }
         if "review" in Settings.model_fields:
             base["review"] = {"listen": f"127.0.0.1:{free_port()}"}
-        return _merge(base, self.overrides)
+        return deep_merge(base, self.overrides)
 
     def settings(self) -> Settings:
         return settings_from_mapping(self.settings_mapping())
@@ -162,13 +162,3 @@ class TactfulServer:
     def log_text(self) -> str:
         path = self.home / "serve.log"
         return path.read_text(errors="replace") if path.exists() else ""
-
-
-def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged

@@ -78,9 +78,7 @@ def run_rounds(
         stream = Stream(server, template, rcpt, first)
         stream.start()
         assert stream.first_ack.wait(120), server.log_text()[-3000:]
-        if round_no == 0:
-            pass  # kill right after the first 250
-        else:
+        if round_no:  # the first round is killed right after its first 250
             time.sleep(rng.uniform(0.05, 1.5))
         server.kill()
         stream.join(60)
