@@ -127,7 +127,11 @@ def disclosures_from_summary(
 
 
 def _masked_values(verdict: Verdict) -> set[str]:
-    """Values the act stage masks before sending (as ``proxy.act`` does)."""
+    """Values the act stage masks before sending (as ``proxy.act`` does):
+    none when the enforced action is below redact (monitor mode passes the
+    message as written)."""
+    if verdict.enforced < Action.REDACT:
+        return set()
     return {
         h.finding.text
         for h in verdict.hits

@@ -14,6 +14,7 @@ import smtplib
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -118,6 +119,14 @@ def test_an_overridden_mask_means_the_value_went_out() -> None:
     v = verdict((LANDLORD,), (SSN_FINDING,), overridden=True)
     (only,) = disclosures_for_verdict(v, "m-1", T0)
     assert only.entity_types == ("US_SSN",) and only.client_ids == ()
+
+
+def test_in_monitor_mode_nothing_is_masked_so_the_value_went_out() -> None:
+    # The policy asked for a mask, but monitor mode caps the action at warn:
+    # the act stage passes the message as written, SSN included.
+    v = replace(verdict((LANDLORD,), (SSN_FINDING,)), enforced=Action.WARN, mode="monitor")
+    (only,) = disclosures_for_verdict(v, "m-1", T0)
+    assert only.entity_types == ("US_SSN",)
 
 
 def test_nothing_about_anyone_to_an_outsider_is_no_disclosure() -> None:
