@@ -128,6 +128,23 @@ def test_stdin_and_envelope_overrides() -> None:
     assert proc.returncode == 0
 
 
+@pytest.mark.parametrize(
+    "at, defer_until",
+    [
+        # A time without a zone is the agency's wall clock (America/Chicago).
+        ("2026-11-24T19:30", "2026-11-25T08:00:00-06:00"),
+        # With a zone it is that instant: 19:30 UTC is 13:30 in Chicago.
+        ("2026-11-24T19:30+00:00", None),
+    ],
+)
+def test_at_overrides_the_date_header(eml, at: str, defer_until: str | None) -> None:  # type: ignore[no-untyped-def]
+    path = eml("c.eml", message("See you at the office.", to="maria.lopez@example.com"))
+    proc = tactful("lint", "--json", "--at", at, "--consent", str(CONSENT), str(path))
+    obj = json.loads(proc.stdout)
+    assert obj["defer_until"] == defer_until, obj
+    assert ("after-hours" in {f["rule"] for f in obj["findings"]}) is (defer_until is not None)
+
+
 def test_missing_file_is_exit_2_without_traceback(tmp_path: Path) -> None:
     proc = tactful("lint", str(tmp_path / "nope.eml"))
     assert proc.returncode == 2

@@ -14,6 +14,7 @@ from pathlib import Path
 from proxy.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from proxy.config import Settings, load_settings
 from proxy.consent import Registry
+from proxy.hours import local_time
 from proxy.verdict import Action
 
 
@@ -48,9 +49,7 @@ def _parse_at(value: str, settings: Settings) -> datetime:
         at = datetime.fromisoformat(value)
     except ValueError as exc:
         raise ValueError(f"--at {value!r} is not an ISO-8601 date and time") from exc
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=settings.agency.tz)
-    return at
+    return local_time(at, settings.agency.tz)
 
 
 def _load_registry(args: argparse.Namespace, settings: Settings) -> Registry:
