@@ -51,7 +51,6 @@ PERSONAL_IDENTIFIER_ENTITIES = frozenset(
         Entity.STREET_ADDRESS,
     }
 )
-INFORMATIONAL_ENTITIES = frozenset({Entity.PHONE_NUMBER, Entity.EMAIL_ADDRESS, Entity.PERSON})
 
 
 @dataclass(frozen=True, slots=True)
