@@ -173,9 +173,18 @@ def _exposed(m: RuleMatch, r: Recipient | None, a: Action, s: Settings) -> str:
             "use Bcc, or, if the client agreed, add this person to the consent registry as "
             "authorised."
         )
+    if len(m.recipients) == 1:
+        # The other client (or their helper) reads it from Bcc.
+        return (
+            f"Another client on this message can see the address of client "
+            f"{_ids(m.client_ids)} in To or Cc. Being someone's client is confidential: "
+            "put the address in Bcc, or send separate messages."
+        )
+    outsider = " Someone outside the agency can see them too." if m.outsiders else ""
     return (
-        f"Different clients ({_ids(m.client_ids)}) can see each other's addresses in To or Cc. "
-        "Being someone's client is confidential: put them in Bcc, or send separate messages."
+        f"Different clients ({_ids(m.client_ids)}) can see each other's addresses in To or Cc."
+        f"{outsider} Being someone's client is confidential: put them in Bcc, or send "
+        "separate messages."
     )
 
 

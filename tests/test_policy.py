@@ -562,3 +562,18 @@ def test_a_client_shown_to_an_outsider_is_explained_as_such() -> None:
     assert hit.rule == rules.EXPOSED_CLIENTS and hit.action is Action.HOLD
     assert "Someone outside the agency can see the address of client" in hit.message
     assert LANDLORD not in hit.message and ANN not in hit.message
+
+
+def test_a_client_shown_to_another_client_in_bcc_is_explained_as_such() -> None:
+    (hit,) = judge(message((ANN,), bcc=(EVE,)), ()).hits
+    assert hit.rule == rules.EXPOSED_CLIENTS and hit.action is Action.HOLD
+    assert "Another client on this message can see the address of client C-1001" in hit.message
+    assert "each other" not in hit.message and "C-1005" not in hit.message
+
+
+def test_clients_shown_to_each_other_and_an_outsider_mentions_both() -> None:
+    (hit,) = judge(message((ANN, EVE, LANDLORD)), ()).hits
+    assert "Different clients (C-1001, C-1005)" in hit.message
+    assert "Someone outside the agency can see them too" in hit.message
+    (hit,) = judge(message((ANN, EVE)), ()).hits
+    assert "outside the agency" not in hit.message
