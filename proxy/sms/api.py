@@ -21,10 +21,9 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -273,21 +272,8 @@ class MessagesEndpoint:
             if not redacted.complete:
                 log.info("text %s: masking incomplete, holding instead", message_id)
                 return await self._hold(account_sid, submission, text, result)
-            submission = Submission(
-                id=submission.id,
-                sender=submission.sender,
-                recipients=submission.recipients,
-                user=submission.user,
-                raw=redacted.data,
-                received_at=submission.received_at,
-            )
-            text = OutgoingText(
-                to=text.to,
-                body=body_of(redacted.data),
-                from_=text.from_,
-                messaging_service_sid=text.messaging_service_sid,
-                status_callback=text.status_callback,
-            )
+            submission = replace(submission, raw=redacted.data)
+            text = replace(text, body=body_of(redacted.data))
             masked = redacted.masked
         if action == Action.DEFER:
             return await self._defer(account_sid, submission, text, result)
@@ -356,7 +342,7 @@ class MessagesEndpoint:
         summary = summarize(verdict)
         await asyncio.to_thread(self._services.spool.defer, submission, send_at, summary)
         self._services.kick()
-        local = send_at.astimezone(ZoneInfo(self._settings.agency.timezone))
+        local = send_at.astimezone(self._settings.agency.tz)
         await self._services.notices.send(
             deferred_notice(
                 message_id=submission.id,
