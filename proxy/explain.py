@@ -279,4 +279,7 @@ def not_overridable(message: str, recipient: Recipient | None) -> str:
     know why the message is still held."""
     if recipient is not None and recipient.channel == Channel.SMS:
         return f"{message} Holds on text messages cannot be overridden."
-    return f"{message} This cannot be overridden."
+    return (
+        f"{message} Your agency's policy does not allow overriding this; "
+        "talk to your supervisor."
+    )

@@ -510,6 +510,7 @@ def test_non_overridable_rule_from_configuration() -> None:
     verdict = judge(message((LANDLORD,), tags=OVERRIDE), (DOB,), settings=settings)
     assert verdict.verdict is Action.HOLD
     assert verdict.hits[0].overridden is False
+    assert "does not allow overriding this; talk to your supervisor" in verdict.hits[0].message
 
 
 @pytest.mark.parametrize("reason", ["", "   "])
