@@ -32,7 +32,8 @@ class DatabaseUnavailable(Exception):
     """The database could not be opened or migrated; the text is safe to print."""
 
 
-def _safe_url(url: str) -> str:
+def safe_url(url: str) -> str:
+    """The URL as safe to print: never the password."""
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
@@ -46,14 +47,17 @@ def migrated_engine(args: argparse.Namespace, settings: Settings) -> Iterator[En
     try:
         engine = make_engine(url)
     except (ArgumentError, ValueError):
-        raise DatabaseUnavailable(f"database URL {_safe_url(url)} is not valid") from None
+        raise DatabaseUnavailable(
+            f"database URL {safe_url(url)} is not valid "
+            "(expected e.g. sqlite:///var/tactful.db or postgresql://user@host/db)"
+        ) from None
     try:
         try:
             upgrade(engine)
         except SQLAlchemyError as exc:
             reason = type(getattr(exc, "orig", None) or exc).__name__
             raise DatabaseUnavailable(
-                f"cannot open the database at {_safe_url(url)} ({reason}); "
+                f"cannot open the database at {safe_url(url)} ({reason}); "
                 "check --db / database.url and that the server is running"
             ) from None
         yield engine

@@ -10,18 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TextIO
-
-from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from typing import IO
 
 from proxy.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from proxy.cli.audit import DatabaseUnavailable, fail, migrated_engine, print_table
 from proxy.config import Settings, load_settings
 from proxy.consent import Channel, ConsentRecord, ConsentStatus
 from proxy.consent_csv import (
@@ -33,8 +29,6 @@ from proxy.consent_csv import (
     write_consent_csv,
 )
 from proxy.consent_store import ConsentStore, ConsentStoreError, ImportSummary
-from proxy.db import make_engine
-from proxy.migrations import upgrade
 
 
 def register(
@@ -98,57 +92,12 @@ def register(
     rev.set_defaults(func=run_revoke)
 
 
-class _DatabaseUnavailable(Exception):
-    """The database could not be opened or migrated; text is safe to print."""
-
-
-@dataclass(frozen=True)
-class _Context:
-    settings: Settings
-    store: ConsentStore
-
-
-def _fail(message: str, code: int) -> int:
-    print(f"tactful: {message}", file=sys.stderr)
-    return code
-
-
-def _safe_url(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(unparseable URL)"
-
-
-def _database_url(args: argparse.Namespace, settings: Settings) -> str:
-    url: str | None = getattr(args, "db", None)
-    return url if url else settings.database.url
-
-
 @contextmanager
 def _open_store(args: argparse.Namespace, settings: Settings) -> Iterator[ConsentStore]:
     """A migrated store for the configured database; raises
-    :class:`_DatabaseUnavailable` with a printable reason."""
-    url = _database_url(args, settings)
-    try:
-        engine: Engine = make_engine(url)
-    except (ArgumentError, ValueError):
-        raise _DatabaseUnavailable(
-            f"database URL {_safe_url(url)} is not valid "
-            "(expected e.g. sqlite:///var/tactful.db or postgresql://user@host/db)"
-        ) from None
-    try:
-        try:
-            upgrade(engine)
-        except SQLAlchemyError as exc:
-            reason = type(getattr(exc, "orig", None) or exc).__name__
-            raise _DatabaseUnavailable(
-                f"cannot open the database at {_safe_url(url)} ({reason}); "
-                "check --db / database.url and that the server is running"
-            ) from None
+    :class:`proxy.cli.audit.DatabaseUnavailable` with a printable reason."""
+    with migrated_engine(args, settings) as engine:
         yield ConsentStore(engine)
-    finally:
-        engine.dispose()
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -180,7 +129,7 @@ def run_import(args: argparse.Namespace) -> int:
         else:
             records = read_consent_csv(Path(args.file), default_region=region)
     except OSError as exc:
-        return _fail(f"cannot read {source}: {exc.strerror or type(exc).__name__}", EXIT_USAGE)
+        return fail(f"cannot read {source}: {exc.strerror or type(exc).__name__}", EXIT_USAGE)
     except ConsentCsvError as exc:
         for line in str(exc).splitlines():
             print(line, file=sys.stderr)
@@ -194,10 +143,10 @@ def run_import(args: argparse.Namespace) -> int:
     try:
         with _open_store(args, settings) as store:
             summary = store.import_records(records)
-    except _DatabaseUnavailable as exc:
-        return _fail(str(exc), EXIT_USAGE)
+    except DatabaseUnavailable as exc:
+        return fail(str(exc), EXIT_USAGE)
     except ConsentStoreError as exc:
-        return _fail(str(exc), EXIT_FINDINGS)
+        return fail(str(exc), EXIT_FINDINGS)
     print(_summary_text(summary, source))
     return EXIT_OK
 
@@ -207,8 +156,8 @@ def run_export(args: argparse.Namespace) -> int:
     try:
         with _open_store(args, settings) as store:
             records = store.export()
-    except _DatabaseUnavailable as exc:
-        return _fail(str(exc), EXIT_USAGE)
+    except DatabaseUnavailable as exc:
+        return fail(str(exc), EXIT_USAGE)
     if args.output is None:
         write_consent_csv(records, sys.stdout)
         return EXIT_OK
@@ -216,7 +165,7 @@ def run_export(args: argparse.Namespace) -> int:
         with open(args.output, "w", encoding="utf-8", newline="") as out:
             write_consent_csv(records, out)
     except OSError as exc:
-        return _fail(f"cannot write {args.output}: {exc.strerror}", EXIT_USAGE)
+        return fail(f"cannot write {args.output}: {exc.strerror}", EXIT_USAGE)
     print(f"Exported {len(records)} consent row(s) to {args.output}.", file=sys.stderr)
     return EXIT_OK
 
@@ -251,23 +200,16 @@ _TABLE_COLUMNS = ("CLIENT", "NAME", "RELATIONSHIP", "CHANNEL", "ADDRESS", "STATE
                   "PREFERRED")
 
 
-def _table(rows: Sequence[tuple[str, ...]], out: TextIO) -> None:
-    widths = [max(len(r[i]) for r in [_TABLE_COLUMNS, *rows]) for i in range(len(_TABLE_COLUMNS))]
-    for row in [_TABLE_COLUMNS, *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip(),
-              file=out)
-
-
 def run_list(args: argparse.Namespace) -> int:
     settings = _settings(args)
     try:
         with _open_store(args, settings) as store:
             records = store.list(args.client)
-    except _DatabaseUnavailable as exc:
-        return _fail(str(exc), EXIT_USAGE)
+    except DatabaseUnavailable as exc:
+        return fail(str(exc), EXIT_USAGE)
     now = datetime.now(UTC)
     if args.client is not None and not records:
-        return _fail(f"no consent records for client {args.client!r}", EXIT_FINDINGS)
+        return fail(f"no consent records for client {args.client!r}", EXIT_FINDINGS)
     if args.json:
         json.dump([_as_json(r, _state(r, settings, now)) for r in records], sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -288,7 +230,7 @@ def run_list(args: argparse.Namespace) -> int:
         )
         for r in records
     ]
-    _table(rows, sys.stdout)
+    print_table(_TABLE_COLUMNS, rows, sys.stdout)
     return EXIT_OK
 
 
@@ -296,17 +238,17 @@ def run_revoke(args: argparse.Namespace) -> int:
     settings = _settings(args)
     channel = Channel(args.channel) if args.channel else None
     if not args.evidence.strip():
-        return _fail("--evidence must say who asked, when and how", EXIT_USAGE)
+        return fail("--evidence must say who asked, when and how", EXIT_USAGE)
     address: str | None = None
     if args.address is not None:
         shape = address_channel(args.address)
         if channel is not None and shape is not channel:
             kind = "a phone number" if channel is Channel.SMS else "an email address"
-            return _fail(f"--channel {channel.value} needs --address to be {kind}", EXIT_USAGE)
+            return fail(f"--channel {channel.value} needs --address to be {kind}", EXIT_USAGE)
         try:
             address = normalize_address(args.address, shape, settings.agency.default_region)
         except AddressError as exc:
-            return _fail(f"--address {exc}", EXIT_USAGE)
+            return fail(f"--address {exc}", EXIT_USAGE)
     try:
         with _open_store(args, settings) as store:
             revoked = store.revoke(
@@ -314,13 +256,13 @@ def run_revoke(args: argparse.Namespace) -> int:
                 evidence=args.evidence, at=datetime.now(UTC),
             )
             matching = store.count(args.client_id, address=address, channel=channel)
-    except _DatabaseUnavailable as exc:
-        return _fail(str(exc), EXIT_USAGE)
+    except DatabaseUnavailable as exc:
+        return fail(str(exc), EXIT_USAGE)
     if revoked:
         print(f"Revoked {revoked} consent row(s) for client {args.client_id}.")
         return EXIT_OK
     if matching == 0:
         which = " with that address/channel" if address or channel else ""
-        return _fail(f"no consent records for client {args.client_id!r}{which}", EXIT_FINDINGS)
+        return fail(f"no consent records for client {args.client_id!r}{which}", EXIT_FINDINGS)
     print(f"Nothing to do: that consent for client {args.client_id} was already revoked.")
     return EXIT_OK

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from proxy.cli import EXIT_OK, EXIT_USAGE
+from proxy.cli.audit import safe_url
 from proxy.config import load_settings
 from proxy.db import make_engine
 from proxy.migrations import current_revision, upgrade
@@ -32,20 +32,13 @@ def register(
     up.set_defaults(func=run_upgrade)
 
 
-def _safe_url(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(unparseable URL)"
-
-
 def run_upgrade(args: argparse.Namespace) -> int:
     settings = load_settings(getattr(args, "config", None))
     url: str = getattr(args, "db", None) or settings.database.url
     try:
         engine = make_engine(url)
     except (ArgumentError, ValueError):
-        print(f"tactful: database URL {_safe_url(url)} is not valid", file=sys.stderr)
+        print(f"tactful: database URL {safe_url(url)} is not valid", file=sys.stderr)
         return EXIT_USAGE
     try:
         before = current_revision(engine)
@@ -54,7 +47,7 @@ def run_upgrade(args: argparse.Namespace) -> int:
     except SQLAlchemyError as exc:
         reason = type(getattr(exc, "orig", None) or exc).__name__
         print(
-            f"tactful: cannot migrate the database at {_safe_url(url)} ({reason}); "
+            f"tactful: cannot migrate the database at {safe_url(url)} ({reason}); "
             "check --db / database.url and that the server is running",
             file=sys.stderr,
         )
@@ -62,7 +55,7 @@ def run_upgrade(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     if before == after:
-        print(f"Database {_safe_url(url)} is up to date (revision {after}).")
+        print(f"Database {safe_url(url)} is up to date (revision {after}).")
     else:
-        print(f"Database {_safe_url(url)} upgraded from {before or 'empty'} to {after}.")
+        print(f"Database {safe_url(url)} upgraded from {before or 'empty'} to {after}.")
     return EXIT_OK

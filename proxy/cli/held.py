@@ -17,22 +17,19 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
-from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from proxy.act import NoticeQueue
 from proxy.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from proxy.cli.audit import DatabaseUnavailable, fail, migrated_engine, print_table
 from proxy.config import Settings, load_settings
 from proxy.crypto import DecryptionError, MessageCipher, load_or_create_key
-from proxy.db import make_engine
-from proxy.migrations import upgrade
 from proxy.notices import Notice, deleted_notice, released_notice, returned_notice
 from proxy.spool_model import SpoolState
 from proxy.spool_store import (
@@ -121,64 +118,30 @@ def register(
 # --- opening the spool ----------------------------------------------------------
 
 
-class _DatabaseUnavailable(Exception):
-    """The database could not be opened or migrated; text is safe to print."""
-
-
 @dataclass(frozen=True, slots=True)
 class _Context:
     settings: Settings
     spool: SpoolStore
 
 
-def _fail(message: str, code: int) -> int:
-    print(f"tactful: {message}", file=sys.stderr)
-    return code
-
-
-def _safe_url(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(unparseable URL)"
-
-
 @contextmanager
 def _open(args: argparse.Namespace) -> Iterator[_Context]:
     """A migrated spool with the hold key ``tactful serve`` uses; raises
-    :class:`_DatabaseUnavailable` with a printable reason, and
+    :class:`proxy.cli.audit.DatabaseUnavailable` with a printable reason, and
     :class:`proxy.crypto.HoldKeyError` (a ConfigError, exit 2) for the key."""
     settings = load_settings(getattr(args, "config", None))
-    url: str = getattr(args, "db", None) or settings.database.url
     cipher = MessageCipher(load_or_create_key(settings.hold))
-    try:
-        engine: Engine = make_engine(url)
-    except (ArgumentError, ValueError):
-        raise _DatabaseUnavailable(
-            f"database URL {_safe_url(url)} is not valid "
-            "(expected e.g. sqlite:///var/tactful.db or postgresql://user@host/db)"
-        ) from None
-    try:
-        try:
-            upgrade(engine)
-        except SQLAlchemyError as exc:
-            reason = type(getattr(exc, "orig", None) or exc).__name__
-            raise _DatabaseUnavailable(
-                f"cannot open the database at {_safe_url(url)} ({reason}); "
-                "check --db / database.url and that the server is running"
-            ) from None
+    with migrated_engine(args, settings) as engine:
         spool = SpoolStore(
             engine, cipher, expire_after=timedelta(days=settings.hold.expire_days)
         )
         yield _Context(settings, spool)
-    finally:
-        engine.dispose()
 
 
 def _too_short(text: str) -> int | None:
     """Checked before opening anything: a short prefix is a usage error."""
     if len(text.strip()) < MIN_PREFIX:
-        return _fail(
+        return fail(
             f"give at least {MIN_PREFIX} characters of the message id (from `tactful held list`)",
             EXIT_USAGE,
         )
@@ -193,10 +156,10 @@ def _resolve(spool: SpoolStore, text: str) -> SpooledMessage | int:
         return short
     found = spool.resolve(wanted)
     if found is None:
-        return _fail(f"no spooled message has an id starting with {wanted!r}", EXIT_FINDINGS)
+        return fail(f"no spooled message has an id starting with {wanted!r}", EXIT_FINDINGS)
     if isinstance(found, Ambiguous):
         listed = ", ".join(found.ids)
-        return _fail(
+        return fail(
             f"{wanted!r} matches more than one message ({listed}); type more of the id",
             EXIT_FINDINGS,
         )
@@ -275,19 +238,12 @@ def _show_json(message: SpooledMessage) -> dict[str, Any]:
 _LIST_COLUMNS = ("ID", "AGE", "STATE", "SENDER", "TO", "RULES")
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
-        print(line.rstrip(), file=out)
-
-
 def run_list(args: argparse.Namespace) -> int:
     try:
         with _open(args) as ctx:
             messages = ctx.spool.by_state(None) if args.all else ctx.spool.list_held()
-    except _DatabaseUnavailable as exc:
-        return _fail(str(exc), EXIT_USAGE)
+    except DatabaseUnavailable as exc:
+        return fail(str(exc), EXIT_USAGE)
     now = datetime.now(UTC)
     if args.json:
         json.dump([_list_json(m, now) for m in messages], sys.stdout, indent=2)
@@ -311,7 +267,7 @@ def run_list(args: argparse.Namespace) -> int:
         if not args.all:
             del row[2]
         rows.append(row)
-    _table(header, rows, sys.stdout)
+    print_table(header, rows, sys.stdout)
     return EXIT_OK
 
 
@@ -412,17 +368,17 @@ def run_show(args: argparse.Namespace) -> int:
             else:
                 _print_show(found, ctx.settings, sys.stdout)
             return EXIT_OK
-    except _DatabaseUnavailable as exc:
-        return _fail(str(exc), EXIT_USAGE)
+    except DatabaseUnavailable as exc:
+        return fail(str(exc), EXIT_USAGE)
 
 
 def _print_raw(spool: SpoolStore, message: SpooledMessage) -> int:
     try:
         raw = spool.raw(message.id)
     except DecryptionError as exc:
-        return _fail(f"message {message.id}: {exc}", EXIT_FINDINGS)
+        return fail(f"message {message.id}: {exc}", EXIT_FINDINGS)
     if raw is None:
-        return _fail(
+        return fail(
             f"message {message.id} has no content any more ({message.state.value}); "
             "content is deleted once a message is sent, returned, deleted or expired",
             EXIT_FINDINGS,
@@ -482,10 +438,10 @@ def _already(result: AlreadyDecided, shown: str) -> str:
 def _decide(args: argparse.Namespace, action: str) -> int:
     reason: str = args.reason.strip()
     if not reason:
-        return _fail("--reason must say why (it is recorded with the decision)", EXIT_USAGE)
+        return fail("--reason must say why (it is recorded with the decision)", EXIT_USAGE)
     reviewer = _reviewer(args)
     if reviewer is None:
-        return _fail("who is deciding? give --as NAME (no $USER is set)", EXIT_USAGE)
+        return fail("who is deciding? give --as NAME (no $USER is set)", EXIT_USAGE)
     short = _too_short(args.id)
     if short is not None:
         return short
@@ -495,7 +451,7 @@ def _decide(args: argparse.Namespace, action: str) -> int:
             if isinstance(found, int):
                 return found
             if _same_person(reviewer, found):
-                return _fail(
+                return fail(
                     f"you ({reviewer}) sent message {found.id}; another reviewer must "
                     "decide on it (four-eyes rule)",
                     EXIT_FINDINGS,
@@ -508,12 +464,12 @@ def _decide(args: argparse.Namespace, action: str) -> int:
             else:
                 result = ctx.spool.delete(found.id, reviewer, reason)
             if isinstance(result, NotFound):
-                return _fail(f"message {found.id} no longer exists", EXIT_FINDINGS)
+                return fail(f"message {found.id} no longer exists", EXIT_FINDINGS)
             if isinstance(result, AlreadyDecided):
-                return _fail(_already(result, found.id), EXIT_FINDINGS)
+                return fail(_already(result, found.id), EXIT_FINDINGS)
             return _after(ctx, action, result, reviewer, reason)
-    except _DatabaseUnavailable as exc:
-        return _fail(str(exc), EXIT_USAGE)
+    except DatabaseUnavailable as exc:
+        return fail(str(exc), EXIT_USAGE)
 
 
 def _after(ctx: _Context, action: str, result: Decided, reviewer: str, reason: str) -> int:
