@@ -56,7 +56,10 @@ def to_message(*, sender: str, text: OutgoingText, message_id: str, at: datetime
 
 def body_of(raw: bytes) -> str:
     """The words of a spooled (possibly masked) text."""
-    parsed = message_from_bytes(raw, policy=email_policy.default)
+    return _body(message_from_bytes(raw, policy=email_policy.default))
+
+
+def _body(parsed: EmailMessage) -> str:
     part = parsed.get_body(("plain",)) if parsed.is_multipart() else parsed
     if part is None or part.get_content_type() != "text/plain":
         raise TextMailError("the stored text message has no text part")
@@ -79,7 +82,7 @@ def from_message(raw: bytes, to: str) -> OutgoingText:
 
     return OutgoingText(
         to=to,
-        body=body_of(raw),
+        body=_body(parsed),
         from_=header(FROM_HEADER),
         messaging_service_sid=header(SERVICE_HEADER),
         status_callback=header(CALLBACK_HEADER),
