@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,7 @@ def test_a_released_text_is_retried_until_the_provider_takes_it(world: SmsWorld)
     sent = world.services.spool.get(held.id)
     assert sent is not None and sent.state is SpoolState.SENT
     # Three requests reached the provider; only the last was taken.
+    assert len(world.provider.calls) == 3
     assert world.provider.bodies[-1] == HELD["Body"]
 
 
@@ -176,3 +178,16 @@ def test_a_released_text_the_provider_refuses_goes_back_to_the_worker(world: Sms
     assert after is not None and after.state is SpoolState.RETURNED
     assert after.last_error is not None and after.last_error.startswith("554")
     assert notices() == before + 1  # the worker is told it was not delivered
+
+
+def test_a_stored_text_without_a_recipient_is_not_reported_sent(world: SmsWorld) -> None:
+    post(world, HELD)
+    (held,) = own_texts(world)
+    raw = world.services.spool.raw(held.id)
+    assert raw is not None
+    deliverer = sms_deliverer(world.services, world.environ)
+    assert deliverer is not None
+    result = asyncio.run(deliverer.deliver(replace(held, recipients=()), raw))
+    assert not result.accepted and result.code == 554
+    assert "no recipient" in result.text
+    assert world.provider.calls == []

@@ -54,6 +54,8 @@ class SmsDeliverer:
         )
 
     async def deliver(self, message: SpooledMessage, raw: bytes) -> DeliveryResult:
+        if not message.recipients:
+            return DeliveryResult(False, 554, "5.1.3", "The stored text has no recipient")
         per: dict[str, RecipientResult] = {}
         for recipient in message.recipients:
             number = number_of(recipient)
@@ -66,17 +68,13 @@ class SmsDeliverer:
                 log.error("spooled text %s cannot be read: %s", message.id, exc)
                 return DeliveryResult(False, 554, "5.6.0", f"The stored text is damaged: {exc}")
             per[recipient] = _result(await self._provider.send(text))
-        accepted = [r for r in per.values() if r.accepted]
-        if len(accepted) == len(per):
+        failed = [r for r in per.values() if not r.accepted]
+        if not failed:
             return DeliveryResult(True, 250, "2.0.0", "Sent to the SMS provider", per)
-        if any(400 <= r.code < 500 for r in per.values()):
-            # Retry the whole text: a partly sent one is rare (one number per
-            # text from the API) and a repeat beats a loss.
-            first = next(r for r in per.values() if 400 <= r.code < 500)
-            return DeliveryResult(False, first.code, first.enhanced, first.text, per)
-        if not per:
-            return DeliveryResult(False, 554, "5.1.3", "The stored text has no recipient")
-        first = next(r for r in per.values() if not r.accepted)
+        # A temporary failure wins: the whole text is retried. A partly sent
+        # one is rare (one number per text from the API) and a repeat beats
+        # a loss.
+        first = next((r for r in failed if 400 <= r.code < 500), failed[0])
         return DeliveryResult(False, first.code, first.enhanced, first.text, per)
 
 
