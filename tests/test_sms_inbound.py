@@ -139,8 +139,12 @@ def test_start_restores_only_what_stop_revoked(world: SmsWorld) -> None:
     reply(world, MARIA, "unstop")
     assert [r.status for r in sms_rows(world, "C-1001")] == [ConsentStatus.GRANTED]
     assert send(world, MARIA, "Welcome back! See you Monday.").status == "queued"
-    actions = [(e.action, e.target) for e in AuditTrail(world.services.engine).entries()]
+    entries = AuditTrail(world.services.engine).entries()
+    actions = [(e.action, e.target) for e in entries]
     assert ("consent.grant", "C-1001") in actions and ("sms.start", None) in actions
+    # The grant is dated when the reply came, like the revocation before it.
+    grant = next(e for e in entries if e.action == "consent.grant")
+    assert grant.at == DAYTIME
 
 
 def test_start_does_not_undo_a_withdrawal_recorded_by_the_agency(world: SmsWorld) -> None:

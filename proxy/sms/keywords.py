@@ -97,7 +97,7 @@ class KeywordHandler:
             if keyword is Keyword.STOP:
                 changed = self._stop(session, rows, word, at, message_sid)
             elif keyword is Keyword.START:
-                changed = self._start(session, rows)
+                changed = self._start(session, rows, at)
             else:
                 changed = []
             ids = tuple(sorted({r.client_id for r in changed}))
@@ -143,7 +143,7 @@ class KeywordHandler:
         return changed
 
     @staticmethod
-    def _start(session: Session, rows: list[ConsentRow]) -> list[ConsentRow]:
+    def _start(session: Session, rows: list[ConsentRow], at: datetime) -> list[ConsentRow]:
         changed = [
             r
             for r in rows
@@ -162,5 +162,6 @@ class KeywordHandler:
                 action="consent.grant",
                 target=client_id,
                 details={"channel": Channel.SMS.value, "source": "sms_start"},
+                at=at,
             )
         return changed
