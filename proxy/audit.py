@@ -29,7 +29,7 @@ from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from proxy.audit_model import GENESIS_HASH, HEAD_ID, AuditEntryRow, AuditHeadRow
-from proxy.db import session_factory
+from proxy.db import aware, session_factory
 
 DetailValue = str | int | bool | None
 
@@ -80,10 +80,8 @@ class VerifyReport:
 
 
 def _utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    """Entries take a naive time as UTC, like the database hands it back."""
+    return aware(moment).astimezone(UTC)
 
 
 def canonical_time(moment: datetime) -> str:

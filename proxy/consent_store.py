@@ -37,7 +37,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from proxy.audit import record as audit
 from proxy.consent import Channel, ConsentRecord, ConsentStatus, Registry, Relationship
-from proxy.db import Base, session_factory
+from proxy.db import Base, aware, session_factory, utc
 
 IMPORT_REVOCATION_EVIDENCE = "marked revoked in an imported consent file"
 # Audit actor when no signed-in user is known (the tactful command line).
@@ -134,17 +134,6 @@ def _record_key(record: ConsentRecord) -> _Key:
     return (record.client_id, record.address, record.channel.value)
 
 
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _require_aware(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        raise ValueError("timestamps must be timezone-aware (use datetime.now(UTC))")
-    return moment.astimezone(UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class ImportSummary:
     created: int = 0
@@ -239,7 +228,7 @@ class ConsentStore:
             row.status == ConsentStatus.REVOKED.value
             and record.status is ConsentStatus.GRANTED
             and row.revoked_at is not None
-            and record.granted_on <= _aware(row.revoked_at).date()
+            and record.granted_on <= aware(row.revoked_at).date()
         ):
             values["status"] = ConsentStatus.REVOKED.value
             outcome = _Outcome.KEPT_REVOKED
@@ -293,7 +282,7 @@ class ConsentStore:
         """
         if not evidence.strip():
             raise ValueError("revoking consent needs evidence (who asked, when and how)")
-        moment = _require_aware(at)
+        moment = utc(at)
         query = select(ConsentRow).where(
             ConsentRow.client_id == client_id,
             ConsentRow.status == ConsentStatus.GRANTED.value,

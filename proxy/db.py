@@ -7,6 +7,7 @@ default ``synchronous_commit=on``, which we assert rather than assume.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +58,17 @@ def make_engine(url: str) -> Engine:
 
 def session_factory(engine: Engine) -> sessionmaker:  # type: ignore[type-arg]
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def aware(moment: datetime) -> datetime:
+    """A time read back from the database: SQLite hands back naive
+    datetimes, and everything Tactful stores is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def utc(moment: datetime) -> datetime:
+    """A time about to be stored, in UTC so SQLite's text comparison orders
+    it correctly. A naive time is refused: whose local time would it be?"""
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware (use datetime.now(UTC))")
+    return moment.astimezone(UTC)

@@ -23,7 +23,7 @@ import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Engine, Select, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from proxy.audit import AuditError
 from proxy.audit import record as audit
-from proxy.db import session_factory
+from proxy.db import aware, session_factory, utc
 from proxy.disclosure_model import (
     CHANNELS,
     DISCLOSURE_KINDS,
@@ -196,12 +196,6 @@ def spooled_recipients(message: SpooledMessage) -> list[DisclosureRecipient]:
 # --- writing ------------------------------------------------------------------
 
 
-def _utc(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        raise ValueError("disclosure times must be timezone-aware (use datetime.now(UTC))")
-    return moment.astimezone(UTC)
-
-
 def record_disclosure(
     session: Session,
     *,
@@ -232,7 +226,7 @@ def record_disclosure(
         "channel": channel,
         "categories": sorted(set(categories)),
         "entity_types": sorted(set(entity_types)),
-        "at": _utc(at),
+        "at": utc(at),
     }
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -294,9 +288,9 @@ def record_spooled_delivery(engine: Engine, message: SpooledMessage, at: datetim
     """The scheduler sent ``message`` from the spool: record its disclosures.
     Blocking; returns how many entries were new."""
     planned = disclosures_from_summary(
-        message.id, message.summary, spooled_recipients(message), _utc(at)
+        message.id, message.summary, spooled_recipients(message), utc(at)
     )
-    return _record_delivery(engine, message.id, planned, "scheduler", _utc(at))
+    return _record_delivery(engine, message.id, planned, "scheduler", utc(at))
 
 
 class DisclosureRecorder:
@@ -307,8 +301,8 @@ class DisclosureRecorder:
         self._engine = engine
 
     def record(self, message_id: str, verdict: Verdict, at: datetime) -> int:
-        planned = disclosures_for_verdict(verdict, message_id, _utc(at))
-        return _record_delivery(self._engine, message_id, planned, "proxy", _utc(at))
+        planned = disclosures_for_verdict(verdict, message_id, utc(at))
+        return _record_delivery(self._engine, message_id, planned, "proxy", utc(at))
 
     async def delivered(self, message_id: str, verdict: Verdict, at: datetime) -> None:
         # The message is already with the upstream and the sender is owed a
@@ -361,7 +355,7 @@ class DisclosureLog:
                 channel=row.channel,
                 categories=tuple(row.categories),
                 entity_types=tuple(row.entity_types),
-                at=row.at if row.at.tzinfo is not None else row.at.replace(tzinfo=UTC),
+                at=aware(row.at),
             )
             for row in rows
         ]

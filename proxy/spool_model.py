@@ -13,7 +13,7 @@ it works the same on SQLite and PostgreSQL and across several nodes.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from proxy.db import Base
+from proxy.db import Base, aware
 
 
 class SpoolState(StrEnum):
@@ -108,17 +108,5 @@ class SpoolRow(Base):
         return f"SpoolRow(id={self.id}, state={self.state}, version={self.version})"
 
 
-def aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def aware_or_none(moment: datetime | None) -> datetime | None:
     return None if moment is None else aware(moment)
-
-
-def utc(moment: datetime) -> datetime:
-    """Normalise before storing so SQLite's text comparison orders correctly."""
-    if moment.tzinfo is None:
-        raise ValueError("timestamps must be timezone-aware (use datetime.now(UTC))")
-    return moment.astimezone(UTC)

@@ -28,15 +28,13 @@ from sqlalchemy.exc import IntegrityError
 
 from proxy.audit import record as audit
 from proxy.crypto import MessageCipher
-from proxy.db import session_factory
+from proxy.db import aware, session_factory, utc
 from proxy.spool_model import (
     DELIVERABLE,
     SpoolKind,
     SpoolRow,
     SpoolState,
-    aware,
     aware_or_none,
-    utc,
 )
 from proxy.submission import Submission
 from proxy.verdict import Verdict
