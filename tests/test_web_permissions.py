@@ -268,3 +268,28 @@ def test_two_reviewers_deciding_at_once_get_one_decision_and_a_clear_conflict(
     assert len(about) == 1
     assert about[0][0] == (WORKER,)
     assert b"Released:" in about[0][1]
+
+
+def test_without_linting_the_stored_findings_are_shown_and_nothing_is_masked(
+    shared: World,
+) -> None:
+    """This world has no linter: the page says why its list is the one
+    stored at hold time, and the mask preview says why it cannot mask."""
+    message = hold(shared)
+    with TestClient(shared.app, follow_redirects=False) as client:
+        login(client, REVIEWER)
+        page = client.get(f"/messages/{message.id}")
+        preview = client.get(f"/messages/{message.id}/redact")
+    assert page.status_code == 200
+    assert (
+        "Linting is turned off on this server, so findings cannot be marked. "
+        "The list below is what was found when it was held." in page.text
+    )
+    assert "date of birth" in page.text  # the stored finding
+    assert preview.status_code == 200
+    assert "Cannot mask this message" in preview.text
+    assert (
+        "Linting is turned off on this server, so findings cannot be marked. "
+        "Release as sent or return it instead." in preview.text
+    )
+    assert "The list below" not in preview.text

@@ -68,7 +68,8 @@ class Analysis:
     hits: tuple[RuleHit, ...]
     parts: tuple[PartView, ...]
     findings: tuple[FindingView, ...]
-    note: str | None  # why findings could not be recomputed
+    # Why findings could not be recomputed (the list is then the stored one).
+    note: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +185,6 @@ class MessagePages:
             recipients=message.recipients,
         )
         parts, _ = render_message(parsed, (), ())
-        note += " The list below is what was found when it was held."
         return Analysis(parsed, (), parts, _stored_findings(message), note)
 
     async def view(self, request: Request) -> Response:
@@ -361,7 +361,7 @@ class MessagePages:
             return raw
         analysis = await self._analyse(message, raw)
         if analysis.note is not None:
-            return analysis.note.split(" The list")[0] + " Release as sent or return it instead."
+            return f"{analysis.note} Release as sent or return it instead."
         values = redaction_values(analysis.hits)
         if not values:
             return "Tactful found nothing it can mask in this message."
