@@ -11,6 +11,7 @@ and reject (consent withdrawn by a STOP reply).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -137,11 +138,16 @@ def test_a_text_in_quiet_hours_is_scheduled_and_sent_when_they_end(world: SmsWor
     assert stored is not None and stored.state is SpoolState.SENT
 
 
-def test_a_long_text_is_sent_with_a_warning(world: SmsWorld) -> None:
+def test_a_long_text_is_sent_with_a_warning(
+    world: SmsWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="proxy.sms.api")
     body = "Please bring the lease, two pay stubs and the utility bill. " * 9
     message = twilio_client(world).messages.create(to=MARIA, from_=AGENCY_NUMBER, body=body)
     assert message.status == "queued"
     assert world.provider.bodies == [body]
+    verdicts = [r.getMessage() for r in caplog.records if r.name == "proxy.sms.api"]
+    assert any(": warn (rules: sms-length)" in line for line in verdicts), verdicts
 
 
 def test_wrong_password_is_a_401_and_nothing_is_sent(world: SmsWorld) -> None:
