@@ -297,3 +297,17 @@ def test_held_list_in_a_real_process(env: Env) -> None:
     listed = json.loads(done.stdout)
     assert [m["id"] for m in listed] == [message_id]
     assert listed[0]["rules"] == ["personal-identifier"]
+
+
+def test_a_bad_or_unreachable_database_is_a_clear_usage_error(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = ["--config", str(env.config)]
+    assert main(["held", "list", "--db", "nonsense://", *config]) == 2
+    err = capsys.readouterr().err
+    assert "database URL" in err and "is not valid" in err and "Traceback" not in err
+    unreachable = "postgresql+psycopg://nobody:secret@127.0.0.1:1/none?connect_timeout=2"
+    assert main(["held", "release", "abcdef01", "--reason", "x", "--db", unreachable,
+                 *config]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "cannot open the database" in err and "secret" not in err
