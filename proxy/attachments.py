@@ -33,6 +33,8 @@ from proxy.html_text import html_to_text
 OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 PDF_MAGIC = b"%PDF-"
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+# Read without error, but nothing to read: not a failure to check for a value.
+PDF_WITHOUT_TEXT = "PDF without readable text (it may be a scanned image)"
 
 _TEXT_EXTENSIONS = frozenset(
     {".txt", ".text", ".csv", ".tsv", ".md", ".log", ".json", ".xml", ".ics", ".vcf"}
@@ -214,9 +216,7 @@ def pdf_text(payload: bytes, *, max_chars: int) -> Extracted:
         return Extracted("", scanned=False, problem="damaged PDF")
     text = "\n\n".join(pages)
     if not text.strip():
-        return Extracted(
-            text, scanned=False, problem="PDF without readable text (it may be a scanned image)"
-        )
+        return Extracted(text, scanned=False, problem=PDF_WITHOUT_TEXT)
     return Extracted(text, scanned=True)
 
 

@@ -23,6 +23,7 @@ import codecs
 import html
 import io
 import re
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from email import policy
@@ -33,6 +34,7 @@ from email.parser import BytesParser
 from email.quoprimime import body_encode as qp_body_encode
 from pathlib import PurePosixPath
 
+from proxy.attachments import PDF_WITHOUT_TEXT, Extracted, Kind, classify, docx_text, pdf_text
 from proxy.header_safety import safe_header_value
 
 Mask = Callable[[str], str]
@@ -53,8 +55,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 _TEXT_EXTENSIONS = frozenset({".txt", ".text", ".csv", ".tsv", ".md", ".markdown", ".log"})
 _HTML_EXTENSIONS = frozenset({".htm", ".html"})
-_PDF_TYPES = frozenset({"application/pdf"})
-_DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 # Media whose bytes are not text: a digit run in them is noise, not a value.
 _MEDIA_PREFIXES = ("image/", "audio/", "video/")
 
@@ -287,21 +287,15 @@ def _redact_attached_message(part: Message, ctx: _Context, depth: int) -> None:
         ctx.masked += inner.masked
 
 
-def _extracted_text(part: Message, data: bytes) -> str | None:
-    """Text of a PDF or Word file; None if it is neither."""
-    ctype = part.get_content_type()
-    ext = _extension(part)
-    if ctype in _PDF_TYPES or ext == ".pdf":
-        from pypdf import PdfReader
-
-        reader = PdfReader(io.BytesIO(data))
-        return "\n".join(page.extract_text() or "" for page in reader.pages)
-    if ctype == _DOCX_TYPE or ext == ".docx":
-        from docx import Document
-
-        document = Document(io.BytesIO(data))
-        cells = (c.text for t in document.tables for row in t.rows for c in row.cells)
-        return "\n".join([*(p.text for p in document.paragraphs), *cells])
+def _document_text(part: Message, data: bytes) -> Extracted | None:
+    """A PDF or Word file read as :mod:`proxy.parse` reads it (headers and
+    footers included), so masking checks every place the scan looked; None
+    if the part is neither."""
+    kind = classify(part.get_filename() or "", part.get_content_type(), data[:8])
+    if kind is Kind.PDF:
+        return pdf_text(data, max_chars=sys.maxsize)
+    if kind is Kind.DOCX:
+        return docx_text(data, max_chars=sys.maxsize, max_bytes=sys.maxsize)
     return None
 
 
@@ -312,13 +306,14 @@ def _check_binary_part(part: Message, ctx: _Context) -> None:
     data = part.get_payload(decode=True)
     if not isinstance(data, bytes) or not data:
         return
-    try:
-        text = _extracted_text(part, data)
-    except Exception:  # any parser failure means "could not check": hold, do not guess
+    document = _document_text(part, data)
+    if document is None:
+        text = data.decode("latin-1")
+    elif document.scanned or document.problem == PDF_WITHOUT_TEXT:
+        text = document.text
+    else:  # damaged or encrypted: "could not check" means hold, do not guess
         ctx.unredactable.append(_label(part))
         return
-    if text is None:
-        text = data.decode("latin-1")
     if ctx.pattern.search(_view(text, html_refs=False, skip_markup=False).text):
         ctx.unredactable.append(_label(part))
 

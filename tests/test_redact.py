@@ -298,6 +298,29 @@ def test_pdf_and_docx_with_a_value_are_reported() -> None:
     assert "a.pdf" not in repr(result) and SSN not in repr(result)
 
 
+def test_value_in_a_word_header_is_reported() -> None:
+    """Masking checks every place the scan reads, the page header included."""
+    from docx import Document
+
+    document = Document()
+    document.add_paragraph("Nothing in the body")
+    header = document.sections[0].header
+    header.is_linked_to_previous = False
+    header.paragraphs[0].text = "Client SSN 123-45-6789"
+    out = io.BytesIO()
+    document.save(out)
+    msg = EmailMessage()
+    msg["From"] = "w@agency.example"
+    msg["Subject"] = "Report"
+    msg.set_content("Report attached.\n")
+    docx_type = ("application", "vnd.openxmlformats-officedocument.wordprocessingml.document")
+    msg.add_attachment(
+        out.getvalue(), maintype=docx_type[0], subtype=docx_type[1], filename="h.docx"
+    )
+    result = redact_message(msg.as_bytes(policy=policy.SMTP), [SSN])
+    assert result.unredactable_parts == ("attachment:h.docx",)
+
+
 def test_names_and_case() -> None:
     raw = (
         b"From: w@agency.example\r\nSubject: About JANE DOE\r\n\r\n"
