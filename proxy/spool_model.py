@@ -51,14 +51,6 @@ class SpoolKind(StrEnum):
 
 # States the scheduler sends from.
 DELIVERABLE = (SpoolState.DEFERRED, SpoolState.RELEASED)
-# States after which the row is history only.
-FINAL = (
-    SpoolState.RETURNED,
-    SpoolState.DELETED,
-    SpoolState.EXPIRED,
-    SpoolState.SENT,
-    SpoolState.CANCELLED,
-)
 
 
 def _in(column: str, values: type[StrEnum]) -> str:
