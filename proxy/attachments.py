@@ -35,6 +35,9 @@ PDF_MAGIC = b"%PDF-"
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 # Read without error, but nothing to read: not a failure to check for a value.
 PDF_WITHOUT_TEXT = "PDF without readable text (it may be a scanned image)"
+# Shared with proxy.parse, which gives bodies the same reasons as attachments.
+GARBLED = "text in an unreadable character set"
+ENCRYPTED = "encrypted message"
 
 _TEXT_EXTENSIONS = frozenset(
     {".txt", ".text", ".csv", ".tsv", ".md", ".log", ".json", ".xml", ".ics", ".vcf"}
@@ -175,7 +178,7 @@ def extract(
         case Kind.TEXT | Kind.HTML:
             decoded = decode_text(payload, charset)
             text = html_to_text(decoded.text) if kind is Kind.HTML else decoded.text
-            problem = "text in an unreadable character set" if decoded.garbled else None
+            problem = GARBLED if decoded.garbled else None
             return Extracted(text, scanned=True, problem=problem)
         case Kind.PDF:
             return pdf_text(payload, max_chars=max_chars)
@@ -186,7 +189,7 @@ def extract(
         case Kind.IMAGE | Kind.SIGNATURE:
             return Extracted("", scanned=False)
         case Kind.ENCRYPTED:
-            return Extracted("", scanned=False, problem="encrypted message")
+            return Extracted("", scanned=False, problem=ENCRYPTED)
         case Kind.MESSAGE | Kind.UNKNOWN:
             reason = f"unknown file type {describe_type(content_type)}"
             return Extracted("", scanned=False, problem=reason)

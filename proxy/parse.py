@@ -22,7 +22,7 @@ from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses
 
-from proxy.attachments import Kind, classify, decode_text, extract
+from proxy.attachments import ENCRYPTED, GARBLED, Kind, classify, decode_text, extract
 from proxy.config import Limits
 from proxy.html_text import html_to_text
 from proxy.message import (
@@ -49,8 +49,8 @@ REASON_TOO_MUCH_TEXT = "message has too much text to scan fully"
 REASON_BAD_BASE64 = "damaged base64 encoding"
 REASON_BAD_STRUCTURE = "damaged message structure"
 REASON_BAD_PART = "part of the message could not be read"
-REASON_GARBLED = "text in an unreadable character set"
-REASON_ENCRYPTED = "encrypted message"
+REASON_GARBLED = GARBLED
+REASON_ENCRYPTED = ENCRYPTED
 
 _BASE64_DEFECTS = (
     errors.InvalidBase64PaddingDefect,
