@@ -84,7 +84,8 @@ def _header_section_end(raw: bytes) -> int:
     return match.start() if match is not None else len(raw)
 
 
-def _line_ending(raw: bytes) -> bytes:
+def line_ending(raw: bytes) -> bytes:
+    """The line break ``raw`` uses, so that lines we add match it."""
     return b"\r\n" if b"\r\n" in raw[:4096] else b"\n"
 
 
@@ -121,7 +122,7 @@ def strip_subject_tags_in_raw(raw: bytes, strip: Callable[[str], str]) -> bytes:
     if stripped == original:
         return raw
     safe_header_value(stripped, name="Subject")
-    field = _encode_subject(stripped, _line_ending(raw))
+    field = _encode_subject(stripped, line_ending(raw))
     # The folded field ends with a line break; the match does not include
     # the one that ends the original field, so drop ours.
     field = field.rstrip(b"\r\n")

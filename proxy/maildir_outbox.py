@@ -22,7 +22,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from proxy.header_safety import HeaderInjectionError, safe_header_value
+from proxy.header_safety import HeaderInjectionError, line_ending, safe_header_value
 from proxy.relay import DeliveryResult, RecipientResult
 
 log = logging.getLogger(__name__)
@@ -66,9 +66,8 @@ class MaildirOutbox:
     async def deliver(self, sender: str, recipients: Sequence[str], data: bytes) -> DeliveryResult:
         if not recipients:
             return DeliveryResult(False, 554, "5.5.1", "No valid recipients")
-        linesep = b"\r\n" if b"\r\n" in data[:4096] else b"\n"
         try:
-            envelope = envelope_headers(sender, recipients, linesep)
+            envelope = envelope_headers(sender, recipients, line_ending(data))
         except HeaderInjectionError:
             return DeliveryResult(False, 553, "5.1.3", "Bad address syntax")
         try:
