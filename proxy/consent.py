@@ -84,10 +84,16 @@ class Registry:
     def __init__(self, records: Iterable[ConsentRecord] = ()) -> None:
         self.records: tuple[ConsentRecord, ...] = tuple(records)
         by_address: dict[str, list[ConsentRecord]] = {}
+        by_client: dict[str, list[ConsentRecord]] = {}
         for record in self.records:
             by_address.setdefault(record.address, []).append(record)
+            by_client.setdefault(record.client_id, []).append(record)
         self._by_address: Mapping[str, tuple[ConsentRecord, ...]] = {
             k: tuple(v) for k, v in by_address.items()
+        }
+        # The policy asks this per client recipient of every message.
+        self._by_client: Mapping[str, tuple[ConsentRecord, ...]] = {
+            k: tuple(v) for k, v in by_client.items()
         }
         clients: dict[str, tuple[set[str], set[str]]] = {}
         for record in self.records:
@@ -109,7 +115,7 @@ class Registry:
         return self._clients
 
     def rows_for_client(self, client_id: str) -> tuple[ConsentRecord, ...]:
-        return tuple(r for r in self.records if r.client_id == client_id)
+        return self._by_client.get(client_id, ())
 
     def __len__(self) -> int:
         return len(self.records)

@@ -210,6 +210,11 @@ def test_snapshot_is_an_indexed_registry(store: ConsentStore) -> None:
     # The school counsellor is an authorized contact, not a name of the client.
     assert "Dana Whitfield" not in maria.names
     assert "CASE-2026-00412" in maria.identifiers
+    rows = registry.rows_for_client("C-1001")
+    assert rows and all(r.client_id == "C-1001" for r in rows)
+    assert rows == tuple(r for r in registry.records if r.client_id == "C-1001")
+    assert sms in rows
+    assert registry.rows_for_client("C-0000") == ()
 
 
 def test_row_repr_has_no_client_data(store: ConsentStore, engine: Engine) -> None:
