@@ -15,6 +15,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -235,11 +236,26 @@ class MessagePages:
 
     # --- decisions -------------------------------------------------------------------
 
+    def _not_yours(self, who: ReviewSession, message: SpooledMessage) -> Response:
+        return self.kit.message_page(
+            who,
+            "Another reviewer must decide",
+            "You sent this message, so someone else has to release or return it.",
+            status=403,
+            back=f"/messages/{message.id}",
+        )
+
+    def _not_held(self, who: ReviewSession, message: SpooledMessage) -> Response:
+        text = already_words(AlreadyDecided(message.id, message.state, message.decided_by))
+        return self.kit.message_page(
+            who, "Already decided", text, status=409, back=f"/messages/{message.id}"
+        )
+
     async def _decision_start(
         self, request: Request, permission: Permission
-    ) -> tuple[ReviewSession, SpooledMessage, str] | Response:
+    ) -> tuple[ReviewSession, SpooledMessage, str, FormData] | Response:
         """Session, CSRF, permission, four-eyes and a reason: the checks every
-        decision shares."""
+        decision shares. Returns the posted form too."""
         kit = self.kit
         who = await kit.require(request, permission)
         if isinstance(who, Response):
@@ -251,13 +267,7 @@ class MessagePages:
         if isinstance(message, Response):
             return message
         if is_own(who, message):
-            return kit.message_page(
-                who,
-                "Another reviewer must decide",
-                "You sent this message, so someone else has to release or return it.",
-                status=403,
-                back=f"/messages/{message.id}",
-            )
+            return self._not_yours(who, message)
         reason = reason_from(data)
         if reason is None:
             return kit.message_page(
@@ -268,9 +278,7 @@ class MessagePages:
                 status=422,
                 back=f"/messages/{message.id}",
             )
-        digest = data.get("digest")
-        request.state.digest = digest if isinstance(digest, str) else ""
-        return who, message, reason
+        return who, message, reason, data
 
     def _outcome(
         self, who: ReviewSession, message: SpooledMessage, result: DecisionResult
@@ -294,7 +302,7 @@ class MessagePages:
         start = await self._decision_start(request, Permission.DECIDE)
         if isinstance(start, Response):
             return start
-        who, message, reason = start
+        who, message, reason, _ = start
         kit = self.kit
         result = await asyncio.to_thread(kit.services.spool.release, message.id, who.user, reason)
         refused = self._outcome(who, message, result)
@@ -323,7 +331,7 @@ class MessagePages:
         start = await self._decision_start(request, Permission.DECIDE)
         if isinstance(start, Response):
             return start
-        who, message, reason = start
+        who, message, reason, _ = start
         kit = self.kit
         result = await asyncio.to_thread(kit.services.spool.reject, message.id, who.user, reason)
         refused = self._outcome(who, message, result)
@@ -342,7 +350,7 @@ class MessagePages:
         start = await self._decision_start(request, Permission.DELETE)
         if isinstance(start, Response):
             return start
-        who, message, reason = start
+        who, message, reason, _ = start
         kit = self.kit
         result = await asyncio.to_thread(kit.services.spool.delete, message.id, who.user, reason)
         refused = self._outcome(who, message, result)
@@ -386,16 +394,9 @@ class MessagePages:
             return message
         back = f"/messages/{message.id}"
         if is_own(who, message):
-            return kit.message_page(
-                who,
-                "Another reviewer must decide",
-                "You sent this message, so someone else has to release or return it.",
-                status=403,
-                back=back,
-            )
+            return self._not_yours(who, message)
         if message.state is not SpoolState.HELD:
-            text = already_words(AlreadyDecided(message.id, message.state, message.decided_by))
-            return kit.message_page(who, "Already decided", text, status=409, back=back)
+            return self._not_held(who, message)
         redaction = await self._redaction(message)
         await kit.record(who.user, "message.view", message.id, {"page": "redaction_preview"})
         if isinstance(redaction, str):
@@ -412,12 +413,11 @@ class MessagePages:
         start = await self._decision_start(request, Permission.DECIDE)
         if isinstance(start, Response):
             return start
-        who, message, reason = start
+        who, message, reason, data = start
         kit = self.kit
         back = f"/messages/{message.id}"
         if message.state is not SpoolState.HELD:
-            text = already_words(AlreadyDecided(message.id, message.state, message.decided_by))
-            return kit.message_page(who, "Already decided", text, status=409, back=back)
+            return self._not_held(who, message)
         redaction = await self._redaction(message)
         if isinstance(redaction, str):
             return kit.message_page(who, "Cannot mask this message", redaction, back=back)
@@ -430,7 +430,7 @@ class MessagePages:
                 status=409,
                 back=back,
             )
-        if request.state.digest != redaction.digest:
+        if data.get("digest") != redaction.digest:
             return kit.message_page(
                 who,
                 "The preview is out of date",
