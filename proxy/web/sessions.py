@@ -76,7 +76,7 @@ class SessionStore:
         if session is None:
             return Ended(idle=False)
         now = self._clock()
-        if now - session.last_seen > self._idle or now - session.created > self._lifetime:
+        if self._expired(session, now):
             del self._sessions[token]
             return Ended(idle=True)
         session.last_seen = now
@@ -91,11 +91,10 @@ class SessionStore:
         for token in [t for t, s in self._sessions.items() if s.user == user]:
             del self._sessions[token]
 
+    def _expired(self, session: ReviewSession, now: datetime) -> bool:
+        return now - session.last_seen > self._idle or now - session.created > self._lifetime
+
     def _prune(self, now: datetime) -> None:
-        stale = [
-            token
-            for token, s in self._sessions.items()
-            if now - s.last_seen > self._idle or now - s.created > self._lifetime
-        ]
+        stale = [token for token, s in self._sessions.items() if self._expired(s, now)]
         for token in stale:
             del self._sessions[token]
