@@ -99,13 +99,8 @@ def render_message(
     message: ParsedMessage, findings: Sequence[Finding], hits: Sequence[RuleHit]
 ) -> tuple[tuple[PartView, ...], tuple[FindingView, ...]]:
     """The message's parts with findings marked, and the numbered findings."""
-    ordered = sorted(
-        findings,
-        key=lambda f: (
-            list(message.full_text).index(f.location) if f.location in message.full_text else 10**6,
-            f.start,
-        ),
-    )
+    part_order = {source: index for index, source in enumerate(message.full_text)}
+    ordered = sorted(findings, key=lambda f: (part_order.get(f.location, len(part_order)), f.start))
     views: list[FindingView] = []
     spans: dict[str, list[tuple[int, int, int]]] = {}
     for number, finding in enumerate(ordered, start=1):
