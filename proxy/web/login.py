@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from starlette.requests import Request
@@ -32,27 +31,23 @@ BOOTSTRAP_HINT = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _Checked:
-    user: User | None  # None: wrong name or password
-
-
 class LoginPages:
     def __init__(self, kit: Kit) -> None:
         self.kit = kit
         self._hasher = PasswordHasher()
         self._decoy: str | None = None
 
-    def _verify(self, directory: UserDirectory, name: str, password: str) -> _Checked:
-        """Blocking (argon2). An unknown name still costs one hash check, so
-        timing does not tell which names exist."""
+    def _verify(self, directory: UserDirectory, name: str, password: str) -> User | None:
+        """The account, or None for a wrong name or password. Blocking
+        (argon2). An unknown name still costs one hash check, so timing does
+        not tell which names exist."""
         user = directory.get(name) if name else None
         if user is None:
             if self._decoy is None:
                 self._decoy = hash_password(secrets.token_urlsafe(16), self._hasher)
             check(self._decoy, password or "-", self._hasher)
-            return _Checked(None)
-        return _Checked(user if check(user.password_hash, password, self._hasher) else None)
+            return None
+        return user if check(user.password_hash, password, self._hasher) else None
 
     async def _render(
         self, request: Request, *, error: str | None = None, status: int = 200
@@ -105,8 +100,7 @@ class LoginPages:
                 status=429,
             )
         directory = await kit.directory()
-        checked = await asyncio.to_thread(self._verify, directory, name, password)
-        user = checked.user
+        user = await asyncio.to_thread(self._verify, directory, name, password)
         if user is None or user.role not in REVIEW_ROLES:
             # A right password for a worker account is not a guess: not throttled.
             failures = kit.throttle.failed(key, address) if user is None else 0
