@@ -59,11 +59,10 @@ class CancelLinks:
     def cancel_url(self, message_id: str) -> str | None:
         return f"{self._base}/cancel/{self.token(message_id)}"
 
-    def check(self, token: str, *, max_age: timedelta | None = None) -> CancelTarget | LinkProblem:
+    def check(self, token: str) -> CancelTarget | LinkProblem:
         """The message a token names, or why it cannot be used."""
-        age = self._max_age if max_age is None else max_age
         try:
-            value = self._serializer.loads(token, max_age=int(age.total_seconds()))
+            value = self._serializer.loads(token, max_age=int(self._max_age.total_seconds()))
         except SignatureExpired:
             return LinkProblem.EXPIRED
         except BadSignature:
