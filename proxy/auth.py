@@ -31,8 +31,8 @@ from proxy.users import (
     Role,
     User,
     UserDirectory,
+    UsersFile,
     UsersFileError,
-    load_users,
     verify_password,
 )
 
@@ -90,12 +90,6 @@ def parse_host_port(value: str, *, default_port: int) -> tuple[str, int]:
     return host, port if port is not None else default_port
 
 
-@dataclass(frozen=True, slots=True)
-class _Snapshot:
-    stamp: tuple[int, int, int]  # (mtime_ns, size, inode) of the file read
-    directory: UserDirectory
-
-
 class LocalUserBackend:
     """The argon2 user file. Re-read whenever it changes on disk, so
     ``tactful user add`` takes effect without restarting the proxy."""
@@ -103,10 +97,9 @@ class LocalUserBackend:
     name = "local"
 
     def __init__(self, users_file: str | Path, hasher: PasswordHasher | None = None) -> None:
-        self._path = Path(users_file)
+        self._users = UsersFile(users_file)
         self._hasher = hasher or PasswordHasher()
         self._lock = threading.Lock()
-        self._snapshot: _Snapshot | None = None
         # Verified against for unknown names, so a wrong name costs as much
         # time as a wrong password and login names cannot be probed.
         self._decoy_hash: str | None = None
@@ -139,22 +132,10 @@ class LocalUserBackend:
 
     def _directory(self) -> UserDirectory | None:
         try:
-            info = self._path.stat()
-        except FileNotFoundError:
-            return UserDirectory()
-        except OSError:
+            return self._users.current()
+        except UsersFileError as exc:
+            log.warning("cannot use the user file: %s", exc)
             return None
-        stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
-        with self._lock:
-            if self._snapshot is not None and self._snapshot.stamp == stamp:
-                return self._snapshot.directory
-            try:
-                directory = load_users(self._path)
-            except UsersFileError as exc:
-                log.warning("cannot use the user file: %s", exc)
-                return None
-            self._snapshot = _Snapshot(stamp, directory)
-            return directory
 
 
 def identity_of(user: User) -> Identity:

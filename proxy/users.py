@@ -15,6 +15,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -111,9 +112,7 @@ def normalize_address(address: str) -> str:
     try:
         parsed = Address(addr_spec=value)
     except (HeaderParseError, ValueError, IndexError) as exc:
-        raise UserInputError(
-            "an address must be written like name@agency.org"
-        ) from exc
+        raise UserInputError("an address must be written like name@agency.org") from exc
     if not parsed.username or not parsed.domain or "." not in parsed.domain.strip("."):
         raise UserInputError("an address must be written like name@agency.org")
     return value.lower()
@@ -152,9 +151,7 @@ def verify_password(password_hash: str, password: str, hasher: PasswordHasher) -
         return False
 
 
-def new_user(
-    name: str, role: Role, password: str, addresses: Iterable[str] = ()
-) -> User:
+def new_user(name: str, role: Role, password: str, addresses: Iterable[str] = ()) -> User:
     clean = normalize_name(name)
     return User(
         name=clean,
@@ -191,6 +188,33 @@ def load_users(path: str | Path) -> UserDirectory:
             for r in sorted(data.users, key=lambda r: r.name)
         )
     )
+
+
+class UsersFile:
+    """The user file, re-read only when it changes on disk (mtime, size,
+    inode), so ``tactful user add`` takes effect at once while logins and
+    every review page do not re-parse it. Thread-safe."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int, int] | None = None
+        self._directory = UserDirectory()
+
+    def current(self) -> UserDirectory:
+        """Raises :class:`UsersFileError` if the file cannot be read or is damaged."""
+        try:
+            info = self.path.stat()
+        except FileNotFoundError:
+            return UserDirectory()
+        except OSError as exc:
+            raise UsersFileError(f"cannot read the user file {self.path}: {exc.strerror}") from exc
+        stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
+        with self._lock:
+            if self._stamp != stamp:
+                self._directory = load_users(self.path)
+                self._stamp = stamp
+            return self._directory
 
 
 def _serialize(directory: UserDirectory) -> str:

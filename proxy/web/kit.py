@@ -23,7 +23,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from proxy.audit import AuditTrail, DetailValue
 from proxy.services import Services
-from proxy.users import UserDirectory, load_users
+from proxy.users import UserDirectory, UsersFile
 from proxy.web import csrf
 from proxy.web.links import CancelLinks
 from proxy.web.permissions import REVIEW_ROLES, Permission, allowed
@@ -53,6 +53,7 @@ class Kit:
     ) -> None:
         self.services = services
         self.settings = services.settings
+        self.users = UsersFile(services.settings.smtp.users_file)
         self.links = links
         self.clock = clock or (lambda: datetime.now(UTC))
         review = self.settings.review
@@ -147,7 +148,7 @@ class Kit:
     # --- who is asking -----------------------------------------------------------
 
     async def directory(self) -> UserDirectory:
-        return await asyncio.to_thread(load_users, self.settings.smtp.users_file)
+        return await asyncio.to_thread(self.users.current)
 
     async def who(self, request: Request) -> ReviewSession | Response:
         """The logged-in reviewer, or a redirect to the login page."""
