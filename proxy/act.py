@@ -190,11 +190,7 @@ def _ascii(text: str) -> str:
 
 
 def _reasons(verdict: Verdict, action: Action) -> list[str]:
-    seen: dict[str, None] = {}
-    for hit in verdict.hits:
-        if hit.action == action and not hit.overridden:
-            seen.setdefault(_ascii(hit.message), None)
-    return list(seen)
+    return list(dict.fromkeys(_ascii(reason) for reason in verdict.reasons(action)))
 
 
 def rejection_reply(verdict: Verdict) -> SmtpReply:
@@ -209,17 +205,6 @@ def rejection_reply(verdict: Verdict) -> SmtpReply:
 
 def _codes(verdict: Verdict) -> list[str]:
     return sorted({h.rule for h in verdict.hits if h.action > Action.PASS and not h.overridden})
-
-
-def _redaction_values(verdict: Verdict) -> list[str]:
-    return sorted(
-        {
-            h.finding.text
-            for h in verdict.hits
-            if h.action == Action.REDACT and not h.overridden and h.finding is not None
-            and h.finding.text
-        }
-    )  # fmt: skip
 
 
 class SubmissionPipeline:
@@ -278,9 +263,7 @@ class SubmissionPipeline:
             return await self._hold(submission, result)
         raw = submission.raw
         masked = 0
-        # Only when masking is what happens: in monitor mode (action capped
-        # at warn) the message is passed as written, with warnings.
-        values = _redaction_values(verdict) if action >= Action.REDACT else []
+        values = verdict.masked_values()
         if values:
             redacted = await asyncio.to_thread(redact_message, submission.raw, values)
             if not redacted.complete:

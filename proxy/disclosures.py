@@ -41,7 +41,7 @@ from proxy.disclosure_model import (
 )
 from proxy.findings import Finding
 from proxy.spool_store import SpooledMessage, VerdictSummary
-from proxy.verdict import Action, Verdict
+from proxy.verdict import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -126,27 +126,13 @@ def disclosures_from_summary(
     return _plan(message_id, recipients, entities, at)
 
 
-def _masked_values(verdict: Verdict) -> set[str]:
-    """Values the act stage masks before sending (as ``proxy.act`` does):
-    none when the enforced action is below redact (monitor mode passes the
-    message as written)."""
-    if verdict.enforced < Action.REDACT:
-        return set()
-    return {
-        h.finding.text
-        for h in verdict.hits
-        if h.action == Action.REDACT and not h.overridden and h.finding is not None
-        and h.finding.text
-    }  # fmt: skip
-
-
 def _went_out(finding: Finding, masked: set[str]) -> bool:
     return not (finding.text and finding.text in masked)
 
 
 def disclosures_for_verdict(verdict: Verdict, message_id: str, at: datetime) -> list[Disclosure]:
     """What to record for a message the proxy just delivered directly."""
-    masked = _masked_values(verdict)
+    masked = set(verdict.masked_values())
     entities = (
         (f.entity.value, f.category.value if f.category is not None else None, f.client_id)
         for f in verdict.findings

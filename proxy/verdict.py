@@ -116,3 +116,28 @@ class Verdict:
     defer_until: datetime | None = None
     urgent: bool = False
     override_reason: str | None = None
+
+    def masked_values(self) -> list[str]:
+        """The matched values that are masked before sending, each once: none
+        when the enforced action is below redact (monitor mode sends the
+        message as written). The email and SMS paths mask these; the
+        disclosure log counts them as withheld."""
+        if self.enforced < Action.REDACT:
+            return []
+        return sorted(
+            {
+                h.finding.text
+                for h in self.hits
+                if h.action is Action.REDACT and not h.overridden
+                and h.finding is not None and h.finding.text
+            }
+        )  # fmt: skip
+
+    def reasons(self, action: Action) -> list[str]:
+        """The plain-words reasons for ``action``, each once, in rule order,
+        whitespace folded onto one line."""
+        seen: dict[str, None] = {}
+        for hit in self.hits:
+            if hit.action is action and not hit.overridden:
+                seen.setdefault(" ".join(hit.message.split()), None)
+        return list(seen)

@@ -202,9 +202,7 @@ class MessagesEndpoint:
             return SmsError(400, errors.INVALID_FROM, "The 'From' value contains a line break.")
         body = fields.get("Body", "")
         if not body.strip():
-            return SmsError(
-                400, errors.MISSING_BODY, "The text is empty. Write a message to send."
-            )
+            return SmsError(400, errors.MISSING_BODY, "The text is empty. Write a message to send.")
         if len(body) > self._settings.sms.max_body_chars:
             return self._too_long()
         callback = fields.get("StatusCallback", "").strip() or None
@@ -238,9 +236,7 @@ class MessagesEndpoint:
         linter = self._services.linter
         if linter is None:  # analysis.enabled: false
             return await self._forward(text)
-        result = await linter.lint(
-            raw, sender=sender, recipients=(text.to,), at=now, channel="sms"
-        )
+        result = await linter.lint(raw, sender=sender, recipients=(text.to,), at=now, channel="sms")
         if isinstance(result, AnalysisFailure):
             log.error("text %s not judged (%s)", message_id, result.reason)
             if self._settings.on_error == "pass":
@@ -266,7 +262,7 @@ class MessagesEndpoint:
         if action == Action.HOLD:
             return await self._hold(account_sid, submission, text, result)
         masked = 0
-        values = _redaction_values(verdict)
+        values = verdict.masked_values()
         if values:
             redacted = await asyncio.to_thread(redact_message, raw, values)
             if not redacted.complete:
@@ -322,7 +318,7 @@ class MessagesEndpoint:
                 cancel_url=cancel,
             )
         )
-        reasons = _reasons(result.verdict, Action.HOLD)[:MAX_REASONS]
+        reasons = result.verdict.reasons(Action.HOLD)[:MAX_REASONS]
         return _created(
             account_sid,
             submission,
@@ -361,7 +357,7 @@ class MessagesEndpoint:
             action="defer",
             note=f"Scheduled: it will be sent {local.strftime('%a %d %b %H:%M')}. "
             f"Reference {submission.id}.",
-            reasons=_reasons(verdict, Action.DEFER)[:MAX_REASONS],
+            reasons=verdict.reasons(Action.DEFER)[:MAX_REASONS],
             send_at=send_at,
         )
 
@@ -381,28 +377,8 @@ def _faithful(reply: ProviderReply) -> Response:
     )
 
 
-def _redaction_values(verdict: Verdict) -> list[str]:
-    return sorted(
-        {
-            h.finding.text
-            for h in verdict.hits
-            if h.action == Action.REDACT and not h.overridden and h.finding is not None
-            and h.finding.text
-        }
-    )  # fmt: skip
-
-
-def _reasons(verdict: Verdict, action: Action) -> list[str]:
-    """The plain-words reasons for ``action``, each once, in rule order."""
-    seen: dict[str, None] = {}
-    for hit in verdict.hits:
-        if hit.action == action and not hit.overridden:
-            seen.setdefault(" ".join(hit.message.split()), None)
-    return list(seen)
-
-
 def _rejection(verdict: Verdict) -> SmsError:
-    reasons = _reasons(verdict, Action.REJECT) or ["A rule does not allow this text."]
+    reasons = verdict.reasons(Action.REJECT) or ["A rule does not allow this text."]
     revoked = any(
         h.rule == CONSENT_REVOKED and h.action == Action.REJECT and not h.overridden
         for h in verdict.hits
