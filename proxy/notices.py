@@ -195,6 +195,23 @@ def undeliverable_notice(*, message_id: str, sender: str, code: int, enhanced: s
     return Notice(sender, "Undeliverable: your message was refused", body, message_id)
 
 
+def partly_undeliverable_notice(
+    *, message_id: str, sender: str, refused: Sequence[str], codes: Sequence[int]
+) -> Notice:
+    """Like a mail server's bounce: the sender must know who did not get it."""
+    listed = "\n".join(f"  - {address}" for address in refused)
+    shown = ", ".join(str(code) for code in sorted(set(codes)))
+    body = (
+        f"Your message was delivered, but the agency mail server refused it for these\n"
+        f"recipients ({shown}), so they did NOT get it:\n{listed}\n\n"
+        "Check those addresses and send it to them again; if it keeps happening,\n"
+        "contact IT with the reference below.\n\n"
+        f"Reference: {message_id}"
+    )
+    return Notice(sender, "Partly undeliverable: some recipients did not get your message",
+                  body, message_id)  # fmt: skip
+
+
 def deleted_notice(*, message_id: str, sender: str) -> Notice:
     body = (
         "An administrator deleted your held message. It was NOT sent.\n"

@@ -20,10 +20,10 @@ from typing import Protocol
 
 from proxy.act import Outbound, OutgoingError
 from proxy.crypto import DecryptionError
-from proxy.notices import expired_notice, undeliverable_notice
+from proxy.notices import expired_notice, partly_undeliverable_notice, undeliverable_notice
 from proxy.relay import DeliveryResult
 from proxy.services import Services
-from proxy.spool_store import SpooledMessage
+from proxy.spool_store import SpooledMessage, partial_summary
 
 log = logging.getLogger(__name__)
 
@@ -152,10 +152,22 @@ class Scheduler:
         result = await deliverer.deliver(lease.message, raw)
         done = self._clock()
         if result.accepted:
-            await asyncio.to_thread(spool.mark_sent, lease, done)
+            refused = result.refused
+            note = partial_summary(r.code for r in refused.values()) if refused else None
+            await asyncio.to_thread(spool.mark_sent, lease, done, note)
             log.info("spooled message %s sent (attempt %d)", message.id, lease.message.attempts)
-            if self._on_sent is not None and lease.message.user != NOTICE_USER:
-                await self._on_sent(lease.message, done)
+            if lease.message.user != NOTICE_USER:
+                if self._on_sent is not None:
+                    await self._on_sent(lease.message, done)
+                if refused:  # never silently: the sender must resend to them
+                    await self._services.notices.send(
+                        partly_undeliverable_notice(
+                            message_id=message.id,
+                            sender=lease.message.sender,
+                            refused=sorted(refused),
+                            codes=[r.code for r in refused.values()],
+                        )
+                    )
         elif 400 <= result.code < 500:
             retry_at = done + retry_delay(lease.message.attempts)
             await asyncio.to_thread(

@@ -156,3 +156,22 @@ def test_a_refused_notice_does_not_breed_notices(services: Services) -> None:
     row = services.spool.get(notice.id)
     assert row is not None and row.state == SpoolState.RETURNED
     assert notices_to(services, WORKER) == []
+
+
+def test_recipients_refused_in_a_partial_delivery_are_reported(
+    services: Services, sink: Sink
+) -> None:
+    job = submission(FINE)
+    job = Submission(
+        id=job.id, sender=job.sender, recipients=(FINE, GONE), user=job.user,
+        raw=job.raw, received_at=job.received_at,
+    )  # fmt: skip
+    services.spool.defer(job, T0, SUMMARY, now=T0)
+    run_at(services, T0)
+    assert [r.recipients for r in sink.received] == [[FINE]]
+    row = services.spool.get(job.id)
+    assert row is not None and row.state == SpoolState.SENT
+    assert row.last_error is not None and row.last_error.startswith("550:")
+    (notice,) = notices_to(services, WORKER)
+    assert b"Partly undeliverable" in notice
+    assert GONE.encode() in notice and FINE.encode() not in notice.split(b"\r\n\r\n", 1)[1]
