@@ -6,12 +6,17 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-DEBS   := swaks libnet-ssleay-perl libio-socket-ssl-perl msmtp postfix chromium
+DEBS   := swaks libnet-ssleay-perl libio-socket-ssl-perl msmtp postfix chromium faketime
 DEB_STAMP := var/.debian-packages
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 export TACTFUL_OFFLINE := 1
 
-.PHONY: run test lint typecheck bench bench-proxy lock debian-packages clean
+# Two awkward moments for `make test-dated` (UTC): a Saturday at 23:30 in
+# Chicago, and 08:30 on the morning the US clocks go forward.
+SATURDAY_NIGHT := 2026-12-06 05:30:00
+SPRING_FORWARD := 2027-03-14 13:30:00
+
+.PHONY: run test test-dated lint typecheck bench bench-proxy lock debian-packages clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,7 +28,8 @@ $(STAMP): requirements.lock pyproject.toml
 venv: $(STAMP)
 
 # Debian packages the end-to-end tests drive: real SMTP clients (swaks,
-# msmtp), Postfix's smtp-sink/smtp-source, and headless Chromium.
+# msmtp), Postfix's smtp-sink/smtp-source, headless Chromium, and faketime
+# for the dated runs.
 $(DEB_STAMP):
 	@mkdir -p var
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -46,6 +52,14 @@ run: $(STAMP)
 
 test: $(STAMP) $(DEB_STAMP)
 	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+# The whole suite again with the machine's clock moved (libfaketime): tests
+# must pass on any day at any hour. Set-up runs first, on the real clock.
+test-dated: $(STAMP) $(DEB_STAMP)
+	@echo "== the suite on a Saturday night in Chicago ($(SATURDAY_NIGHT) UTC)"
+	faketime '$(SATURDAY_NIGHT)' $(VENV)/bin/pytest -q -p no:cacheprovider
+	@echo "== the suite the morning the clocks go forward ($(SPRING_FORWARD) UTC)"
+	faketime '$(SPRING_FORWARD)' $(VENV)/bin/pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check proxy detectors tests benchmarks

@@ -20,10 +20,11 @@ import unicodedata
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from proxy.analysis_pool import AnalysisFailure
+from proxy.clock import Clock
 from proxy.config import Settings
 from proxy.dkim_sign import DkimError, DkimSigner
 from proxy.engine import LintResult
@@ -77,6 +78,7 @@ class WarningRecorder(Protocol):
         action: str,
         target: str | None = None,
         details: Mapping[str, str | int | bool | None] | None = None,
+        at: datetime,
     ) -> None: ...
 
 
@@ -154,7 +156,7 @@ class NoticeQueue:
 
     def store(self, notice: Notice, now: datetime | None = None) -> str:
         """Blocking: commit the notice to the spool; returns its id."""
-        moment = now or datetime.now(UTC)
+        moment = now or self._spool.clock()
         submission = Submission(
             id=uuid.uuid4().hex,
             sender=self._from,
@@ -220,9 +222,11 @@ class SubmissionPipeline:
         notices: NoticeQueue,
         links: NoticeLinks | None = None,
         recorder: DeliveryRecorder | None = None,
+        clock: Clock,
         warnings: WarningRecorder | None = None,
         channel: str | None = None,
     ) -> None:
+        self._clock = clock
         self._settings = settings
         self._linter = linter
         self._outbound = outbound
@@ -305,7 +309,7 @@ class SubmissionPipeline:
             log.warning("message %s cannot be sent: %s", submission.id, type(exc).__name__)
             return DeliveryResult(False, 554, "5.6.0", f"Message not sent: {exc}")
         if delivery.accepted and verdict is not None and self._recorder is not None:
-            await self._recorder.delivered(submission.id, verdict, datetime.now(UTC))
+            await self._recorder.delivered(submission.id, verdict, self._clock())
         return delivery
 
     async def _record_warning(
@@ -329,6 +333,7 @@ class SubmissionPipeline:
                 action="message.warn",
                 target=submission.id,
                 details=details,
+                at=self._clock(),
             )
         except Exception as exc:
             log.error("warning for %s not recorded: %s", submission.id, type(exc).__name__)
@@ -360,7 +365,7 @@ class SubmissionPipeline:
 
     async def _defer(self, submission: Submission, result: LintResult, raw: bytes) -> SmtpReply:
         verdict = result.verdict
-        send_at = verdict.defer_until or datetime.now(UTC)
+        send_at = verdict.defer_until or self._clock()
         summary = summarize(verdict)
         stored = Submission(
             id=submission.id,

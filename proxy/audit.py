@@ -161,7 +161,7 @@ def record(
     action: str,
     target: str | None = None,
     details: Mapping[str, DetailValue] | None = None,
-    at: datetime | None = None,
+    at: datetime,
 ) -> None:
     """Append one entry inside the caller's transaction.
 
@@ -170,7 +170,7 @@ def record(
     holds the chain head, and every other writer waits for it.
     """
     clean = _check(actor, action, target, details)
-    moment = _utc(at or datetime.now(UTC))
+    moment = _utc(at)
     # UPDATE first: it takes the row lock (PostgreSQL) or the write lock
     # (SQLite) before we read the head, so no two writers see the same one.
     claimed = session.execute(
@@ -250,7 +250,7 @@ class AuditTrail:
         action: str,
         target: str | None = None,
         details: Mapping[str, DetailValue] | None = None,
-        at: datetime | None = None,
+        at: datetime,
     ) -> None:
         """Append one entry in a transaction of its own (for events with no
         other write, such as a login or a reviewer opening a message)."""

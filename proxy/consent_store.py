@@ -13,7 +13,7 @@ import builtins
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
@@ -36,6 +36,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from proxy.audit import record as audit
+from proxy.clock import change_stamp
 from proxy.consent import Channel, ConsentRecord, ConsentStatus, Registry, Relationship
 from proxy.db import Base, aware, session_factory, utc
 
@@ -160,12 +161,12 @@ class ConsentStore:
         self._sessions = session_factory(engine)
 
     def import_records(
-        self, records: Iterable[ConsentRecord], *, actor: str = CLI_ACTOR
+        self, records: Iterable[ConsentRecord], *, at: datetime, actor: str = CLI_ACTOR
     ) -> ImportSummary:
         """Insert or update every record in one transaction (all or nothing),
         keyed on (client_id, address, channel). ``actor`` is who imported,
         for the audit trail."""
-        now = datetime.now(UTC)
+        now = utc(at)
         incoming: dict[_Key, ConsentRecord] = {}
         for position, record in enumerate(records, start=1):
             key = _record_key(record)
@@ -214,7 +215,7 @@ class ConsentStore:
         return ConsentRow(
             **_record_values(record),
             created_at=now,
-            updated_at=now,
+            updated_at=change_stamp(),
             revoked_at=now if revoked else None,
             revocation_evidence=IMPORT_REVOCATION_EVIDENCE if revoked else None,
         )
@@ -237,7 +238,7 @@ class ConsentStore:
             return _Outcome.UNCHANGED if outcome is _Outcome.UPDATED else outcome
         for column, value in changed.items():
             setattr(row, column, value)
-        row.updated_at = now
+        row.updated_at = change_stamp()
         if "status" in changed:
             if values["status"] == ConsentStatus.REVOKED.value:
                 row.revoked_at = now
@@ -297,10 +298,10 @@ class ConsentStore:
                 row.status = ConsentStatus.REVOKED.value
                 row.revoked_at = moment
                 row.revocation_evidence = evidence.strip()
-                # Wall-clock, not ``at``: running proxies notice registry
+                # A change stamp, not ``at``: running proxies notice registry
                 # changes by the latest updated_at (proxy.registry_source), so
                 # a back-dated revocation must still move it forward.
-                row.updated_at = datetime.now(UTC)
+                row.updated_at = change_stamp()
             if rows:
                 # The evidence is free text (it names people): only its presence.
                 audit(
@@ -314,6 +315,7 @@ class ConsentStore:
                         "address_given": address is not None,
                         "evidence_given": True,
                     },
+                    at=moment,
                 )
         return len(rows)
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import time
 from pathlib import Path
 
 import dkim
@@ -32,6 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 from dkim.canonicalization import CanonicalizationPolicy
 
+from proxy.clock import Clock
 from proxy.config import ConfigError, Settings
 
 # Headers that carry the message's meaning for the reader. Each is signed
@@ -60,7 +60,9 @@ class DkimKeyMissingError(ConfigError):
 
 
 class DkimSigner:
-    def __init__(self, selector: str, domain: str, private_key_pem: bytes) -> None:
+    def __init__(
+        self, selector: str, domain: str, private_key_pem: bytes, *, clock: Clock
+    ) -> None:
         if not selector or not domain:
             raise DkimError("a DKIM selector and domain are both required")
         self.selector = selector
@@ -73,6 +75,7 @@ class DkimSigner:
         if not isinstance(key, rsa.RSAPrivateKey):
             raise DkimError("the DKIM private key must be an RSA key (rsa-sha256)")
         self._key = key
+        self._clock = clock
 
     def __repr__(self) -> str:
         return f"DkimSigner(selector={self.selector!r}, domain={self.domain!r})"
@@ -111,7 +114,7 @@ class DkimSigner:
             (b"i", b"@" + domain),
             (b"q", b"dns/txt"),
             (b"s", self.selector.encode("ascii")),
-            (b"t", str(int(time.time())).encode("ascii")),
+            (b"t", str(int(self._clock().timestamp())).encode("ascii")),
             (b"h", b" : ".join(include)),
             (b"bh", body_hash),
             # A placeholder long enough to fold b= onto its own line, so
@@ -212,7 +215,7 @@ def dkim_domain(settings: Settings) -> str | None:
     return settings.agency.domains[0] if settings.agency.domains else None
 
 
-def signer_from_settings(settings: Settings) -> DkimSigner | None:
+def signer_from_settings(settings: Settings, clock: Clock) -> DkimSigner | None:
     """The configured signer, or None when DKIM signing is turned off."""
     conf = settings.dkim
     if not conf.enabled:
@@ -235,7 +238,7 @@ def signer_from_settings(settings: Settings) -> DkimSigner | None:
     except OSError as exc:
         raise DkimKeyMissingError(f"cannot read the DKIM key file {path}: {exc.strerror}") from None
     try:
-        return DkimSigner(conf.selector, domain, pem)
+        return DkimSigner(conf.selector, domain, pem, clock=clock)
     except DkimError as exc:
         raise DkimKeyMissingError(
             f"{path}: {exc}; create a new one with `tactful dkim keygen --force`"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from proxy.config import Settings
 from proxy.consent import Registry
@@ -50,20 +50,21 @@ class LintEngine:
         *,
         sender: str | None = None,
         recipients: Sequence[str] | None = None,
-        at: datetime | None = None,
+        at: datetime,
         channel: str | None = None,
     ) -> LintResult:
         """Judge one raw RFC 5322 message.
 
         ``sender``/``recipients`` come from the SMTP envelope or the CLI; when
-        absent they are read from the headers. ``at`` fixes the clock.
+        absent they are read from the headers. ``at`` is the moment the
+        message is judged for (working hours, consent expiry): the caller's
+        clock, never this function's.
         ``channel`` forces the channel (the SMS API passes ``"sms"``).
         """
-        now = at if at is not None else datetime.now(UTC)
         message = parse_message(
             raw, limits=self.settings.limits, sender=sender, recipients=recipients
         )
-        return self.judge(message, now=now, channel=channel)
+        return self.judge(message, now=at, channel=channel)
 
     def judge(
         self, message: ParsedMessage, *, now: datetime, channel: str | None = None

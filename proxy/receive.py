@@ -18,12 +18,12 @@ import uuid
 from base64 import b64decode
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
 
 from proxy.auth import AuthBackend, AuthOutcome, Identity
+from proxy.clock import Clock
 from proxy.submission import TEMPORARY_FAILURE, MessageProcessor, SmtpReply, Submission
 from proxy.users import UserInputError, normalize_address
 
@@ -135,7 +135,9 @@ class SubmissionHandler:
         processor: MessageProcessor,
         backend: AuthBackend,
         policy: FrontDoorPolicy,
+        clock: Clock,
     ) -> None:
+        self._clock = clock
         self._processor = processor
         self._backend = backend
         self.policy = policy
@@ -283,7 +285,7 @@ class SubmissionHandler:
             recipients=tuple(envelope.rcpt_tos),
             user=user,
             raw=raw,
-            received_at=datetime.now(UTC),
+            received_at=self._clock(),
         )
         # Shielded: if the mail program hangs up mid-way, processing still
         # finishes, so a message is never left half relayed or half stored.

@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from proxy.act import Outbound, OutgoingError
@@ -80,14 +80,13 @@ class Scheduler:
         *,
         on_sent: SentHook | None = None,
         interval: float = 5.0,
-        clock: Callable[[], datetime] | None = None,
         owner: str | None = None,
     ) -> None:
         self._services = services
         self._deliverers = (*deliverers, EmailDeliverer(services.outbound))
         self._on_sent = on_sent
         self._interval = interval
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = services.clock
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self._wake = asyncio.Event()
         self._stopping = False

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import uvicorn
@@ -24,6 +24,7 @@ from proxy.act import NoticeQueue, Outbound, SubmissionPipeline
 from proxy.analysis_pool import AnalysisPool
 from proxy.audit import AuditTrail
 from proxy.auth import parse_host_port
+from proxy.clock import Clock, system_clock
 from proxy.config import Settings
 from proxy.crypto import MessageCipher, load_or_create_key
 from proxy.db import make_engine
@@ -45,21 +46,29 @@ from proxy.web.links import links_from_settings
 log = logging.getLogger(__name__)
 
 
-def build_services(settings: Settings, db_url: str, *, migrate: bool = True) -> Services:
+def build_services(
+    settings: Settings, db_url: str, *, clock: Clock = system_clock, migrate: bool = True
+) -> Services:
     """Blocking: the long-lived objects, without the analysis pool (the
-    caller starts it in the event loop; CLI tools do not need it)."""
+    caller starts it in the event loop; CLI tools do not need it).
+
+    ``clock`` is the one clock of this process: everything built here, and
+    everything :func:`start` builds from these services, reads it."""
     engine = make_engine(db_url)
     if migrate:
         upgrade(engine)
     cipher = MessageCipher(load_or_create_key(settings.hold))
-    spool = SpoolStore(engine, cipher, expire_after=timedelta(days=settings.hold.expire_days))
+    spool = SpoolStore(
+        engine, cipher, clock=clock, expire_after=timedelta(days=settings.hold.expire_days)
+    )
     outbound = Outbound(
         upstream=upstream_from_settings(settings),
-        signer=signer_from_settings(settings),
+        signer=signer_from_settings(settings, clock),
         findings_header=settings.notices.findings_header,
     )
     return Services(
         settings=settings,
+        clock=clock,
         db_url=db_url,
         engine=engine,
         spool=spool,
@@ -146,7 +155,7 @@ async def _every(
     while True:
         await asyncio.sleep(seconds)
         try:
-            await job(services, datetime.now(UTC))
+            await job(services, services.clock())
         except Exception as exc:
             log.error(
                 "periodic job %s failed: %s", getattr(job, "__name__", job), type(exc).__name__
@@ -154,10 +163,14 @@ async def _every(
 
 
 async def start(
-    settings: Settings, db_url: str, *, scheduler_interval: float = 5.0
+    settings: Settings,
+    db_url: str,
+    *,
+    scheduler_interval: float = 5.0,
+    clock: Clock = system_clock,
 ) -> RunningTactful:
     """Start every listener and background job in the running loop."""
-    services = await asyncio.to_thread(build_services, settings, db_url)
+    services = await asyncio.to_thread(build_services, settings, db_url, clock=clock)
     pool: AnalysisPool | None = None
     if settings.analysis.enabled:
         pool = AnalysisPool(settings, db_url)
@@ -172,7 +185,7 @@ async def start(
     )
     services.kick = scheduler.kick
     services.notices.set_kick(scheduler.kick)
-    links = links_from_settings(settings)
+    links = links_from_settings(settings, clock)
     recorder = DisclosureRecorder(services.engine)
     pipeline = SubmissionPipeline(
         settings=settings,
@@ -183,10 +196,13 @@ async def start(
         links=links,
         recorder=recorder,
         warnings=AuditTrail(services.engine),
+        clock=clock,
     )
     extensions = await probe_extensions(settings)
     try:
-        smtp = await serve_smtp(settings, pipeline, upstream_extensions=extensions)
+        smtp = await serve_smtp(
+            settings, pipeline, clock=clock, upstream_extensions=extensions
+        )
     except BaseException:
         if pool is not None:
             pool.close()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from proxy.act import Linter, NoticeQueue, Outbound
+from proxy.clock import Clock
 from proxy.config import Settings
 from proxy.spool_store import SpoolStore
 
@@ -26,6 +27,7 @@ def _no_scheduler() -> None:
 @dataclass(slots=True)
 class Services:
     settings: Settings
+    clock: Clock  # the one clock every decision reads (proxy.clock)
     db_url: str
     engine: Engine
     spool: SpoolStore

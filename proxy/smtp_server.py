@@ -28,6 +28,7 @@ from typing import Any, Literal
 from aiosmtpd.smtp import SMTP, TLSSetupException, syntax
 
 from proxy.auth import AuthBackend, make_auth_backend, parse_host_port
+from proxy.clock import Clock
 from proxy.config import ConfigError, Settings, Smtp
 from proxy.receive import FrontDoorPolicy, SubmissionHandler
 from proxy.smtp_hygiene import (
@@ -484,6 +485,7 @@ async def serve(
     settings: Settings,
     processor: MessageProcessor,
     *,
+    clock: Clock,
     upstream_extensions: frozenset[str] | None = None,
     auth_backend: AuthBackend | None = None,
     allow_plaintext_auth_on_loopback: bool = True,
@@ -516,7 +518,7 @@ async def serve(
     policy = FrontDoorPolicy(
         config.max_message_size, config.max_recipients, extensions, config.trusted_networks
     )
-    handler = SubmissionHandler(processor, backend, policy)
+    handler = SubmissionHandler(processor, backend, policy, clock)
     gate = ConnectionGate(config.max_connections)
     loop = asyncio.get_running_loop()
 

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from proxy.audit import record as audit
+from proxy.clock import Clock
 from proxy.crypto import MessageCipher
 from proxy.db import aware, session_factory, utc
 from proxy.spool_model import (
@@ -300,6 +301,7 @@ class SpoolStore:
         engine: Engine,
         cipher: MessageCipher,
         *,
+        clock: Clock,
         expire_after: timedelta = DEFAULT_EXPIRY,
         lease: timedelta = DEFAULT_LEASE,
     ) -> None:
@@ -308,6 +310,7 @@ class SpoolStore:
         self._cipher = cipher
         self._expire_after = expire_after
         self._lease = lease
+        self.clock = clock
 
     def __repr__(self) -> str:
         return f"SpoolStore({self._engine.url.render_as_string(hide_password=True)})"
@@ -340,7 +343,7 @@ class SpoolStore:
         summary: VerdictSummary,
         now: datetime | None,
     ) -> SpooledMessage:
-        moment = utc(now or datetime.now(UTC))
+        moment = utc(now or self.clock())
         with self._sessions() as session:
             existing = session.get(SpoolRow, submission.id)
             if existing is not None:
@@ -561,7 +564,7 @@ class SpoolStore:
         exactly what the reviewer approved; the summary then carries
         ``redacted_on_release`` for the sender's notice.
         """
-        moment = utc(now or datetime.now(UTC))
+        moment = utc(now or self.clock())
         extra: dict[str, Any] = {"next_attempt_at": moment}
         if replacement is not None:
             with self._sessions() as session:
@@ -592,7 +595,7 @@ class SpoolStore:
         """The sender withdraws a held message (e.g. to send a fixed one);
         content purged. Checking that ``by`` is the sender is the caller's
         job: the store does not know who is asking."""
-        moment = utc(now or datetime.now(UTC))
+        moment = utc(now or self.clock())
         return self._decide(
             message_id, SpoolState.CANCELLED, by, CANCEL_REASON, moment, extra={"content": None}
         )
@@ -601,7 +604,7 @@ class SpoolStore:
         self, message_id: str, by: str, reason: str, now: datetime | None = None
     ) -> DecisionResult:
         """A reviewer returns a held message to its sender; content purged."""
-        moment = utc(now or datetime.now(UTC))
+        moment = utc(now or self.clock())
         return self._decide(
             message_id, SpoolState.RETURNED, by, reason, moment, extra={"content": None}
         )
@@ -610,7 +613,7 @@ class SpoolStore:
         self, message_id: str, by: str, reason: str, now: datetime | None = None
     ) -> DecisionResult:
         """An admin removes a held message; content purged."""
-        moment = utc(now or datetime.now(UTC))
+        moment = utc(now or self.clock())
         return self._decide(
             message_id, SpoolState.DELETED, by, reason, moment, extra={"content": None}
         )

@@ -7,6 +7,7 @@ scheduler and signal handling. Import as ``from proxy_fixtures import ...``.
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from proxy.users import Role, UserDirectory, new_user, save_users
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 CONSENT_CSV = REPO / "config" / "consent.example.csv"
+EXAMPLES_DATE = date(2026, 11, 24)  # the Date of the example messages
 TACTFUL = [sys.executable, "-m", "proxy.cli"]
 
 WORKER = "jane@example.org"
@@ -43,6 +46,30 @@ def example(name: str) -> bytes:
     """An example message with CRLF line ends, as a mail program sends it."""
     raw = (EXAMPLES / name).read_bytes()
     return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def consent_valid_today(directory: Path) -> Path:
+    """The example registry for a server that runs on the real clock.
+
+    The examples are dated 2026-11-24 and some consents in the example CSV
+    end in 2027. A `tactful serve` subprocess judges by today's date, so on
+    a later day those would have expired and the tests would change
+    meaning. Here consents still valid on the examples' date never expire;
+    the ones already expired then stay expired."""
+    with CONSENT_CSV.open(newline="", encoding="utf-8") as source:
+        reader = csv.DictReader(source)
+        fields = list(reader.fieldnames or ())
+        rows = list(reader)
+    for row in rows:
+        ends = row["expires_on"]
+        if ends and date.fromisoformat(ends) >= EXAMPLES_DATE:
+            row["expires_on"] = ""
+    path = directory / "consent.csv"
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
 
 
 def tactful_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -117,7 +144,7 @@ class TactfulServer:
         for args in (
             ["dkim", "keygen", *conf],
             ["db", "upgrade", *conf],
-            ["consent", "import", str(CONSENT_CSV), *conf],
+            ["consent", "import", str(consent_valid_today(self.home)), *conf],
         ):
             done = run_cli(*args, cwd=self.home)
             assert done.returncode == 0, done.stdout + done.stderr

@@ -34,6 +34,7 @@ from upstream_fixtures import Sink, free_port, run_sink
 
 from proxy.act import NoticeQueue, Outbound
 from proxy.analysis_pool import AnalysisFailure
+from proxy.clock import ManualClock
 from proxy.config import Settings, deep_merge, settings_from_mapping
 from proxy.consent_csv import read_consent_csv
 from proxy.consent_store import ConsentStore
@@ -47,6 +48,9 @@ from proxy.services import Services
 from proxy.sms.api import build_sms_routes
 from proxy.spool_store import SpoolStore
 from proxy.users import Role, UserDirectory, new_user, save_users
+
+# When the example registry was imported: a fixed moment, whatever today is.
+IMPORTED = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 WORKER = "jane@example.org"
 WORKER_PASSWORD = "jane-password-42"
@@ -192,16 +196,6 @@ def sms_settings(provider_url: str | None, **overrides: Any) -> dict[str, Any]:
     return deep_merge(base, overrides)
 
 
-class Clock:
-    """A settable clock shared by the API and the scheduler."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclass
 class SmsWorld:
     services: Services
@@ -209,7 +203,7 @@ class SmsWorld:
     provider_port: int
     port: int  # Tactful's SMS API
     sink: Sink
-    clock: Clock
+    clock: ManualClock  # the services' clock: API, spool, scheduler
     home: Path
     environ: dict[str, str]
 
@@ -254,10 +248,12 @@ def sms_world(
         settings = settings_from_mapping(mapping)
         engine = make_engine(db_url)
         upgrade(engine)
-        ConsentStore(engine).import_records(read_consent_csv(CONSENT_CSV))
-        spool = SpoolStore(engine, MessageCipher(KEY))
+        ConsentStore(engine).import_records(read_consent_csv(CONSENT_CSV), at=IMPORTED)
+        clock = ManualClock(now)
+        spool = SpoolStore(engine, MessageCipher(KEY), clock=clock)
         services = Services(
             settings=settings,
+            clock=clock,
             db_url=db_url,
             engine=engine,
             spool=spool,
@@ -268,8 +264,7 @@ def sms_world(
         if kick is not None:
             services.kick = kick
         environ = {"TACTFUL_SMS_AUTH_TOKEN": PROVIDER_TOKEN, **(extra_env or {})}
-        clock = Clock(now)
-        routes = build_sms_routes(services, environ=environ, clock=clock, recorder=recorder)
+        routes = build_sms_routes(services, environ=environ, recorder=recorder)
         app = Starlette(routes=routes)
         port = stack.enter_context(run_app(app))
         stack.callback(engine.dispose)

@@ -38,10 +38,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from proxy.auth import AuthBackend
+from proxy.clock import ManualClock
 from proxy.config import Settings, settings_from_mapping
 from proxy.smtp_server import RunningServer, serve
 from proxy.submission import MessageProcessor, SmtpReply, Submission
 from proxy.users import Role, UserDirectory, new_user, save_users
+
+# The front door stamps submissions with this (a fixed moment, any day).
+RECEIVED_AT = dt.datetime(2026, 11, 24, 16, 0, tzinfo=dt.UTC)
 
 T = TypeVar("T")
 
@@ -292,6 +296,7 @@ class FrontDoorFactory:
             serve(
                 settings,
                 chosen,
+                clock=ManualClock(RECEIVED_AT),
                 upstream_extensions=upstream_extensions,
                 auth_backend=auth_backend,
                 allow_plaintext_auth_on_loopback=allow_plaintext_auth_on_loopback,

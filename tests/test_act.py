@@ -22,6 +22,7 @@ from upstream_fixtures import Sink, free_port, run_sink
 from proxy.act import NoticeQueue, Outbound, SubmissionPipeline
 from proxy.analysis_pool import AnalysisFailure
 from proxy.audit import AuditTrail
+from proxy.clock import ManualClock
 from proxy.config import Settings, settings_from_mapping
 from proxy.consent import Registry
 from proxy.consent_csv import read_consent_csv
@@ -33,6 +34,9 @@ from proxy.relay import SmtpUpstream
 from proxy.spool_model import SpoolState
 from proxy.spool_store import SpoolStore
 from proxy.submission import Submission
+
+# The examples' Date: a Tuesday, 10:00 in Chicago (whatever day the suite runs).
+SENT_AT = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
 
 WORKER = "jane@example.org"
 KEY = bytes(range(32))
@@ -79,7 +83,8 @@ def build(
     engine = make_engine(url)
     if db_url is None:
         upgrade(engine)
-    spool = SpoolStore(engine, MessageCipher(KEY))
+    clock = ManualClock(SENT_AT)
+    spool = SpoolStore(engine, MessageCipher(KEY), clock=clock)
     outbound = Outbound(SmtpUpstream("127.0.0.1", sink_port, starttls="off"), None, True)
     if linter is None:
         registry = Registry(read_consent_csv(CONSENT_CSV))
@@ -91,6 +96,7 @@ def build(
         spool=spool,
         notices=NoticeQueue(spool, settings),
         warnings=AuditTrail(engine),
+        clock=clock,
     )
     return pipeline, spool
 
@@ -102,7 +108,7 @@ def submission(name: str, *recipients: str) -> Submission:
         recipients=recipients,
         user=WORKER,
         raw=example(name),
-        received_at=datetime.now(UTC),
+        received_at=SENT_AT,
     )
 
 
@@ -200,7 +206,7 @@ def test_masking_that_cannot_be_completed_holds_instead(
         recipients=("rosa.diaz@example.com",),
         user=WORKER,
         raw=msg.as_bytes(),
-        received_at=datetime.now(UTC),
+        received_at=SENT_AT,
     )
     reply = asyncio.run(pipeline.process(job))
     assert reply.code == 250 and "Held for review" in str(reply)

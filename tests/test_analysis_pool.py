@@ -25,6 +25,10 @@ from proxy.verdict import Action
 
 pytestmark = pytest.mark.timeout(300)
 
+# When the example registry was imported: a fixed moment, whatever today is.
+IMPORTED = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+LINTED_AT = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Chicago
+
 WORKER = "jane@example.org"
 
 
@@ -47,7 +51,7 @@ def long_message(kilobytes: int) -> bytes:
 
 
 async def lint(pool: AnalysisPool, raw: bytes, *recipients: str) -> LintResult | AnalysisFailure:
-    return await pool.lint(raw, sender=WORKER, recipients=recipients, at=datetime.now(UTC))
+    return await pool.lint(raw, sender=WORKER, recipients=recipients, at=LINTED_AT)
 
 
 def test_pool_judges_like_the_engine_and_keeps_the_loop_free(tmp_path: Path) -> None:
@@ -104,7 +108,7 @@ def test_consent_revocation_applies_to_the_next_message(db_url: str) -> None:
     engine = make_engine(db_url)
     upgrade(engine)
     store = ConsentStore(engine)
-    store.import_records(read_consent_csv(CONSENT_CSV))
+    store.import_records(read_consent_csv(CONSENT_CSV), at=IMPORTED)
     raw = example("03-ssn-client-redact.eml")
 
     async def scenario() -> None:
@@ -117,7 +121,7 @@ def test_consent_revocation_applies_to_the_next_message(db_url: str) -> None:
             store.revoke(
                 "C-1005",
                 evidence="client asked by phone",
-                at=datetime.now(UTC),
+                at=LINTED_AT,
             )
             after = await lint(pool, raw, "rosa.diaz@example.com")
             assert isinstance(after, LintResult)

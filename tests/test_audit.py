@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from proxy.audit import AuditError, AuditTrail, entry_hash, record
 from proxy.audit_model import GENESIS_HASH, AuditEntryRow
 from proxy.cli import main
+from proxy.clock import ManualClock
 from proxy.consent_csv import read_consent_csv
 from proxy.consent_store import ConsentStore
 from proxy.crypto import MessageCipher
@@ -54,6 +55,9 @@ CONSENT_ROW = (
 )
 
 
+# When the example registry was imported: a fixed moment, whatever today is.
+IMPORTED = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     engine = make_engine(db_url)
@@ -69,7 +73,7 @@ def trail(engine: Engine) -> AuditTrail:
 
 @pytest.fixture
 def spool(engine: Engine) -> SpoolStore:
-    return SpoolStore(engine, MessageCipher(os.urandom(32)))
+    return SpoolStore(engine, MessageCipher(os.urandom(32)), clock=ManualClock(T0))
 
 
 def fill(trail: AuditTrail, count: int = 5) -> None:
@@ -154,10 +158,10 @@ def test_an_entry_rolls_back_with_the_callers_transaction(
 ) -> None:
     sessions = session_factory(engine)
     with sessions() as session, session.begin():
-        record(session, actor="sam", action="message.view", target="m-1")
+        record(session, actor="sam", action="message.view", target="m-1", at=T0)
         session.rollback()
     assert trail.entries() == []
-    trail.record(actor="sam", action="message.view", target="m-2")
+    trail.record(actor="sam", action="message.view", target="m-2", at=T0)
     assert [(e.seq, e.target) for e in trail.entries()] == [(1, "m-2")]
     assert trail.verify().ok
 
@@ -178,7 +182,9 @@ def test_an_entry_rolls_back_with_the_callers_transaction(
 def test_bad_entries_are_refused_with_a_reason(
     trail: AuditTrail, kwargs: dict[str, object], complaint: str
 ) -> None:
-    entry: dict[str, object] = {"actor": "sam", "action": "message.view", "target": "m-1"}
+    entry: dict[str, object] = {
+        "actor": "sam", "action": "message.view", "target": "m-1", "at": T0,
+    }  # fmt: skip
     entry.update(kwargs)
     with pytest.raises(ValueError, match=complaint):
         trail.record(**entry)  # type: ignore[arg-type]
@@ -192,7 +198,7 @@ def test_an_unmigrated_database_is_a_clear_error(tmp_path: object) -> None:
     AuditHeadRow.__table__.create(engine)  # type: ignore[attr-defined]
     AuditEntryRow.__table__.create(engine)  # type: ignore[attr-defined]
     with pytest.raises(AuditError, match="tactful db upgrade"):
-        AuditTrail(engine).record(actor="sam", action="message.view")
+        AuditTrail(engine).record(actor="sam", action="message.view", at=T0)
     engine.dispose()
 
 
@@ -318,7 +324,9 @@ def test_concurrent_writers_keep_one_chain(engine: Engine) -> None:
         barrier.wait()
         try:
             for i in range(each):
-                trail.record(actor=f"writer-{n}", action="message.view", target=f"{n}-{i}")
+                trail.record(
+                    actor=f"writer-{n}", action="message.view", target=f"{n}-{i}", at=T0
+                )
         except BaseException as exc:  # reported below, with the others
             errors.append(exc)
 
@@ -435,12 +443,13 @@ def test_consent_changes_are_audited_without_client_details(
 ) -> None:
     store = ConsentStore(engine)
     records = read_consent_csv(io.StringIO(f"{CONSENT_HEADER}\n{CONSENT_ROW}\n"))
-    store.import_records(records, actor="admin@example.org")
+    store.import_records(records, actor="admin@example.org", at=IMPORTED)
     evidence = "Maria Lopez phoned on 2026-03-02"
     assert store.revoke("C-1001", evidence=evidence, at=T0, actor="admin@example.org") == 1
     assert store.revoke("C-1001", evidence=evidence, at=T0) == 0  # nothing changed
     regrant = CONSENT_ROW.replace("2025-09-01", "2026-12-01")
-    store.import_records(read_consent_csv(io.StringIO(f"{CONSENT_HEADER}\n{regrant}\n")))
+    regranted = read_consent_csv(io.StringIO(f"{CONSENT_HEADER}\n{regrant}\n"))
+    store.import_records(regranted, at=IMPORTED)
     entries = trail.entries()
     assert [(e.action, e.target, e.actor) for e in entries] == [
         ("consent.import", None, "admin@example.org"),
@@ -462,7 +471,7 @@ def test_an_import_whose_audit_entry_fails_imports_nothing(
     store = ConsentStore(engine)
     records = read_consent_csv(io.StringIO(f"{CONSENT_HEADER}\n{CONSENT_ROW}\n"))
     with pytest.raises(ValueError, match="actor"):
-        store.import_records(records, actor="   ")
+        store.import_records(records, actor="   ", at=IMPORTED)
     assert store.list() == []
     with session_factory(engine)() as session:
         assert session.scalar(select(func.count()).select_from(AuditEntryRow)) == 0

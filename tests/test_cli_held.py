@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from proxy.cli import main
+from proxy.clock import system_clock
 from proxy.config import load_settings
 from proxy.crypto import MessageCipher, load_or_create_key
 from proxy.db import make_engine
@@ -111,7 +112,8 @@ def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
     settings = load_settings(config)
     engine = make_engine(db_url)
     upgrade(engine)
-    spool = SpoolStore(engine, MessageCipher(load_or_create_key(settings.hold)))
+    # `tactful held` runs on the real clock; the spool it shares does too.
+    spool = SpoolStore(engine, MessageCipher(load_or_create_key(settings.hold)), clock=system_clock)
     yield Env(db_url, config, spool)
     engine.dispose()
 

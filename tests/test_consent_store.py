@@ -60,7 +60,7 @@ def write_csv(path: Path, *rows: str, header: str = HEADER) -> Path:
 
 def test_import_then_list_returns_the_same_records(store: ConsentStore) -> None:
     example = read_consent_csv(EXAMPLE)
-    summary = store.import_records(example)
+    summary = store.import_records(example, at=T0)
     assert summary == ImportSummary(created=len(example))
     assert sorted(store.list(), key=repr) == sorted(example, key=repr)
     assert {r.client_id for r in store.list("C-1001")} == {"C-1001"}
@@ -69,11 +69,11 @@ def test_import_then_list_returns_the_same_records(store: ConsentStore) -> None:
 
 
 def test_reimport_is_an_upsert(store: ConsentStore) -> None:
-    store.import_records(records(ROW_EMAIL, ROW_SMS))
-    again = store.import_records(records(ROW_EMAIL, ROW_SMS))
+    store.import_records(records(ROW_EMAIL, ROW_SMS), at=T0)
+    again = store.import_records(records(ROW_EMAIL, ROW_SMS), at=T0)
     assert again == ImportSummary(unchanged=2)
     changed = ROW_SMS.replace(",yes,", ",no,")
-    summary = store.import_records(records(ROW_EMAIL, changed, ROW_OTHER))
+    summary = store.import_records(records(ROW_EMAIL, changed, ROW_OTHER), at=T0)
     assert summary == ImportSummary(created=1, updated=1, unchanged=1)
     sms = [r for r in store.list("C-1") if r.channel is Channel.SMS]
     assert [r.preferred for r in sms] == [False]
@@ -83,26 +83,26 @@ def test_reimport_is_an_upsert(store: ConsentStore) -> None:
 def test_import_of_duplicate_records_is_refused(store: ConsentStore) -> None:
     (record,) = records(ROW_EMAIL)
     with pytest.raises(ConsentStoreError, match="repeats an earlier record"):
-        store.import_records([record, record])
+        store.import_records([record, record], at=T0)
     assert store.count() == 0
 
 
 def test_failed_import_on_postgres_changes_nothing(store: ConsentStore, engine: Engine) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("relies on PostgreSQL enforcing column lengths")
-    store.import_records(records(ROW_EMAIL))
+    store.import_records(records(ROW_EMAIL), at=T0)
     (good_update,) = records(ROW_EMAIL.replace(",no,", ",yes,"))
     (new,) = records(ROW_OTHER)
     too_long = dataclasses.replace(new, address="x" * 330 + "@example.com")
     with pytest.raises(ConsentStoreError, match="nothing was imported"):
-        store.import_records([good_update, new, too_long])
+        store.import_records([good_update, new, too_long], at=T0)
     assert [r.preferred for r in store.list()] == [False]
 
 
 def test_failed_import_on_sqlite_changes_nothing(store: ConsentStore, engine: Engine) -> None:
     if engine.dialect.name != "sqlite":
         pytest.skip("uses a SQLite trigger to make the database refuse a row")
-    store.import_records(records(ROW_EMAIL))
+    store.import_records(records(ROW_EMAIL), at=T0)
     with engine.begin() as connection:
         connection.execute(
             text(
@@ -112,13 +112,13 @@ def test_failed_import_on_sqlite_changes_nothing(store: ConsentStore, engine: En
         )
     batch = records(ROW_EMAIL.replace(",no,", ",yes,"), ROW_SMS, ROW_OTHER)
     with pytest.raises(ConsentStoreError, match="nothing was imported"):
-        store.import_records(batch)
+        store.import_records(batch, at=T0)
     assert store.count() == 1
     assert [r.preferred for r in store.list()] == [False]
 
 
 def test_revoke_every_channel_of_a_client(store: ConsentStore, engine: Engine) -> None:
-    store.import_records(records(ROW_EMAIL, ROW_SMS, ROW_OTHER))
+    store.import_records(records(ROW_EMAIL, ROW_SMS, ROW_OTHER), at=T0)
     assert store.revoke("C-1", evidence="client phoned 2026-03-02", at=T0) == 2
     assert {r.status for r in store.list("C-1")} == {ConsentStatus.REVOKED}
     assert {r.status for r in store.list("C-2")} == {ConsentStatus.GRANTED}
@@ -138,7 +138,7 @@ def test_backdated_revocation_still_moves_updated_at_forward(
     store: ConsentStore, engine: Engine
 ) -> None:
     # Running proxies reload the registry when the latest updated_at changes.
-    store.import_records(records(ROW_EMAIL, ROW_SMS))
+    store.import_records(records(ROW_EMAIL, ROW_SMS), at=T0)
     latest = select(func.max(ConsentRow.updated_at))
     with session_factory(engine)() as session:
         before = session.scalar(latest)
@@ -155,7 +155,7 @@ def test_backdated_revocation_still_moves_updated_at_forward(
 
 
 def test_revoke_one_address_or_channel(store: ConsentStore) -> None:
-    store.import_records(records(ROW_EMAIL, ROW_SMS))
+    store.import_records(records(ROW_EMAIL, ROW_SMS), at=T0)
     assert store.revoke("C-1", channel=Channel.SMS, evidence="text STOP", at=T0) == 1
     by_channel = {r.channel: r.status for r in store.list("C-1")}
     assert by_channel == {Channel.EMAIL: ConsentStatus.GRANTED, Channel.SMS: ConsentStatus.REVOKED}
@@ -164,7 +164,7 @@ def test_revoke_one_address_or_channel(store: ConsentStore) -> None:
 
 
 def test_revoke_needs_evidence_and_an_aware_time(store: ConsentStore) -> None:
-    store.import_records(records(ROW_EMAIL))
+    store.import_records(records(ROW_EMAIL), at=T0)
     with pytest.raises(ValueError, match="evidence"):
         store.revoke("C-1", evidence="  ", at=T0)
     with pytest.raises(ValueError, match="timezone-aware"):
@@ -173,15 +173,15 @@ def test_revoke_needs_evidence_and_an_aware_time(store: ConsentStore) -> None:
 
 
 def test_reimporting_an_old_export_does_not_undo_a_revocation(store: ConsentStore) -> None:
-    store.import_records(records(ROW_EMAIL, ROW_SMS))
+    store.import_records(records(ROW_EMAIL, ROW_SMS), at=T0)
     store.revoke("C-1", channel=Channel.EMAIL, evidence="client wrote in", at=T0)
-    summary = store.import_records(records(ROW_EMAIL, ROW_SMS))
+    summary = store.import_records(records(ROW_EMAIL, ROW_SMS), at=T0)
     assert summary == ImportSummary(unchanged=1, kept_revoked=1)
     email = next(r for r in store.list() if r.channel is Channel.EMAIL)
     assert email.status is ConsentStatus.REVOKED
     # A new consent, signed after the revocation, does grant again.
     renewed = ROW_EMAIL.replace("2025-09-01", "2026-04-01")
-    summary = store.import_records(records(renewed, ROW_SMS))
+    summary = store.import_records(records(renewed, ROW_SMS), at=T0)
     assert summary == ImportSummary(updated=1, unchanged=1)
     email = next(r for r in store.list() if r.channel is Channel.EMAIL)
     assert email.status is ConsentStatus.GRANTED
@@ -189,8 +189,8 @@ def test_reimporting_an_old_export_does_not_undo_a_revocation(store: ConsentStor
 
 
 def test_import_marking_a_row_revoked_records_when(store: ConsentStore, engine: Engine) -> None:
-    store.import_records(records(ROW_EMAIL))
-    store.import_records(records(ROW_EMAIL.replace(",granted,", ",revoked,")))
+    store.import_records(records(ROW_EMAIL), at=T0)
+    store.import_records(records(ROW_EMAIL.replace(",granted,", ",revoked,")), at=T0)
     with session_factory(engine)() as session:
         (row,) = session.scalars(select(ConsentRow)).all()
     assert row.status == "revoked"
@@ -199,7 +199,7 @@ def test_import_marking_a_row_revoked_records_when(store: ConsentStore, engine: 
 
 
 def test_snapshot_is_an_indexed_registry(store: ConsentStore) -> None:
-    store.import_records(read_consent_csv(EXAMPLE))
+    store.import_records(read_consent_csv(EXAMPLE), at=T0)
     registry = store.snapshot()
     assert isinstance(registry, Registry)
     assert len(registry) == len(read_consent_csv(EXAMPLE))
@@ -218,7 +218,7 @@ def test_snapshot_is_an_indexed_registry(store: ConsentStore) -> None:
 
 
 def test_row_repr_has_no_client_data(store: ConsentStore, engine: Engine) -> None:
-    store.import_records(records(ROW_EMAIL))
+    store.import_records(records(ROW_EMAIL), at=T0)
     with session_factory(engine)() as session:
         (row,) = session.scalars(select(ConsentRow)).all()
     assert "Maria" not in repr(row) and "example.com" not in repr(row)

@@ -25,6 +25,7 @@ from upstream_fixtures import RecordingHandler, Sink, run_sink
 
 from proxy.audit import AuditTrail
 from proxy.cli import main
+from proxy.clock import ManualClock, system_clock
 from proxy.crypto import MessageCipher, load_or_create_key
 from proxy.db import make_engine, session_factory
 from proxy.disclosures import (
@@ -183,7 +184,7 @@ def test_record_disclosure_refuses_what_is_not_a_disclosure(engine: Engine) -> N
 
 
 def test_spooled_delivery_uses_the_kinds_stored_at_hold_time(engine: Engine) -> None:
-    spool = SpoolStore(engine, MessageCipher(os.urandom(32)))
+    spool = SpoolStore(engine, MessageCipher(os.urandom(32)), clock=ManualClock(T0))
     v = verdict((PARENT, COLLEAGUE), (CONDITION,))
     sub = Submission(
         id=uuid.uuid4().hex, sender="worker@agency.example",
@@ -207,7 +208,7 @@ def test_spooled_delivery_uses_the_kinds_stored_at_hold_time(engine: Engine) -> 
 def test_a_spooled_text_is_recorded_as_a_text_to_the_client(engine: Engine) -> None:
     """The SMS API judges "+E164" but spools to "sms:+E164"; the log must
     still know it was the client, by text."""
-    spool = SpoolStore(engine, MessageCipher(os.urandom(32)))
+    spool = SpoolStore(engine, MessageCipher(os.urandom(32)), clock=ManualClock(T0))
     texted = Recipient("+13125550142", RecipientKind.CLIENT, "sms", frozenset({"C-1"}))
     sub = Submission(
         id=uuid.uuid4().hex, sender="worker@agency.example",
@@ -225,7 +226,7 @@ def test_a_spooled_text_is_recorded_as_a_text_to_the_client(engine: Engine) -> N
 def test_a_spooled_message_without_recipient_kinds_counts_as_external(engine: Engine) -> None:
     """Rows stored before summaries carried recipients: one entry too many
     rather than one too few."""
-    spool = SpoolStore(engine, MessageCipher(os.urandom(32)))
+    spool = SpoolStore(engine, MessageCipher(os.urandom(32)), clock=ManualClock(T0))
     legacy = VerdictSummary(
         verdict="hold", enforced="hold", mode="enforce",
         findings=(FindingSummary(entity="CLIENT", location="body", client_id="C-7"),),
@@ -347,7 +348,9 @@ def test_delivered_and_released_mail_is_accounted_for(
         ref = re.search(r"reference ([0-9a-f]{32})", reply)
         assert ref, reply
         engine = make_engine(server.db_url)
-        spool = SpoolStore(engine, MessageCipher(load_or_create_key(server.settings().hold)))
+        # The server's own clock: this spool shares its database.
+        key = load_or_create_key(server.settings().hold)
+        spool = SpoolStore(engine, MessageCipher(key), clock=system_clock)
         assert isinstance(spool.release(ref.group(1), "sam@example.org", "landlord needs it"),
                           Decided)  # fmt: skip
         log = DisclosureLog(engine)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dkim
@@ -11,6 +12,7 @@ import pytest
 from upstream_fixtures import Sink, sink
 
 from proxy.cli import main
+from proxy.clock import system_clock
 from proxy.config import ConfigError, settings_from_mapping
 from proxy.dkim_sign import (
     DkimError,
@@ -23,6 +25,8 @@ from proxy.dkim_sign import (
 )
 
 __all__ = ["sink"]
+
+SIGNED_AT = datetime(2026, 11, 24, 16, 0, 0, tzinfo=UTC)
 
 MESSAGE = (
     b"From: Worker <worker@agency.example>\r\n"
@@ -62,7 +66,7 @@ def record_from_pem(pem: bytes) -> str:
 
 
 def test_sign_then_verify_and_tamper(key_pem: bytes) -> None:
-    signer = DkimSigner("tactful", "agency.example", key_pem)
+    signer = DkimSigner("tactful", "agency.example", key_pem, clock=system_clock)
     signed = signer.sign(MESSAGE)
     assert signed.startswith(b"DKIM-Signature: ")
     assert signed.endswith(MESSAGE)
@@ -98,7 +102,7 @@ def test_relayed_bytes_still_verify(key_pem: bytes, sink: Sink) -> None:
 
     from proxy.relay import SmtpUpstream
 
-    signed = DkimSigner("tactful", "agency.example", key_pem).sign(MESSAGE)
+    signed = DkimSigner("tactful", "agency.example", key_pem, clock=system_clock).sign(MESSAGE)
     upstream = SmtpUpstream("127.0.0.1", sink.port, starttls="off", timeout=5)
     result = asyncio.run(upstream.deliver("worker@agency.example", ["p@clinic.example"], signed))
     assert result.accepted
@@ -107,7 +111,7 @@ def test_relayed_bytes_still_verify(key_pem: bytes, sink: Sink) -> None:
 
 
 def test_message_without_from_is_a_clear_error(key_pem: bytes) -> None:
-    signer = DkimSigner("tactful", "agency.example", key_pem)
+    signer = DkimSigner("tactful", "agency.example", key_pem, clock=system_clock)
     with pytest.raises(DkimError, match="cannot DKIM-sign") as info:
         signer.sign(b"Subject: SSN 123-45-6789\r\n\r\nbody\r\n")
     assert "123-45-6789" not in str(info.value)
@@ -117,23 +121,23 @@ def test_message_without_from_is_a_clear_error(key_pem: bytes) -> None:
 
 def test_bad_key_is_rejected_up_front() -> None:
     with pytest.raises(DkimError, match="PEM"):
-        DkimSigner("tactful", "agency.example", b"not a key")
+        DkimSigner("tactful", "agency.example", b"not a key", clock=system_clock)
 
 
 def test_signer_from_settings(tmp_path: Path, key_pem: bytes) -> None:
     key_file = tmp_path / "dkim.key"
     conf = {"agency": {"domains": ["Agency.Example"]}, "dkim": {"key_file": str(key_file)}}
     with pytest.raises(DkimKeyMissingError, match="tactful dkim keygen"):
-        signer_from_settings(settings_from_mapping(conf))
+        signer_from_settings(settings_from_mapping(conf), system_clock)
     key_file.write_bytes(key_pem)
-    signer = signer_from_settings(settings_from_mapping(conf))
+    signer = signer_from_settings(settings_from_mapping(conf), system_clock)
     assert signer is not None and signer.domain == "agency.example"
     assert signer.selector == "tactful"
     off = settings_from_mapping({"dkim": {"enabled": False}})
-    assert signer_from_settings(off) is None
+    assert signer_from_settings(off, system_clock) is None
     no_domain = settings_from_mapping({"agency": {"domains": []}, "dkim": {"domain": None}})
     with pytest.raises(ConfigError, match=r"agency\.domains"):
-        signer_from_settings(no_domain)
+        signer_from_settings(no_domain, system_clock)
 
 
 def test_keygen_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -151,7 +155,7 @@ def test_keygen_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
     # The printed record verifies what the written key signs.
     pem = key_file.read_bytes()
-    signed = DkimSigner("tactful", "example.org", pem).sign(MESSAGE)
+    signed = DkimSigner("tactful", "example.org", pem, clock=system_clock).sign(MESSAGE)
     assert dkim.verify(signed, dnsfunc=dns_for(value, domain="example.org"))
 
     # No silent overwrite; --force replaces (and keeps 0600).
@@ -210,13 +214,13 @@ def test_signature_is_byte_identical_to_dkimpy(
     clock fixed, the whole DKIM-Signature field must equal dkim.sign's."""
     import time
 
-    monkeypatch.setattr(time, "time", lambda: 1795527726.0)
+    monkeypatch.setattr(time, "time", lambda: SIGNED_AT.timestamp())  # dkimpy's clock
     message = (
         b"From: Jane <jane@agency.example>\r\nTo: sam@agency.example\r\n"
         b"Subject:  Folded\r\n  subject\r\nDate: Tue, 24 Nov 2026 10:00:00 -0600\r\n"
         b"Message-ID: <x@agency.example>\r\n\r\n" + re.sub(rb"\r?\n", b"\r\n", body)
     )
-    signer = DkimSigner("tactful", "agency.example", key_pem)
+    signer = DkimSigner("tactful", "agency.example", key_pem, clock=lambda: SIGNED_AT)
     ours = signer.sign(message)
     reference = dkim.sign(
         message, b"tactful", b"agency.example", key_pem,

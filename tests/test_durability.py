@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from proxy_fixtures import WORKER, WORKER_PASSWORD, TactfulServer, example
 
+from proxy.clock import system_clock
 from proxy.crypto import MessageCipher, load_or_create_key
 from proxy.db import make_engine
 from proxy.spool_model import SpoolState
@@ -116,7 +117,9 @@ def test_held_mail_survives_kill_9(tmp_path: Path, db_url: str) -> None:
     acknowledged, attempted = run_rounds(server, example("02-dob-external.eml"), EXTERNAL, 2)
     assert acknowledged
     spool = SpoolStore(
-        make_engine(server.db_url), MessageCipher(load_or_create_key(server.settings().hold))
+        make_engine(server.db_url),
+        MessageCipher(load_or_create_key(server.settings().hold)),
+        clock=system_clock,  # the server's clock: this spool shares its database
     )
     held = [m for m in spool.by_state([SpoolState.HELD]) if m.user == WORKER]
     by_message_id: Counter[str] = Counter()

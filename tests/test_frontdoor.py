@@ -34,6 +34,7 @@ from smtp_fixtures import (
     users_file,
 )
 
+from proxy.clock import system_clock
 from proxy.config import ConfigError, settings_from_mapping
 from proxy.smtp_server import serve
 
@@ -426,7 +427,7 @@ def test_non_loopback_listener_without_tls_is_a_config_error(
     )
     processor = RelayProcessor("127.0.0.1", 9)
     with pytest.raises(ConfigError, match="cert_file"):
-        asyncio.run(serve(settings, processor))
+        asyncio.run(serve(settings, processor, clock=system_clock))
 
 
 def test_unreadable_certificate_is_a_config_error(tmp_path: Path, users_file: Path) -> None:
@@ -440,4 +441,4 @@ def test_unreadable_certificate_is_a_config_error(tmp_path: Path, users_file: Pa
         }
     )
     with pytest.raises(ConfigError, match="cannot load the TLS certificate"):
-        asyncio.run(serve(settings, RelayProcessor("127.0.0.1", 9)))
+        asyncio.run(serve(settings, RelayProcessor("127.0.0.1", 9), clock=system_clock))

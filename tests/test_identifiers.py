@@ -380,7 +380,8 @@ NO_NETWORK_SCRIPT = textwrap.dedent(
         envelope=Envelope("a@example.org", ("b@example.com",)), subject="",
         tags=SubjectTags(), from_name="", to=(), cc=(), segments=(Segment("body", text),),
     )
-    ctx = InspectionContext(settings, Registry(), nlp, datetime.now(UTC), nlp.docs([text]))
+    at = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
+    ctx = InspectionContext(settings, Registry(), nlp, at, nlp.docs([text]))
     found = IdentifierDetector({}, settings).inspect(msg, ctx)
     print(sorted({f.entity.value for f in found}))
     """

@@ -39,6 +39,7 @@ from upstream_fixtures import (
     run_smtp_sink,
 )
 
+from proxy.clock import ManualClock, system_clock
 from proxy.crypto import MessageCipher, load_or_create_key
 from proxy.db import make_engine
 from proxy.dkim_sign import txt_value
@@ -118,7 +119,9 @@ def submit(server: TactfulServer, raw: bytes, recipients: list[str]) -> tuple[in
 
 def spool_of(server: TactfulServer) -> SpoolStore:
     settings = server.settings()
-    return SpoolStore(make_engine(server.db_url), MessageCipher(load_or_create_key(settings.hold)))
+    cipher = MessageCipher(load_or_create_key(settings.hold))
+    # The server runs on the real clock; a spool sharing its database does too.
+    return SpoolStore(make_engine(server.db_url), cipher, clock=system_clock)
 
 
 def all_text(data: bytes) -> str:
@@ -306,16 +309,17 @@ def test_deferred_mail_is_sent_when_the_window_opens(tmp_path: Path, upstream: S
     assert "Scheduled" in text
     ref = re.search(r"reference ([0-9a-f]{32})", text)
     assert ref
-    services = build_services(instance.settings(), instance.db_url)
+    clock = ManualClock(now)
+    services = build_services(instance.settings(), instance.db_url, clock=clock)
     row = services.spool.get(ref.group(1))
     assert row is not None and row.state == SpoolState.DEFERRED and row.release_after
     assert not [r for r in upstream.received if b"09-after-hours" in r.data]
 
-    early = Scheduler(services, clock=lambda: row.release_after - timedelta(seconds=1))
-    asyncio.run(early.run_once())
+    clock.now = row.release_after - timedelta(seconds=1)
+    asyncio.run(Scheduler(services).run_once())
     assert not [r for r in upstream.received if b"09-after-hours" in r.data]
-    later = Scheduler(services, clock=lambda: row.release_after + timedelta(seconds=1))
-    asyncio.run(later.run_once())
+    clock.now = row.release_after + timedelta(seconds=1)
+    asyncio.run(Scheduler(services).run_once())
     arrived = [r for r in upstream.received if b"09-after-hours" in r.data]
     assert len(arrived) == 1
     assert arrived[0].recipients == ["rosa.diaz@example.com"]

@@ -15,6 +15,7 @@ from proxy_fixtures import ALL_DAY
 from upstream_fixtures import RecordingHandler, Sink, run_sink
 
 from proxy.act import NoticeQueue, Outbound
+from proxy.clock import ManualClock
 from proxy.config import settings_from_mapping
 from proxy.crypto import MessageCipher
 from proxy.db import make_engine
@@ -50,10 +51,14 @@ def services(db_url: str, sink: Sink, tmp_path: Path) -> Iterator[Services]:
     )
     engine = make_engine(db_url)
     upgrade(engine)
-    spool = SpoolStore(engine, MessageCipher(bytes(32)), expire_after=timedelta(days=3))
+    clock = ManualClock(T0)
+    spool = SpoolStore(
+        engine, MessageCipher(bytes(32)), clock=clock, expire_after=timedelta(days=3)
+    )
     upstream = SmtpUpstream("127.0.0.1", sink.port, starttls="off")
     yield Services(
         settings=settings,
+        clock=clock,
         db_url=db_url,
         engine=engine,
         spool=spool,
@@ -79,7 +84,12 @@ def submission(recipient: str, user: str = WORKER) -> Submission:
 
 
 def run_at(services: Services, moment: datetime) -> int:
-    return asyncio.run(Scheduler(services, clock=lambda: moment).run_once())
+    """One scheduler round with the whole proxy's clock (spool, notices,
+    scheduler) set to ``moment``."""
+    clock = services.clock
+    assert isinstance(clock, ManualClock)
+    clock.now = moment
+    return asyncio.run(Scheduler(services).run_once())
 
 
 def notices_to(services: Services, address: str) -> list[bytes]:

@@ -54,7 +54,7 @@ def context(
         settings=settings or load_settings(),
         registry=registry or Registry(),
         nlp=nlp,
-        now=datetime.now(UTC),
+        now=datetime(2026, 11, 24, 16, 0, tzinfo=UTC),
         docs=nlp.docs([s.text for s in msg.segments]),
     )
 

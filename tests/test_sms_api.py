@@ -56,7 +56,7 @@ def world(tmp_path: Path, db_url: str, nlp_service: Any) -> Iterator[SmsWorld]:
 def scheduler(world: SmsWorld) -> Scheduler:
     deliverer = sms_deliverer(world.services, world.environ)
     assert deliverer is not None
-    return Scheduler(world.services, [deliverer], clock=world.clock)
+    return Scheduler(world.services, [deliverer])
 
 
 def test_a_plain_text_goes_to_the_provider_and_its_answer_comes_back(world: SmsWorld) -> None:

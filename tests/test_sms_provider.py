@@ -51,7 +51,7 @@ def post(world: SmsWorld, data: dict[str, str]) -> httpx.Response:
 def run_scheduler(world: SmsWorld) -> int:
     deliverer = sms_deliverer(world.services, world.environ)
     assert deliverer is not None
-    return asyncio.run(Scheduler(world.services, [deliverer], clock=world.clock).run_once())
+    return asyncio.run(Scheduler(world.services, [deliverer]).run_once())
 
 
 def own_texts(world: SmsWorld) -> list[Any]:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, select, text
 
+from proxy.clock import ManualClock
 from proxy.crypto import MessageCipher
 from proxy.db import make_engine, session_factory
 from proxy.migrations import upgrade
@@ -67,7 +68,13 @@ def cipher() -> MessageCipher:
 
 @pytest.fixture
 def spool(engine: Engine, cipher: MessageCipher) -> SpoolStore:
-    return SpoolStore(engine, cipher, expire_after=timedelta(days=14), lease=timedelta(minutes=5))
+    return SpoolStore(
+        engine,
+        cipher,
+        clock=ManualClock(T0),
+        expire_after=timedelta(days=14),
+        lease=timedelta(minutes=5),
+    )
 
 
 def submission(
@@ -154,7 +161,7 @@ def test_another_key_cannot_read_the_content(spool: SpoolStore, engine: Engine) 
     from proxy.crypto import DecryptionError
 
     message_id = held(spool)
-    other = SpoolStore(engine, MessageCipher(os.urandom(32)))
+    other = SpoolStore(engine, MessageCipher(os.urandom(32)), clock=ManualClock(T0))
     with pytest.raises(DecryptionError):
         other.raw(message_id)
 

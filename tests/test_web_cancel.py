@@ -3,7 +3,7 @@ opened by a link scanner (GET must not cancel)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 from web_fixtures import LINK_KEY, WORKER, World, build_world, csrf_of, hold
 
 from proxy.audit import AuditTrail
+from proxy.clock import ManualClock
 from proxy.spool_model import SpoolState
 from proxy.web.links import CancelLinks, CancelTarget, LinkProblem, links_from_settings
 
@@ -57,7 +58,9 @@ def test_a_tampered_link_is_refused(world: World) -> None:
     tampered = [
         token[:-2] + ("AA" if not token.endswith("AA") else "BB"),  # signature changed
         ".".join([forged_payload, *token.split(".")[1:]]),  # another id, old signature
-        CancelLinks(b"z" * 32, "http://testserver", timedelta(days=14)).token(message.id),
+        CancelLinks(b"z" * 32, "http://testserver", timedelta(days=14), clock=world.clock).token(
+            message.id
+        ),
     ]
     with TestClient(world.app, follow_redirects=False) as client:
         form_page = client.get(f"/cancel/{token}")
@@ -96,14 +99,14 @@ def test_the_cancel_post_needs_the_form_token(world: World) -> None:
 
 
 def test_links_check_signature_and_age() -> None:
-    now = [1_000_000.0]
+    clock = ManualClock(datetime(2026, 12, 4, 23, 0, tzinfo=UTC))
     links = CancelLinks(LINK_KEY, "https://review.example.org/", timedelta(days=2),
-                        clock=lambda: now[0])  # fmt: skip
+                        clock=clock)  # fmt: skip
     url = links.cancel_url("abc123")
     assert url is not None and url.startswith("https://review.example.org/cancel/")
     token = url.rsplit("/", 1)[1]
     assert links.check(token) == CancelTarget("abc123")
-    now[0] += 2 * 86400 + 5
+    clock.advance(timedelta(days=2, seconds=5))
     assert links.check(token) is LinkProblem.EXPIRED
     assert links.check("garbage") is LinkProblem.INVALID
 
@@ -112,8 +115,9 @@ def test_links_from_settings_keep_their_key_across_restarts(tmp_path: Path) -> N
     from web_fixtures import web_settings
 
     settings = web_settings(tmp_path)
-    first = links_from_settings(settings)
+    first_clock = ManualClock(datetime(2026, 12, 4, 23, 0, tzinfo=UTC))
+    first = links_from_settings(settings, first_clock)
     token = first.token("m1")
     key_file = Path(settings.review.secret_key_file)
     assert key_file.stat().st_mode & 0o077 == 0
-    assert links_from_settings(settings).check(token) == CancelTarget("m1")
+    assert links_from_settings(settings, first_clock).check(token) == CancelTarget("m1")

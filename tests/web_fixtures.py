@@ -20,6 +20,7 @@ from proxy_fixtures import ALL_DAY
 from starlette.applications import Starlette
 
 from proxy.analysis_pool import AnalysisFailure
+from proxy.clock import ManualClock
 from proxy.config import Settings, settings_from_mapping
 from proxy.engine import LintEngine, LintResult
 from proxy.server import build_services
@@ -29,6 +30,9 @@ from proxy.submission import Submission
 from proxy.users import Role, UserDirectory, new_user, save_users
 from proxy.web.app import build_review_app
 from proxy.web.links import CancelLinks
+
+# When the review app's world starts: a Friday evening, on purpose (any day works).
+OPENED_AT = datetime(2026, 12, 4, 23, 30, tzinfo=UTC)
 
 WORKER = "jane@example.org"
 REVIEWER = "sam@example.org"
@@ -54,19 +58,6 @@ DOB_MESSAGE = (
     "I am referring a family for housing support. The mother's DOB: 03/14/1988.\r\n"
     "Please let me know what else you need.\r\n"
 ).encode()
-
-
-class FakeClock:
-    """A clock the test moves; the app reads it for sessions and ages."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
 
 
 class ThreadLinter:
@@ -105,7 +96,7 @@ def save_accounts(path: Path, names: Sequence[str] = tuple(ROLES)) -> None:
 class World:
     services: Services
     app: Starlette
-    clock: FakeClock
+    clock: ManualClock  # the services' clock: sessions, ages, links, spool
     links: CancelLinks
     tmp: Path
     held: list[str] = field(default_factory=list)
@@ -122,12 +113,11 @@ def build_world(
 ) -> World:
     settings = web_settings(tmp_path, upstream, **review)
     save_accounts(Path(settings.smtp.users_file), accounts)
-    services = build_services(settings, db_url)
+    clock = ManualClock(OPENED_AT)
+    services = build_services(settings, db_url, clock=clock)
     services.linter = linter
-    clock = FakeClock()
-    links = CancelLinks(LINK_KEY, "http://testserver", timedelta(days=14),
-                        clock=lambda: clock().timestamp())  # fmt: skip
-    app = build_review_app(services, links=links, clock=clock)
+    links = CancelLinks(LINK_KEY, "http://testserver", timedelta(days=14), clock=clock)
+    app = build_review_app(services, links=links)
     return World(services, app, clock, links, tmp_path)
 
 
@@ -159,7 +149,7 @@ def hold(
 ) -> SpooledMessage:
     """A held message in the spool, judged by ``engine`` when given."""
     if engine is not None:
-        verdict = engine.lint(raw, sender=sender, recipients=recipients).verdict
+        verdict = engine.lint(raw, sender=sender, recipients=recipients, at=world.clock()).verdict
         summary = summarize(verdict)
     else:
         summary = stored_summary()

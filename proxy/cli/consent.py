@@ -12,12 +12,13 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
 from proxy.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from proxy.cli.audit import DatabaseUnavailable, fail, migrated_engine, print_table
+from proxy.clock import system_clock
 from proxy.config import Settings, load_settings
 from proxy.consent import Channel, ConsentRecord, ConsentStatus
 from proxy.consent_csv import (
@@ -142,7 +143,7 @@ def run_import(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS
     try:
         with _open_store(args, settings) as store:
-            summary = store.import_records(records)
+            summary = store.import_records(records, at=system_clock())
     except DatabaseUnavailable as exc:
         return fail(str(exc), EXIT_USAGE)
     except ConsentStoreError as exc:
@@ -207,7 +208,7 @@ def run_list(args: argparse.Namespace) -> int:
             records = store.list(args.client)
     except DatabaseUnavailable as exc:
         return fail(str(exc), EXIT_USAGE)
-    now = datetime.now(UTC)
+    now = system_clock()
     if args.client is not None and not records:
         return fail(f"no consent records for client {args.client!r}", EXIT_FINDINGS)
     if args.json:
@@ -253,7 +254,7 @@ def run_revoke(args: argparse.Namespace) -> int:
         with _open_store(args, settings) as store:
             revoked = store.revoke(
                 args.client_id, address=address, channel=channel,
-                evidence=args.evidence, at=datetime.now(UTC),
+                evidence=args.evidence, at=system_clock(),
             )
             matching = store.count(args.client_id, address=address, channel=channel)
     except DatabaseUnavailable as exc:

@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from proxy.act import NoticeQueue
 from proxy.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from proxy.cli.audit import DatabaseUnavailable, fail, migrated_engine, print_table
+from proxy.clock import system_clock
 from proxy.config import Settings, load_settings
 from proxy.crypto import DecryptionError, MessageCipher, load_or_create_key
 from proxy.notices import Notice, deleted_notice, released_notice, returned_notice
@@ -133,7 +134,10 @@ def _open(args: argparse.Namespace) -> Iterator[_Context]:
     cipher = MessageCipher(load_or_create_key(settings.hold))
     with migrated_engine(args, settings) as engine:
         spool = SpoolStore(
-            engine, cipher, expire_after=timedelta(days=settings.hold.expire_days)
+            engine,
+            cipher,
+            clock=system_clock,
+            expire_after=timedelta(days=settings.hold.expire_days),
         )
         yield _Context(settings, spool)
 
@@ -212,7 +216,7 @@ def _list_json(message: SpooledMessage, now: datetime) -> dict[str, Any]:
 def _show_json(message: SpooledMessage) -> dict[str, Any]:
     summary = message.summary
     return {
-        **_list_json(message, datetime.now(UTC)),
+        **_list_json(message, system_clock()),
         "recipients": list(message.recipients),
         "release_after": _iso(message.release_after),
         "decision_reason": message.decision_reason,
@@ -244,7 +248,7 @@ def run_list(args: argparse.Namespace) -> int:
             messages = ctx.spool.by_state(None) if args.all else ctx.spool.list_held()
     except DatabaseUnavailable as exc:
         return fail(str(exc), EXIT_USAGE)
-    now = datetime.now(UTC)
+    now = system_clock()
     if args.json:
         json.dump([_list_json(m, now) for m in messages], sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -299,7 +303,7 @@ def _describe_state(message: SpooledMessage, settings: Settings) -> str:
 
 def _print_show(message: SpooledMessage, settings: Settings, out: TextIO) -> None:
     summary = message.summary
-    now = datetime.now(UTC)
+    now = system_clock()
     marks = (("urgent", summary.urgent), ("sender override", summary.override))
     flags = [name for name, on in marks if on]
     lines = [

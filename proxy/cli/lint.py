@@ -6,12 +6,13 @@ import argparse
 import email.policy
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from proxy.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from proxy.clock import system_clock
 from proxy.config import Settings, load_settings
 from proxy.consent import Registry
 from proxy.hours import local_time
@@ -122,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"tactful lint: cannot read {path}: {exc.strerror}", file=sys.stderr)
             worst = max(worst, EXIT_USAGE)
             continue
-        when = at or _sent_at(raw) or datetime.now(UTC)
+        when = at or _sent_at(raw) or system_clock()
         result = engine.lint(raw, sender=args.sender, recipients=args.recipients, at=when)
         name = "<stdin>" if path == "-" else path
         if args.json:

@@ -20,7 +20,7 @@ import hmac
 import logging
 import os
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -96,7 +96,6 @@ class MessagesEndpoint:
         auth: AuthBackend,
         provider: ProviderClient | None,
         environ: Mapping[str, str] | None = None,
-        clock: Callable[[], datetime] | None = None,
         links: NoticeLinks | None = None,
         recorder: DeliveryRecorder | None = None,
     ) -> None:
@@ -107,7 +106,7 @@ class MessagesEndpoint:
         self._provider = provider
         self._env = os.environ if environ is None else environ
         self._keys = {k.sid: _Key(k.secret_env, k.user) for k in self._settings.sms.api_keys}
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = services.clock
         self._links = links
 
     # --- the request -----------------------------------------------------------
@@ -446,7 +445,6 @@ def build_sms_routes(
     auth: AuthBackend | None = None,
     provider: ProviderClient | None = None,
     environ: Mapping[str, str] | None = None,
-    clock: Callable[[], datetime] | None = None,
     links: NoticeLinks | None = None,
     recorder: DeliveryRecorder | None = None,
 ) -> list[BaseRoute]:
@@ -467,12 +465,11 @@ def build_sms_routes(
         auth=auth or make_auth_backend(settings),
         provider=provider,
         environ=environ,
-        clock=clock,
         links=links,
         recorder=recorder,
     )
     inbound = InboundWebhook(
-        settings, KeywordHandler(services.engine), environ=environ, clock=clock
+        settings, KeywordHandler(services.engine), environ=environ, clock=services.clock
     )
     return [
         Route(MESSAGES_ROUTE, messages.handle, methods=["POST"], name="sms_messages"),

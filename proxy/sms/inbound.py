@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping
 
 from starlette.requests import Request
 from starlette.responses import Response
 from twilio.request_validator import RequestValidator
 
+from proxy.clock import Clock
 from proxy.config import Settings
 from proxy.sms.form import FormProblem, read_form
 from proxy.sms.keywords import KeywordHandler, keyword_of
@@ -42,7 +42,7 @@ class InboundWebhook:
         handler: KeywordHandler,
         *,
         environ: Mapping[str, str] | None = None,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock,
     ) -> None:
         provider = settings.sms.provider
         env = os.environ if environ is None else environ
@@ -53,7 +53,7 @@ class InboundWebhook:
         self._public_url = provider.inbound_url
         self._region = settings.agency.default_region
         self._handler = handler
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock
 
     async def handle(self, request: Request) -> Response:
         params = await read_form(request)

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from proxy.audit import record as audit
+from proxy.clock import change_stamp
 from proxy.consent import Channel, ConsentStatus
 from proxy.consent_store import ConsentRow
 from proxy.db import session_factory
@@ -125,7 +126,7 @@ class KeywordHandler:
             row.status = ConsentStatus.REVOKED.value
             row.revoked_at = at
             row.revocation_evidence = evidence
-            row.updated_at = datetime.now(UTC)  # running proxies reload on this
+            row.updated_at = change_stamp()  # running proxies reload on this
         for client_id in sorted({r.client_id for r in changed}):
             audit(
                 session,
@@ -154,7 +155,7 @@ class KeywordHandler:
             row.status = ConsentStatus.GRANTED.value
             row.revoked_at = None
             row.revocation_evidence = None
-            row.updated_at = datetime.now(UTC)
+            row.updated_at = change_stamp()
         for client_id in sorted({r.client_id for r in changed}):
             audit(
                 session,

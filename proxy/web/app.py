@@ -7,8 +7,6 @@ tests build it around a temporary database the same way.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -52,9 +50,8 @@ def build_review_app(
     services: Services,
     *,
     links: CancelLinks | None = None,
-    clock: Callable[[], datetime] | None = None,
 ) -> Starlette:
-    kit = Kit(services, links or links_from_settings(services.settings), clock)
+    kit = Kit(services, links or links_from_settings(services.settings, services.clock))
     login = LoginPages(kit)
     messages = MessagePages(kit)
     cancel = CancelPages(kit)

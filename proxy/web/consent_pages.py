@@ -13,7 +13,6 @@ import csv
 import io
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -118,8 +117,9 @@ class ConsentPages:
         who = await self.kit.require(request, Permission.EDIT_CONSENT)
         if isinstance(who, Response):
             return who
+        today = self.kit.clock().astimezone(self.kit.settings.agency.tz).date()
         values = {
-            "granted_on": date.today().isoformat(),
+            "granted_on": today.isoformat(),
             "channel": "email",
             "relationship": "self",
             "client_id": request.query_params.get("client_id", "")[:100],
@@ -166,7 +166,9 @@ class ConsentPages:
         if errors:
             return kit.page("consent_add.html", who, values=values, errors=errors, status=422)
         try:
-            await asyncio.to_thread(lambda: self.store.import_records(records, actor=who.user))
+            await asyncio.to_thread(
+                lambda: self.store.import_records(records, actor=who.user, at=kit.clock())
+            )
         except ConsentStoreError as exc:
             return kit.page(
                 "consent_add.html",
@@ -303,7 +305,7 @@ class ConsentPages:
             )
         try:
             summary = await asyncio.to_thread(
-                lambda: self.store.import_records(records, actor=who.user)
+                lambda: self.store.import_records(records, actor=who.user, at=self.kit.clock())
             )
         except ConsentStoreError as exc:
             return kit.message_page(

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -49,13 +49,12 @@ class Kit:
         self,
         services: Services,
         links: CancelLinks,
-        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.services = services
         self.settings = services.settings
         self.users = UsersFile(services.settings.smtp.users_file)
         self.links = links
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = services.clock
         review = self.settings.review
         self.sessions = SessionStore(
             timedelta(minutes=review.session_idle_minutes), clock=self.clock
@@ -212,7 +211,12 @@ class Kit:
         details: Mapping[str, DetailValue] | None = None,
     ) -> None:
         await asyncio.to_thread(
-            self.audit.record, actor=actor, action=action, target=target, details=details
+            self.audit.record,
+            actor=actor,
+            action=action,
+            target=target,
+            details=details,
+            at=self.clock(),
         )
 
 

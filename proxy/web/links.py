@@ -10,14 +10,13 @@ POST.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
+from proxy.clock import Clock
 from proxy.config import Settings
 from proxy.web.secret import load_or_create_review_key
 
@@ -43,11 +42,13 @@ class CancelLinks:
         base_url: str,
         max_age: timedelta,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Clock,
     ) -> None:
         class _Signer(TimestampSigner):
+            # itsdangerous reads time.time() itself, both to stamp a link
+            # and to check its age: both must come from our clock.
             def get_timestamp(self) -> int:
-                return int(clock())
+                return int(clock().timestamp())
 
         self._serializer = URLSafeTimedSerializer(key, salt=_SALT, signer=_Signer)
         self._base = base_url.rstrip("/")
@@ -72,11 +73,12 @@ class CancelLinks:
         return CancelTarget(value)
 
 
-def links_from_settings(settings: Settings) -> CancelLinks:
+def links_from_settings(settings: Settings, clock: Clock) -> CancelLinks:
     """What ``tactful serve`` hands the SMTP pipeline for held notices."""
     review = settings.review
     return CancelLinks(
         load_or_create_review_key(review),
         review.base_url,
         timedelta(days=review.cancel_link_days),
+        clock=clock,
     )

@@ -9,10 +9,10 @@ a restart of ``tactful serve``; reviewers simply log in again.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from proxy.clock import Clock
 from proxy.users import Role
 
 # However active, a reviewer logs in again after this.
@@ -44,11 +44,11 @@ class SessionStore:
         idle: timedelta,
         *,
         lifetime: timedelta = MAX_LIFETIME,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock,
     ) -> None:
         self._idle = idle
         self._lifetime = lifetime
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock
         self._sessions: dict[str, ReviewSession] = {}
 
     def create(self, user: str, role: Role, addresses: tuple[str, ...]) -> ReviewSession:

@@ -8,9 +8,10 @@ own machine, can still log in.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+
+from proxy.clock import Clock
 
 # Bounds memory if someone sprays many names from many addresses.
 MAX_TRACKED = 10_000
@@ -28,11 +29,11 @@ class LoginThrottle:
         max_failures: int,
         lockout: timedelta,
         *,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock,
     ) -> None:
         self._max = max_failures
         self._lockout = lockout
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock
         self._failures: dict[tuple[str, str], _Failures] = {}
 
     def blocked_until(self, account: str, address: str) -> datetime | None:
