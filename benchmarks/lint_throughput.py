@@ -75,10 +75,10 @@ def run_presidio(count: int, queue: mp.Queue) -> None:  # type: ignore[type-arg]
 def run_tactful(count: int, queue: mp.Queue) -> None:  # type: ignore[type-arg]
     from datetime import datetime
 
-    from proxy.config import load_settings
-    from proxy.consent import Registry
-    from proxy.consent_csv import read_consent_csv
-    from proxy.engine import LintEngine
+    from proxy.core.config import load_settings
+    from proxy.core.consent import Registry
+    from proxy.lint.engine import LintEngine
+    from proxy.store.consent_csv import read_consent_csv
 
     settings = load_settings()
     example = Path(__file__).resolve().parent.parent / "config" / "consent.example.csv"

@@ -145,7 +145,7 @@ def tactful_config(home: Path, sink_port: int, smtp_port: int, pool_size: int) -
         "analysis": {"pool_size": pool_size},
         "database": {"url": f"sqlite:///{home / 'tactful.db'}"},
     }
-    from proxy.config import Settings
+    from proxy.core.config import Settings
 
     if "review" in Settings.model_fields:  # the review web app, when built in
         settings["review"] = {"listen": f"127.0.0.1:{free_port()}"}

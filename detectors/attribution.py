@@ -23,7 +23,7 @@ from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span, Token
 
-from proxy.consent import ClientIdentity
+from proxy.core.consent import ClientIdentity
 
 # Third- and second-person pronouns: the recipient ("you") or someone else.
 PERSON_PRONOUNS = frozenset(

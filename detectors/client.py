@@ -26,11 +26,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.config import Settings
-from proxy.consent import Registry
-from proxy.detector import InspectionContext
-from proxy.findings import Entity, Finding
-from proxy.message import ParsedMessage, Segment
+from proxy.core.config import Settings
+from proxy.core.consent import Registry
+from proxy.core.findings import Entity, Finding
+from proxy.core.message import ParsedMessage, Segment
+from proxy.lint.detector import InspectionContext
 
 # Letters and digits; everything else (spaces, punctuation, "_") separates.
 _TOKEN = re.compile(r"[^\W_]+")

@@ -46,10 +46,10 @@ from detectors.recognizers import (
     MedicareIdRecognizer,
     StreetAddressRecognizer,
 )
-from proxy.config import Settings
-from proxy.detector import InspectionContext
-from proxy.findings import Entity, Finding
-from proxy.message import ParsedMessage, Segment
+from proxy.core.config import Settings
+from proxy.core.findings import Entity, Finding
+from proxy.core.message import ParsedMessage, Segment
+from proxy.lint.detector import InspectionContext
 
 # Presidio logs the words around a match at DEBUG level; those words are
 # client data, so its logger never goes below WARNING in this process.

@@ -30,11 +30,11 @@ from detectors.attribution import (
     person_cue_tokens,
 )
 from detectors.sensitive_terms import CategoryTerms, default_terms_dir, load_term_lists
-from proxy.config import Settings
-from proxy.consent import Registry
-from proxy.detector import InspectionContext
-from proxy.findings import Category, Entity, Finding
-from proxy.message import ParsedMessage, Segment
+from proxy.core.config import Settings
+from proxy.core.consent import Registry
+from proxy.core.findings import Category, Entity, Finding
+from proxy.core.message import ParsedMessage, Segment
+from proxy.lint.detector import InspectionContext
 
 OPTIONS = frozenset({"terms_dir", "categories"})
 SCORE = 0.85

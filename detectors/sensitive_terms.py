@@ -23,8 +23,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from proxy.config import DEFAULT_CONFIG
-from proxy.findings import Category
+from proxy.core.config import DEFAULT_CONFIG
+from proxy.core.findings import Category
 
 
 class TermListError(ValueError):

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from proxy.config import Settings
-from proxy.detector import InspectionContext
-from proxy.findings import Entity, Finding
-from proxy.message import ParsedMessage
+from proxy.core.config import Settings
+from proxy.core.findings import Entity, Finding
+from proxy.core.message import ParsedMessage
+from proxy.lint.detector import InspectionContext
 
 
 class UnscannableDetector:

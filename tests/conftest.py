@@ -19,7 +19,7 @@ POSTGRES_ENV = "TACTFUL_TEST_DATABASE_URL"
 @pytest.fixture(scope="session")
 def nlp_service():  # type: ignore[no-untyped-def]
     """The spaCy model, loaded once for the whole run (about a second)."""
-    from proxy.nlp import NlpService
+    from proxy.lint.nlp import NlpService
 
     return NlpService("en_core_web_sm")
 
@@ -41,7 +41,7 @@ def postgres_schema(base_url: str) -> Iterator[str]:
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
-    from proxy.db import make_engine
+    from proxy.store.db import make_engine
 
     schema = f"test_{uuid4().hex[:12]}"
     admin = make_engine(base_url)

@@ -22,8 +22,8 @@ from typing import Any
 import yaml
 from upstream_fixtures import free_port, wait_for_port
 
-from proxy.config import Settings, deep_merge, settings_from_mapping
-from proxy.users import Role, UserDirectory, new_user, save_users
+from proxy.accounts.users import Role, UserDirectory, new_user, save_users
+from proxy.core.config import Settings, deep_merge, settings_from_mapping
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"

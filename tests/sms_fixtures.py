@@ -32,22 +32,22 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from upstream_fixtures import Sink, free_port, run_sink
 
-from proxy.act import NoticeQueue, Outbound
-from proxy.analysis_pool import AnalysisFailure
-from proxy.clock import ManualClock
-from proxy.config import Settings, deep_merge, settings_from_mapping
-from proxy.consent_csv import read_consent_csv
-from proxy.consent_store import ConsentStore
-from proxy.crypto import MessageCipher
-from proxy.db import make_engine
-from proxy.engine import LintEngine, LintResult
-from proxy.migrations import upgrade
-from proxy.registry_source import registry_from_database
-from proxy.relay import SmtpUpstream
-from proxy.services import Services
+from proxy.accounts.users import Role, UserDirectory, new_user, save_users
+from proxy.core.clock import ManualClock
+from proxy.core.config import Settings, deep_merge, settings_from_mapping
+from proxy.lint.engine import LintEngine, LintResult
+from proxy.outbound.relay import SmtpUpstream
+from proxy.pipeline.act import NoticeQueue, Outbound
+from proxy.pipeline.analysis_pool import AnalysisFailure
+from proxy.pipeline.services import Services
 from proxy.sms.api import build_sms_routes
-from proxy.spool_store import SpoolStore
-from proxy.users import Role, UserDirectory, new_user, save_users
+from proxy.store.consent_csv import read_consent_csv
+from proxy.store.consent_store import ConsentStore
+from proxy.store.crypto import MessageCipher
+from proxy.store.db import make_engine
+from proxy.store.migrations import upgrade
+from proxy.store.registry_source import registry_from_database
+from proxy.store.spool_store import SpoolStore
 
 # When the example registry was imported: a fixed moment, whatever today is.
 IMPORTED = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

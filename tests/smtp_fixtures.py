@@ -3,10 +3,10 @@
 * :class:`SinkHandler`: an aiosmtpd server standing in for the agency mail
   server; it records every envelope it receives, so tests assert what really
   arrived "upstream".
-* :class:`RelayProcessor`: a :class:`~proxy.submission.MessageProcessor` that
+* :class:`RelayProcessor`: a :class:`~proxy.core.submission.MessageProcessor` that
   relays each submission to the sink with aiosmtplib and answers 250 only
   after the sink accepted it.
-* :class:`FrontDoor`: Tactful's own listeners (``proxy.smtp_server.serve``)
+* :class:`FrontDoor`: Tactful's own listeners (``proxy.smtp.server.serve``)
   running in a background event loop thread, so blocking clients (smtplib,
   swaks, msmtp) can talk to them from the test thread.
 
@@ -37,12 +37,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from proxy.auth import AuthBackend
-from proxy.clock import ManualClock
-from proxy.config import Settings, settings_from_mapping
-from proxy.smtp_server import RunningServer, serve
-from proxy.submission import MessageProcessor, SmtpReply, Submission
-from proxy.users import Role, UserDirectory, new_user, save_users
+from proxy.accounts.auth import AuthBackend
+from proxy.accounts.users import Role, UserDirectory, new_user, save_users
+from proxy.core.clock import ManualClock
+from proxy.core.config import Settings, settings_from_mapping
+from proxy.core.submission import MessageProcessor, SmtpReply, Submission
+from proxy.smtp.server import RunningServer, serve
 
 # The front door stamps submissions with this (a fixed moment, any day).
 RECEIVED_AT = dt.datetime(2026, 11, 24, 16, 0, tzinfo=dt.UTC)

@@ -19,21 +19,21 @@ import pytest
 from proxy_fixtures import ALL_DAY, CONSENT_CSV, example
 from upstream_fixtures import Sink, free_port, run_sink
 
-from proxy.act import NoticeQueue, Outbound, SubmissionPipeline
-from proxy.analysis_pool import AnalysisFailure
-from proxy.audit import AuditTrail
-from proxy.clock import ManualClock
-from proxy.config import Settings, settings_from_mapping
-from proxy.consent import Registry
-from proxy.consent_csv import read_consent_csv
-from proxy.crypto import MessageCipher
-from proxy.db import make_engine
-from proxy.engine import LintEngine, LintResult
-from proxy.migrations import upgrade
-from proxy.relay import SmtpUpstream
-from proxy.spool_model import SpoolState
-from proxy.spool_store import SpoolStore
-from proxy.submission import Submission
+from proxy.core.clock import ManualClock
+from proxy.core.config import Settings, settings_from_mapping
+from proxy.core.consent import Registry
+from proxy.core.submission import Submission
+from proxy.lint.engine import LintEngine, LintResult
+from proxy.outbound.relay import SmtpUpstream
+from proxy.pipeline.act import NoticeQueue, Outbound, SubmissionPipeline
+from proxy.pipeline.analysis_pool import AnalysisFailure
+from proxy.store.audit import AuditTrail
+from proxy.store.consent_csv import read_consent_csv
+from proxy.store.crypto import MessageCipher
+from proxy.store.db import make_engine
+from proxy.store.migrations import upgrade
+from proxy.store.spool_model import SpoolState
+from proxy.store.spool_store import SpoolStore
 
 # The examples' Date: a Tuesday, 10:00 in Chicago (whatever day the suite runs).
 SENT_AT = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)

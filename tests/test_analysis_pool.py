@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from proxy_fixtures import ALL_DAY, CONSENT_CSV, example
 
-from proxy.analysis_pool import AnalysisFailure, AnalysisPool
-from proxy.config import Settings, settings_from_mapping
-from proxy.consent_csv import read_consent_csv
-from proxy.consent_store import ConsentStore
-from proxy.db import make_engine
-from proxy.engine import LintResult
-from proxy.migrations import upgrade
-from proxy.verdict import Action
+from proxy.core.config import Settings, settings_from_mapping
+from proxy.core.verdict import Action
+from proxy.lint.engine import LintResult
+from proxy.pipeline.analysis_pool import AnalysisFailure, AnalysisPool
+from proxy.store.consent_csv import read_consent_csv
+from proxy.store.consent_store import ConsentStore
+from proxy.store.db import make_engine
+from proxy.store.migrations import upgrade
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -11,7 +11,7 @@ from mime_builders import (
     png_bytes,
 )
 
-from proxy.attachments import (
+from proxy.lint.attachments import (
     DOCX_TYPE,
     DecodedText,
     Extracted,

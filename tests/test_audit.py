@@ -18,24 +18,24 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from proxy.audit import AuditError, AuditTrail, entry_hash, record
-from proxy.audit_model import GENESIS_HASH, AuditEntryRow
 from proxy.cli import main
-from proxy.clock import ManualClock
-from proxy.consent_csv import read_consent_csv
-from proxy.consent_store import ConsentStore
-from proxy.crypto import MessageCipher
-from proxy.db import make_engine, session_factory
-from proxy.migrations import upgrade
-from proxy.spool_model import SpoolRow
-from proxy.spool_store import (
+from proxy.core.clock import ManualClock
+from proxy.core.submission import Submission
+from proxy.store.audit import AuditError, AuditTrail, entry_hash, record
+from proxy.store.audit_model import GENESIS_HASH, AuditEntryRow
+from proxy.store.consent_csv import read_consent_csv
+from proxy.store.consent_store import ConsentStore
+from proxy.store.crypto import MessageCipher
+from proxy.store.db import make_engine, session_factory
+from proxy.store.migrations import upgrade
+from proxy.store.spool_model import SpoolRow
+from proxy.store.spool_store import (
     AlreadyDecided,
     Decided,
     FindingSummary,
     SpoolStore,
     VerdictSummary,
 )
-from proxy.submission import Submission
 
 T0 = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)
 REASON = "Maria Lopez's mother asked for it"  # free text naming a client
@@ -193,7 +193,7 @@ def test_bad_entries_are_refused_with_a_reason(
 
 def test_an_unmigrated_database_is_a_clear_error(tmp_path: object) -> None:
     engine = make_engine(f"sqlite:///{tmp_path}/bare.db")
-    from proxy.audit_model import AuditHeadRow
+    from proxy.store.audit_model import AuditHeadRow
 
     AuditHeadRow.__table__.create(engine)  # type: ignore[attr-defined]
     AuditEntryRow.__table__.create(engine)  # type: ignore[attr-defined]

@@ -21,10 +21,10 @@ import uvicorn
 from upstream_fixtures import Sink, run_sink
 from web_fixtures import EXTERNAL, PASSWORD, REVIEWER, ThreadLinter, World, build_world, hold
 
-from proxy.consent import Registry
-from proxy.engine import LintEngine
-from proxy.scheduler import Scheduler
-from proxy.spool_model import SpoolState
+from proxy.core.consent import Registry
+from proxy.lint.engine import LintEngine
+from proxy.pipeline.scheduler import Scheduler
+from proxy.store.spool_model import SpoolState
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

@@ -19,14 +19,14 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from proxy.cli import main
-from proxy.clock import system_clock
-from proxy.config import load_settings
-from proxy.crypto import MessageCipher, load_or_create_key
-from proxy.db import make_engine
-from proxy.migrations import upgrade
-from proxy.spool_model import SpoolState
-from proxy.spool_store import FindingSummary, HitSummary, SpoolStore, VerdictSummary
-from proxy.submission import Submission
+from proxy.core.clock import system_clock
+from proxy.core.config import load_settings
+from proxy.core.submission import Submission
+from proxy.store.crypto import MessageCipher, load_or_create_key
+from proxy.store.db import make_engine
+from proxy.store.migrations import upgrade
+from proxy.store.spool_model import SpoolState
+from proxy.store.spool_store import FindingSummary, HitSummary, SpoolStore, VerdictSummary
 
 REPO = Path(__file__).resolve().parent.parent
 TACTFUL = REPO / ".venv" / "bin" / "tactful"

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from detectors.client import ClientDetector
-from proxy.config import Settings, settings_from_mapping
-from proxy.consent import CSV_COLUMNS, Registry
-from proxy.consent_csv import read_consent_csv
-from proxy.detector import ENTRY_POINT_GROUP, InspectionContext
-from proxy.findings import Entity, Finding
-from proxy.message import Envelope, ParsedMessage, Segment, SubjectTags
-from proxy.nlp import NlpService
+from proxy.core.config import Settings, settings_from_mapping
+from proxy.core.consent import CSV_COLUMNS, Registry
+from proxy.core.findings import Entity, Finding
+from proxy.core.message import Envelope, ParsedMessage, Segment, SubjectTags
+from proxy.lint.detector import ENTRY_POINT_GROUP, InspectionContext
+from proxy.lint.nlp import NlpService
+from proxy.store.consent_csv import read_consent_csv
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config" / "consent.example.csv"

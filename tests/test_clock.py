@@ -20,24 +20,24 @@ import pytest
 from proxy_fixtures import ALL_DAY, CONSENT_CSV
 from upstream_fixtures import Sink, run_sink
 
-from proxy.act import NoticeQueue, Outbound, SubmissionPipeline
-from proxy.analysis_pool import AnalysisFailure
-from proxy.clock import ManualClock
-from proxy.config import settings_from_mapping
-from proxy.consent import Registry
-from proxy.consent_csv import read_consent_csv
-from proxy.crypto import MessageCipher
-from proxy.db import make_engine
-from proxy.engine import LintEngine, LintResult
-from proxy.migrations import upgrade
-from proxy.relay import SmtpUpstream
-from proxy.rules import QUIET_HOURS
-from proxy.scheduler import Scheduler
-from proxy.services import Services
-from proxy.spool_model import SpoolState
-from proxy.spool_store import SpoolStore
-from proxy.submission import Submission
-from proxy.verdict import Action
+from proxy.core.clock import ManualClock
+from proxy.core.config import settings_from_mapping
+from proxy.core.consent import Registry
+from proxy.core.submission import Submission
+from proxy.core.verdict import Action
+from proxy.lint.engine import LintEngine, LintResult
+from proxy.lint.rules import QUIET_HOURS
+from proxy.outbound.relay import SmtpUpstream
+from proxy.pipeline.act import NoticeQueue, Outbound, SubmissionPipeline
+from proxy.pipeline.analysis_pool import AnalysisFailure
+from proxy.pipeline.scheduler import Scheduler
+from proxy.pipeline.services import Services
+from proxy.store.consent_csv import read_consent_csv
+from proxy.store.crypto import MessageCipher
+from proxy.store.db import make_engine
+from proxy.store.migrations import upgrade
+from proxy.store.spool_model import SpoolState
+from proxy.store.spool_store import SpoolStore
 
 REPO = Path(__file__).resolve().parent.parent
 CHICAGO = ZoneInfo("America/Chicago")
@@ -69,10 +69,12 @@ WALL_CLOCK_READS = {
 }
 # Only the clock itself reads the system time; only composition roots
 # (which build the one clock) and the registry's change stamp name it.
-ALLOWED_READERS = {"proxy/clock.py"}
-SYSTEM_CLOCK_USERS = {"proxy/clock.py", "proxy/server.py"}
+ALLOWED_READERS = {"proxy/core/clock.py"}
+SYSTEM_CLOCK_USERS = {"proxy/core/clock.py", "proxy/app/server.py"}
 SYSTEM_CLOCK_USER_DIRS = ("proxy/cli/",)
-CHANGE_STAMP_USERS = {"proxy/clock.py", "proxy/consent_store.py", "proxy/sms/keywords.py"}
+CHANGE_STAMP_USERS = {
+    "proxy/core/clock.py", "proxy/store/consent_store.py", "proxy/sms/keywords.py",
+}  # fmt: skip
 
 
 def _wall_clock_reads(tree: ast.AST) -> list[tuple[int, str]]:
@@ -114,9 +116,8 @@ def test_only_the_clock_reads_the_system_time() -> None:
         if path not in ALLOWED_READERS
         for line, what in _wall_clock_reads(tree)
     ]
-    assert offenders == [], "take the time from the injected clock (proxy.clock):\n" + "\n".join(
-        offenders
-    )
+    hint = "take the time from the injected clock (proxy.core.clock):\n"
+    assert offenders == [], hint + "\n".join(offenders)
 
 
 def test_only_composition_roots_pick_the_system_clock() -> None:
@@ -165,7 +166,7 @@ class ThreadLinter:
 
 
 @dataclass
-class Proxy:
+class Office:
     clock: ManualClock
     services: Services
     pipeline: SubmissionPipeline
@@ -195,7 +196,7 @@ class Proxy:
 
 
 @pytest.fixture
-def proxy(tmp_path: Path, nlp_service: Any) -> Iterator[Proxy]:
+def office(tmp_path: Path, nlp_service: Any) -> Iterator[Office]:
     """The shipped working hours (Mon-Fri 08:00-18:00, Chicago) with a
     holiday on Christmas Day 2026, a three-day hold expiry, and one clock."""
     settings = settings_from_mapping(
@@ -216,48 +217,48 @@ def proxy(tmp_path: Path, nlp_service: Any) -> Iterator[Proxy]:
         pipeline = SubmissionPipeline(settings=settings, linter=services.linter,
                                       outbound=outbound, spool=spool, notices=notices,
                                       clock=clock)  # fmt: skip
-        yield Proxy(clock, services, pipeline, sink)
+        yield Office(clock, services, pipeline, sink)
     engine.dispose()
 
 
-def test_friday_1759_goes_out_and_1801_waits_for_monday(proxy: Proxy) -> None:
-    proxy.clock.now = chicago(2026, 12, 4, 17, 59)
-    sent = proxy.send(CLIENT)
-    assert len(proxy.delivered_to(CLIENT)) == 1
-    assert proxy.services.spool.get(sent.id) is None
+def test_friday_1759_goes_out_and_1801_waits_for_monday(office: Office) -> None:
+    office.clock.now = chicago(2026, 12, 4, 17, 59)
+    sent = office.send(CLIENT)
+    assert len(office.delivered_to(CLIENT)) == 1
+    assert office.services.spool.get(sent.id) is None
 
-    proxy.clock.now = chicago(2026, 12, 4, 18, 1)
-    waiting = proxy.send(CLIENT)
-    row = proxy.services.spool.get(waiting.id)
+    office.clock.now = chicago(2026, 12, 4, 18, 1)
+    waiting = office.send(CLIENT)
+    row = office.services.spool.get(waiting.id)
     assert row is not None and row.state is SpoolState.DEFERRED
     assert row.release_after == chicago(2026, 12, 7, 8, 0)  # Monday, start of work
-    assert len(proxy.delivered_to(CLIENT)) == 1
+    assert len(office.delivered_to(CLIENT)) == 1
 
     # The weekend passes with nothing sent; Monday 08:00 it goes.
     for moment in (chicago(2026, 12, 5, 23, 30), chicago(2026, 12, 7, 7, 59)):
-        proxy.clock.now = moment
-        proxy.scheduler_round()
-        assert len(proxy.delivered_to(CLIENT)) == 1
-    proxy.clock.now = chicago(2026, 12, 7, 8, 0)
-    proxy.scheduler_round()
-    assert len(proxy.delivered_to(CLIENT)) == 2
-    row = proxy.services.spool.get(waiting.id)
+        office.clock.now = moment
+        office.scheduler_round()
+        assert len(office.delivered_to(CLIENT)) == 1
+    office.clock.now = chicago(2026, 12, 7, 8, 0)
+    office.scheduler_round()
+    assert len(office.delivered_to(CLIENT)) == 2
+    row = office.services.spool.get(waiting.id)
     assert row is not None and row.state is SpoolState.SENT
 
 
-def test_mail_to_a_client_on_a_holiday_waits_for_the_next_working_day(proxy: Proxy) -> None:
-    proxy.clock.now = chicago(2026, 12, 25, 10, 0)  # a Friday, and Christmas Day
-    job = proxy.send(CLIENT)
-    row = proxy.services.spool.get(job.id)
+def test_mail_to_a_client_on_a_holiday_waits_for_the_next_working_day(office: Office) -> None:
+    office.clock.now = chicago(2026, 12, 25, 10, 0)  # a Friday, and Christmas Day
+    job = office.send(CLIENT)
+    row = office.services.spool.get(job.id)
     assert row is not None and row.state is SpoolState.DEFERRED
     assert row.release_after == chicago(2026, 12, 28, 8, 0)
-    assert proxy.delivered_to(CLIENT) == []
+    assert office.delivered_to(CLIENT) == []
 
 
-def test_colleagues_mail_is_not_held_back_at_night(proxy: Proxy) -> None:
-    proxy.clock.now = chicago(2026, 12, 5, 23, 30)  # Saturday night
-    proxy.send("sam@example.org")
-    assert len(proxy.delivered_to("sam@example.org")) == 1
+def test_colleagues_mail_is_not_held_back_at_night(office: Office) -> None:
+    office.clock.now = chicago(2026, 12, 5, 23, 30)  # Saturday night
+    office.send("sam@example.org")
+    assert len(office.delivered_to("sam@example.org")) == 1
 
 
 @pytest.mark.parametrize(
@@ -275,41 +276,41 @@ def test_colleagues_mail_is_not_held_back_at_night(proxy: Proxy) -> None:
     ids=["spring-saturday-night", "spring-sunday-morning", "fall-friday", "fall-repeated-hour"],
 )
 def test_a_deferral_across_a_clock_change_opens_at_local_0800(
-    proxy: Proxy, sent_at: datetime, opens_utc: datetime
+    office: Office, sent_at: datetime, opens_utc: datetime
 ) -> None:
-    proxy.clock.now = sent_at
-    job = proxy.send(CLIENT)
-    row = proxy.services.spool.get(job.id)
+    office.clock.now = sent_at
+    job = office.send(CLIENT)
+    row = office.services.spool.get(job.id)
     assert row is not None and row.release_after == opens_utc
     assert row.release_after is not None
     assert row.release_after.astimezone(CHICAGO).hour == 8
-    proxy.clock.now = opens_utc - timedelta(seconds=1)
-    proxy.scheduler_round()
-    assert proxy.delivered_to(CLIENT) == []
-    proxy.clock.now = opens_utc
-    proxy.scheduler_round()
-    assert len(proxy.delivered_to(CLIENT)) == 1
+    office.clock.now = opens_utc - timedelta(seconds=1)
+    office.scheduler_round()
+    assert office.delivered_to(CLIENT) == []
+    office.clock.now = opens_utc
+    office.scheduler_round()
+    assert len(office.delivered_to(CLIENT)) == 1
 
 
-def test_a_hold_expires_over_the_weekend_and_the_sender_is_told(proxy: Proxy) -> None:
-    proxy.clock.now = chicago(2026, 12, 4, 17, 0)  # Friday afternoon
-    job = proxy.send("office@rentals.example.net", "Maria Lopez, DOB 04/12/1988, is our client.")
-    row = proxy.services.spool.get(job.id)
+def test_a_hold_expires_over_the_weekend_and_the_sender_is_told(office: Office) -> None:
+    office.clock.now = chicago(2026, 12, 4, 17, 0)  # Friday afternoon
+    job = office.send("office@rentals.example.net", "Maria Lopez, DOB 04/12/1988, is our client.")
+    row = office.services.spool.get(job.id)
     assert row is not None and row.state is SpoolState.HELD
     assert row.expires_at == chicago(2026, 12, 7, 17, 0)
     for moment in (chicago(2026, 12, 5, 23, 30), chicago(2026, 12, 7, 16, 59)):
-        proxy.clock.now = moment
-        proxy.scheduler_round()
-        row = proxy.services.spool.get(job.id)
+        office.clock.now = moment
+        office.scheduler_round()
+        row = office.services.spool.get(job.id)
         assert row is not None and row.state is SpoolState.HELD
-    proxy.clock.now = chicago(2026, 12, 7, 17, 0) + timedelta(seconds=1)
-    proxy.scheduler_round()
-    row = proxy.services.spool.get(job.id)
+    office.clock.now = chicago(2026, 12, 7, 17, 0) + timedelta(seconds=1)
+    office.scheduler_round()
+    row = office.services.spool.get(job.id)
     assert row is not None and row.state is SpoolState.EXPIRED
-    assert proxy.services.spool.raw(job.id) is None
-    notices = proxy.delivered_to(WORKER)
+    assert office.services.spool.raw(job.id) is None
+    notices = office.delivered_to(WORKER)
     assert any(b"Expired: your held message was not sent" in n for n in notices), notices
-    assert proxy.delivered_to("office@rentals.example.net") == []
+    assert office.delivered_to("office@rentals.example.net") == []
 
 
 # --- texts: quiet hours past midnight -----------------------------------------

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from proxy.consent import CSV_COLUMNS, Channel, ConsentStatus, Relationship
-from proxy.consent_csv import (
+from proxy.core.consent import CSV_COLUMNS, Channel, ConsentStatus, Relationship
+from proxy.store.consent_csv import (
     ConsentCsvError,
     RowError,
     normalize_email,

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 
 from proxy.cli import main
-from proxy.consent import CSV_COLUMNS, Channel, ConsentStatus, Registry
-from proxy.consent_csv import read_consent_csv
-from proxy.consent_store import ConsentRow, ConsentStore, ConsentStoreError, ImportSummary
-from proxy.db import make_engine, session_factory
-from proxy.migrations import upgrade
+from proxy.core.consent import CSV_COLUMNS, Channel, ConsentStatus, Registry
+from proxy.store.consent_csv import read_consent_csv
+from proxy.store.consent_store import ConsentRow, ConsentStore, ConsentStoreError, ImportSummary
+from proxy.store.db import make_engine, session_factory
+from proxy.store.migrations import upgrade
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config" / "consent.example.csv"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from proxy.config import ConfigError, Hold
-from proxy.crypto import (
+from proxy.core.config import ConfigError, Hold
+from proxy.store.crypto import (
     KEY_BYTES,
     NONCE_BYTES,
     DecryptionError,

@@ -23,24 +23,24 @@ from proxy_fixtures import WORKER, WORKER_PASSWORD, TactfulServer, example
 from sqlalchemy import Engine, text
 from upstream_fixtures import RecordingHandler, Sink, run_sink
 
-from proxy.audit import AuditTrail
 from proxy.cli import main
-from proxy.clock import ManualClock, system_clock
-from proxy.crypto import MessageCipher, load_or_create_key
-from proxy.db import make_engine, session_factory
-from proxy.disclosures import (
+from proxy.core.clock import ManualClock, system_clock
+from proxy.core.findings import Category, Entity, Finding
+from proxy.core.submission import Submission
+from proxy.core.verdict import Action, Recipient, RecipientKind, RecipientVerdict, RuleHit, Verdict
+from proxy.store.audit import AuditTrail
+from proxy.store.crypto import MessageCipher, load_or_create_key
+from proxy.store.db import make_engine, session_factory
+from proxy.store.disclosures import (
     DisclosureLog,
     DisclosureRecorder,
     disclosures_for_verdict,
     record_disclosure,
     record_spooled_delivery,
 )
-from proxy.findings import Category, Entity, Finding
-from proxy.migrations import upgrade
-from proxy.spool_model import SpoolState
-from proxy.spool_store import Decided, FindingSummary, SpoolStore, VerdictSummary, summarize
-from proxy.submission import Submission
-from proxy.verdict import Action, Recipient, RecipientKind, RecipientVerdict, RuleHit, Verdict
+from proxy.store.migrations import upgrade
+from proxy.store.spool_model import SpoolState
+from proxy.store.spool_store import Decided, FindingSummary, SpoolStore, VerdictSummary, summarize
 
 T0 = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)
 SSN = "512-44-8821"
@@ -252,7 +252,7 @@ def test_the_async_recorder_logs_a_failure_without_client_data(
     assert [d.message_id for d in DisclosureLog(engine).for_client("C-2")] == ["m-ok"]
     with engine.begin() as connection:
         connection.execute(text("DROP TABLE disclosure_client"))
-    with caplog.at_level(logging.ERROR, logger="proxy.disclosures"):
+    with caplog.at_level(logging.ERROR, logger="proxy.store.disclosures"):
         asyncio.run(recorder.delivered("m-lost", v, T0))  # must not raise
     assert "disclosure for m-lost not recorded" in caplog.text
     assert "rentals" not in caplog.text and "Kevin" not in caplog.text

@@ -12,9 +12,9 @@ import pytest
 from upstream_fixtures import Sink, sink
 
 from proxy.cli import main
-from proxy.clock import system_clock
-from proxy.config import ConfigError, settings_from_mapping
-from proxy.dkim_sign import (
+from proxy.core.clock import system_clock
+from proxy.core.config import ConfigError, settings_from_mapping
+from proxy.outbound.dkim_sign import (
     DkimError,
     DkimKeyMissingError,
     DkimSigner,
@@ -100,7 +100,7 @@ def test_relayed_bytes_still_verify(key_pem: bytes, sink: Sink) -> None:
     """Signed last, the bytes the upstream receives are the bytes signed."""
     import asyncio
 
-    from proxy.relay import SmtpUpstream
+    from proxy.outbound.relay import SmtpUpstream
 
     signed = DkimSigner("tactful", "agency.example", key_pem, clock=system_clock).sign(MESSAGE)
     upstream = SmtpUpstream("127.0.0.1", sink.port, starttls="off", timeout=5)
@@ -199,7 +199,7 @@ def test_body_hash_equals_dkimpys_relaxed_canonical_form(body: bytes) -> None:
 
     from dkim.canonicalization import CanonicalizationPolicy
 
-    from proxy.dkim_sign import relaxed_body_hash
+    from proxy.outbound.dkim_sign import relaxed_body_hash
 
     relaxed = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
     crlf = re.sub(rb"\r?\n", b"\r\n", body)

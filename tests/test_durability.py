@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 from proxy_fixtures import WORKER, WORKER_PASSWORD, TactfulServer, example
 
-from proxy.clock import system_clock
-from proxy.crypto import MessageCipher, load_or_create_key
-from proxy.db import make_engine
-from proxy.spool_model import SpoolState
-from proxy.spool_store import SpoolStore
+from proxy.core.clock import system_clock
+from proxy.store.crypto import MessageCipher, load_or_create_key
+from proxy.store.db import make_engine
+from proxy.store.spool_model import SpoolState
+from proxy.store.spool_store import SpoolStore
 
 pytestmark = pytest.mark.timeout(900)
 

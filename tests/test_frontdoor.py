@@ -34,9 +34,9 @@ from smtp_fixtures import (
     users_file,
 )
 
-from proxy.clock import system_clock
-from proxy.config import ConfigError, settings_from_mapping
-from proxy.smtp_server import serve
+from proxy.core.clock import system_clock
+from proxy.core.config import ConfigError, settings_from_mapping
+from proxy.smtp.server import serve
 
 __all__ = ["bg_loop", "front_door", "tls_files", "users_file"]  # fixtures, imported for pytest
 

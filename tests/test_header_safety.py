@@ -8,13 +8,13 @@ from email.parser import BytesParser
 
 import pytest
 
-from proxy.header_safety import (
+from proxy.lint.subject_tags import strip_subject_tags
+from proxy.outbound.header_safety import (
     HeaderInjectionError,
     safe_header_value,
     set_header,
     strip_subject_tags_in_raw,
 )
-from proxy.subject_tags import strip_subject_tags
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from proxy.config import Agency, QuietHours, Sms, WorkingHours, settings_from_mapping
-from proxy.hours import (
+from proxy.core.config import Agency, QuietHours, Sms, WorkingHours, settings_from_mapping
+from proxy.lint.hours import (
     NoWorkingHoursError,
     in_quiet_hours,
     in_working_hours,

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from proxy.html_text import html_to_text
+from proxy.lint.html_text import html_to_text
 
 
 @pytest.mark.parametrize(

@@ -26,12 +26,12 @@ from detectors.identifiers import (
     parse_options,
     resolve_overlaps,
 )
-from proxy.config import Settings, settings_from_mapping
-from proxy.consent import Registry
-from proxy.detector import ENTRY_POINT_GROUP, Detector, InspectionContext
-from proxy.findings import Entity, Finding
-from proxy.message import Envelope, ParsedMessage, Segment, SubjectTags
-from proxy.nlp import NlpService
+from proxy.core.config import Settings, settings_from_mapping
+from proxy.core.consent import Registry
+from proxy.core.findings import Entity, Finding
+from proxy.core.message import Envelope, ParsedMessage, Segment, SubjectTags
+from proxy.lint.detector import ENTRY_POINT_GROUP, Detector, InspectionContext
+from proxy.lint.nlp import NlpService
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -367,11 +367,11 @@ NO_NETWORK_SCRIPT = textwrap.dedent(
     from datetime import UTC, datetime
 
     from detectors.identifiers import IdentifierDetector
-    from proxy.config import settings_from_mapping
-    from proxy.consent import Registry
-    from proxy.detector import InspectionContext
-    from proxy.message import Envelope, ParsedMessage, Segment, SubjectTags
-    from proxy.nlp import NlpService
+    from proxy.core.config import settings_from_mapping
+    from proxy.core.consent import Registry
+    from proxy.lint.detector import InspectionContext
+    from proxy.core.message import Envelope, ParsedMessage, Segment, SubjectTags
+    from proxy.lint.nlp import NlpService
 
     settings = settings_from_mapping({})
     nlp = NlpService(settings.nlp.model)

@@ -13,8 +13,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
 
 from proxy.cli import main
-from proxy.db import make_engine
-from proxy.migrations import (
+from proxy.store.db import make_engine
+from proxy.store.migrations import (
     alembic_config,
     current_revision,
     downgrade,

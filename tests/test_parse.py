@@ -26,10 +26,10 @@ from mime_builders import (
     to_bytes,
 )
 
-from proxy.attachments import DOCX_TYPE
-from proxy.config import Limits
-from proxy.message import Attachment, ParsedMessage, Segment, SubjectTags, Unscannable
-from proxy.parse import (
+from proxy.core.config import Limits
+from proxy.core.message import Attachment, ParsedMessage, Segment, SubjectTags, Unscannable
+from proxy.lint.attachments import DOCX_TYPE
+from proxy.lint.parse import (
     REASON_BAD_BASE64,
     REASON_BAD_STRUCTURE,
     REASON_ENCRYPTED,
@@ -40,8 +40,8 @@ from proxy.parse import (
     REASON_UNREADABLE,
     parse_message,
 )
-from proxy.quoting import split_segments
-from proxy.subject_tags import parse_subject_tags, strip_subject_tags
+from proxy.lint.quoting import split_segments
+from proxy.lint.subject_tags import parse_subject_tags, strip_subject_tags
 
 LIMITS = Limits()
 

@@ -13,14 +13,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from proxy import explain, rules
-from proxy.config import Settings, settings_from_mapping
-from proxy.consent import Channel, ConsentRecord, ConsentStatus, Registry, Relationship
-from proxy.findings import Category, Entity, Finding
-from proxy.message import Envelope, ParsedMessage, SubjectTags
-from proxy.policy import PolicyConfigError, decide, missing_rules, unknown_rules
-from proxy.recipients import classify_recipients
-from proxy.verdict import Action, RecipientKind, Verdict
+from proxy.core.config import Settings, settings_from_mapping
+from proxy.core.consent import Channel, ConsentRecord, ConsentStatus, Registry, Relationship
+from proxy.core.findings import Category, Entity, Finding
+from proxy.core.message import Envelope, ParsedMessage, SubjectTags
+from proxy.core.verdict import Action, RecipientKind, Verdict
+from proxy.lint import explain, rules
+from proxy.lint.policy import PolicyConfigError, decide, missing_rules, unknown_rules
+from proxy.lint.recipients import classify_recipients
 
 CHI = ZoneInfo("America/Chicago")
 ENFORCE = settings_from_mapping({})

@@ -39,12 +39,12 @@ from upstream_fixtures import (
     run_smtp_sink,
 )
 
-from proxy.clock import ManualClock, system_clock
-from proxy.crypto import MessageCipher, load_or_create_key
-from proxy.db import make_engine
-from proxy.dkim_sign import txt_value
-from proxy.spool_model import SpoolState
-from proxy.spool_store import Decided, SpoolStore
+from proxy.core.clock import ManualClock, system_clock
+from proxy.outbound.dkim_sign import txt_value
+from proxy.store.crypto import MessageCipher, load_or_create_key
+from proxy.store.db import make_engine
+from proxy.store.spool_model import SpoolState
+from proxy.store.spool_store import Decided, SpoolStore
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -273,8 +273,8 @@ def test_deferred_mail_is_sent_when_the_window_opens(tmp_path: Path, upstream: S
     clock moved past that start."""
     import asyncio
 
-    from proxy.scheduler import Scheduler
-    from proxy.server import build_services
+    from proxy.app.server import build_services
+    from proxy.pipeline.scheduler import Scheduler
 
     now = datetime.now(UTC)
     # A one-hour working window that does not contain now and does not

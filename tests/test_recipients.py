@@ -6,11 +6,11 @@ from datetime import date
 
 import pytest
 
-from proxy.config import settings_from_mapping
-from proxy.consent import Channel, ConsentRecord, ConsentStatus, Registry, Relationship
-from proxy.message import Envelope, ParsedMessage, SubjectTags
-from proxy.recipients import UnknownChannelError, classify_recipients
-from proxy.verdict import Recipient, RecipientKind
+from proxy.core.config import settings_from_mapping
+from proxy.core.consent import Channel, ConsentRecord, ConsentStatus, Registry, Relationship
+from proxy.core.message import Envelope, ParsedMessage, SubjectTags
+from proxy.core.verdict import Recipient, RecipientKind
+from proxy.lint.recipients import UnknownChannelError, classify_recipients
 
 SETTINGS = settings_from_mapping({})  # agency domain example.org, vtext.com is a gateway
 

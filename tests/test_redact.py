@@ -11,7 +11,7 @@ from email.parser import BytesParser
 
 import pytest
 
-from proxy.redact import mask_keep_last4, redact_message
+from proxy.pipeline.redact import mask_keep_last4, redact_message
 
 SSN = "123-45-6789"
 # What must never appear once SSN is masked: its masked digits in any form.

@@ -21,17 +21,15 @@ from upstream_fixtures import (
     sink,
 )
 
-from proxy.config import ConfigError, settings_from_mapping
-from proxy.maildir_outbox import ENVELOPE_TO_HEADER, MaildirOutbox
-from proxy.relay import (
+from proxy.core.config import ConfigError, settings_from_mapping
+from proxy.outbound.maildir_outbox import ENVELOPE_TO_HEADER, MaildirOutbox
+from proxy.outbound.relay import (
     DeliveryResult,
     SmtpUpstream,
     UpstreamConfigError,
-    parse_target,
-    probe_extensions,
     split_enhanced,
-    upstream_from_settings,
 )
+from proxy.outbound.target import parse_target, probe_extensions, upstream_from_settings
 
 __all__ = ["sink"]
 

@@ -14,18 +14,18 @@ import pytest
 from proxy_fixtures import ALL_DAY
 from upstream_fixtures import RecordingHandler, Sink, run_sink
 
-from proxy.act import NoticeQueue, Outbound
-from proxy.clock import ManualClock
-from proxy.config import settings_from_mapping
-from proxy.crypto import MessageCipher
-from proxy.db import make_engine
-from proxy.migrations import upgrade
-from proxy.relay import SmtpUpstream
-from proxy.scheduler import RETRY_DELAYS, Scheduler
-from proxy.services import Services
-from proxy.spool_model import SpoolState
-from proxy.spool_store import SpoolStore, VerdictSummary
-from proxy.submission import Submission
+from proxy.core.clock import ManualClock
+from proxy.core.config import settings_from_mapping
+from proxy.core.submission import Submission
+from proxy.outbound.relay import SmtpUpstream
+from proxy.pipeline.act import NoticeQueue, Outbound
+from proxy.pipeline.scheduler import RETRY_DELAYS, Scheduler
+from proxy.pipeline.services import Services
+from proxy.store.crypto import MessageCipher
+from proxy.store.db import make_engine
+from proxy.store.migrations import upgrade
+from proxy.store.spool_model import SpoolState
+from proxy.store.spool_store import SpoolStore, VerdictSummary
 
 T0 = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 WORKER = "jane@example.org"

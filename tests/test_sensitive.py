@@ -15,12 +15,12 @@ import pytest
 
 from detectors.sensitive import SensitiveConditionDetector
 from detectors.sensitive_terms import TermListError, default_terms_dir
-from proxy.config import Settings, load_settings, settings_from_mapping
-from proxy.consent import Channel, ConsentRecord, ConsentStatus, Registry, Relationship
-from proxy.detector import Detector, InspectionContext, available_factories
-from proxy.findings import Category, Entity, Finding
-from proxy.message import Envelope, ParsedMessage, Segment, SubjectTags
-from proxy.nlp import NlpService
+from proxy.core.config import Settings, load_settings, settings_from_mapping
+from proxy.core.consent import Channel, ConsentRecord, ConsentStatus, Registry, Relationship
+from proxy.core.findings import Category, Entity, Finding
+from proxy.core.message import Envelope, ParsedMessage, Segment, SubjectTags
+from proxy.lint.detector import Detector, InspectionContext, available_factories
+from proxy.lint.nlp import NlpService
 
 MH = Category.MENTAL_HEALTH
 SU = Category.SUBSTANCE_USE

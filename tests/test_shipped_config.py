@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.config import ConfigError, load_settings
+from proxy.core.config import ConfigError, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -35,8 +35,8 @@ def test_misspelt_key_is_an_error_that_names_it(tmp_path: Path) -> None:
 
 
 def test_auth_backends_are_plugins_and_a_wrong_name_lists_them() -> None:
-    from proxy.auth import LocalUserBackend, UpstreamAuthBackend, make_auth_backend
-    from proxy.config import settings_from_mapping
+    from proxy.accounts.auth import LocalUserBackend, UpstreamAuthBackend, make_auth_backend
+    from proxy.core.config import settings_from_mapping
 
     local = make_auth_backend(settings_from_mapping({}))
     assert isinstance(local, LocalUserBackend)

@@ -32,11 +32,11 @@ from sms_fixtures import (
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from proxy.db import make_engine
-from proxy.disclosures import DisclosureLog, DisclosureRecorder
-from proxy.scheduler import Scheduler
+from proxy.pipeline.scheduler import Scheduler
 from proxy.sms.deliver import sms_deliverer
-from proxy.spool_model import SpoolState
+from proxy.store.db import make_engine
+from proxy.store.disclosures import DisclosureLog, DisclosureRecorder
+from proxy.store.spool_model import SpoolState
 
 DAYTIME = chicago(2026, 11, 24, 10)  # a Tuesday morning
 

@@ -27,9 +27,9 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from proxy.audit import AuditTrail
-from proxy.consent import Channel, ConsentStatus
+from proxy.core.consent import Channel, ConsentStatus
 from proxy.sms.keywords import EVIDENCE_MARK
+from proxy.store.audit import AuditTrail
 
 DAYTIME = chicago(2026, 11, 24, 10)
 
@@ -93,8 +93,8 @@ def test_stop_is_recorded_with_evidence_and_audited_without_the_number(world: Sm
     reply(world, "(312) 555-0163", "UNSUBSCRIBE")
     from sqlalchemy import select
 
-    from proxy.consent_store import ConsentRow
-    from proxy.db import session_factory
+    from proxy.store.consent_store import ConsentRow
+    from proxy.store.db import session_factory
 
     with session_factory(world.services.engine)() as session:
         (row,) = session.scalars(

@@ -13,14 +13,14 @@ import pytest
 from proxy_fixtures import ALL_DAY, CONSENT_CSV
 from sms_fixtures import AGENCY_NUMBER, MARIA, chicago
 
-from proxy.config import settings_from_mapping
-from proxy.consent import Registry
-from proxy.consent_csv import read_consent_csv
-from proxy.engine import LintEngine, LintResult
+from proxy.core.config import settings_from_mapping
+from proxy.core.consent import Registry
+from proxy.core.verdict import Action
+from proxy.lint.engine import LintEngine, LintResult
+from proxy.lint.segments import count_segments
 from proxy.sms.provider import OutgoingText
-from proxy.sms.segments import count_segments
 from proxy.sms.textmail import body_of, from_message, to_message
-from proxy.verdict import Action
+from proxy.store.consent_csv import read_consent_csv
 
 SETTINGS = settings_from_mapping({"agency": {"working_hours": ALL_DAY, "holidays": []}})
 DAYTIME = chicago(2026, 11, 24, 10)

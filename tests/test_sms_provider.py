@@ -27,9 +27,9 @@ from sms_fixtures import (
 )
 from upstream_fixtures import free_port
 
-from proxy.scheduler import Scheduler
+from proxy.pipeline.scheduler import Scheduler
 from proxy.sms.deliver import sms_deliverer
-from proxy.spool_model import SpoolState
+from proxy.store.spool_model import SpoolState
 
 DAYTIME = chicago(2026, 11, 24, 10)
 GOOD = {"To": MARIA, "From": AGENCY_NUMBER, "Body": "See you at 3."}

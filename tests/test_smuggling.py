@@ -22,7 +22,7 @@ from smtp_fixtures import (
     users_file,
 )
 
-from proxy.smtp_hygiene import (
+from proxy.smtp.hygiene import (
     LineProblem,
     MessageCollector,
     command_problem,

@@ -13,12 +13,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, select, text
 
-from proxy.clock import ManualClock
-from proxy.crypto import MessageCipher
-from proxy.db import make_engine, session_factory
-from proxy.migrations import upgrade
-from proxy.spool_model import SpoolKind, SpoolRow, SpoolState
-from proxy.spool_store import (
+from proxy.core.clock import ManualClock
+from proxy.core.submission import Submission
+from proxy.store.crypto import MessageCipher
+from proxy.store.db import make_engine, session_factory
+from proxy.store.migrations import upgrade
+from proxy.store.spool_model import SpoolKind, SpoolRow, SpoolState
+from proxy.store.spool_store import (
     MIN_PREFIX,
     AlreadyDecided,
     Ambiguous,
@@ -30,7 +31,6 @@ from proxy.spool_store import (
     SpoolStore,
     VerdictSummary,
 )
-from proxy.submission import Submission
 
 T0 = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)
 SECRET = b"Maria Lopez DOB 04/12/1987 SSN 123-45-6789"
@@ -158,7 +158,7 @@ def test_content_is_encrypted_at_rest(spool: SpoolStore, engine: Engine) -> None
 
 
 def test_another_key_cannot_read_the_content(spool: SpoolStore, engine: Engine) -> None:
-    from proxy.crypto import DecryptionError
+    from proxy.store.crypto import DecryptionError
 
     message_id = held(spool)
     other = SpoolStore(engine, MessageCipher(os.urandom(32)), clock=ManualClock(T0))

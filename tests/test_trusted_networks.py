@@ -23,8 +23,8 @@ from smtp_fixtures import (
     users_file,
 )
 
-from proxy.config import ConfigError, settings_from_mapping
-from proxy.receive import TRUSTED_NETWORK_USER
+from proxy.core.config import ConfigError, settings_from_mapping
+from proxy.smtp.receive import TRUSTED_NETWORK_USER
 
 __all__ = ["bg_loop", "front_door", "tls_files", "users_file"]  # fixtures, imported for pytest
 

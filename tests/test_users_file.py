@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from proxy.users import Role, UserDirectory, UsersFile, UsersFileError, new_user, save_users
+from proxy.accounts.users import (
+    Role,
+    UserDirectory,
+    UsersFile,
+    UsersFileError,
+    new_user,
+    save_users,
+)
 
 
 def test_reread_only_when_the_file_changes(tmp_path: Path) -> None:

@@ -10,10 +10,10 @@ import pytest
 from starlette.testclient import TestClient
 from web_fixtures import LINK_KEY, WORKER, World, build_world, csrf_of, hold
 
-from proxy.audit import AuditTrail
-from proxy.clock import ManualClock
-from proxy.spool_model import SpoolState
-from proxy.web.links import CancelLinks, CancelTarget, LinkProblem, links_from_settings
+from proxy.core.clock import ManualClock
+from proxy.review.links import CancelLinks, CancelTarget, LinkProblem, links_from_settings
+from proxy.store.audit import AuditTrail
+from proxy.store.spool_model import SpoolState
 
 
 @pytest.fixture

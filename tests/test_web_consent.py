@@ -11,9 +11,9 @@ import pytest
 from starlette.testclient import TestClient
 from web_fixtures import AUDITOR, REVIEWER, World, build_world, csrf_of, login, session_token
 
-from proxy.audit import AuditTrail
-from proxy.consent import CSV_COLUMNS, ConsentStatus
-from proxy.consent_store import ConsentStore
+from proxy.core.consent import CSV_COLUMNS, ConsentStatus
+from proxy.store.audit import AuditTrail
+from proxy.store.consent_store import ConsentStore
 
 
 @pytest.fixture

@@ -20,10 +20,10 @@ from web_fixtures import (
     hold,
 )
 
-from proxy.spool_model import SpoolState
-from proxy.users import Role, UserDirectory, new_user
-from proxy.web.digest import send_digest
-from proxy.web.routing import assign
+from proxy.accounts.users import Role, UserDirectory, new_user
+from proxy.review.digest import send_digest
+from proxy.review.routing import assign
+from proxy.store.spool_model import SpoolState
 
 
 def directory(*accounts: tuple[str, Role]) -> UserDirectory:
@@ -64,7 +64,7 @@ def test_the_sender_is_never_their_own_reviewer() -> None:
 
 
 def _digests(world_services: object) -> list[EmailMessage]:
-    from proxy.services import Services
+    from proxy.pipeline.services import Services
 
     assert isinstance(world_services, Services)
     found = []

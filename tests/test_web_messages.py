@@ -32,10 +32,10 @@ from web_fixtures import (
     web_settings,
 )
 
-from proxy.audit import AuditTrail
-from proxy.consent import Registry
-from proxy.engine import LintEngine
-from proxy.spool_model import SpoolState
+from proxy.core.consent import Registry
+from proxy.lint.engine import LintEngine
+from proxy.store.audit import AuditTrail
+from proxy.store.spool_model import SpoolState
 
 SSN_MESSAGE = (
     "From: Jane Worker <jane@example.org>\r\n"
@@ -356,8 +356,8 @@ def test_queue_shows_a_held_text_by_number_as_the_policy_saw_it(tmp_path: Path) 
 
     from web_fixtures import stored_summary
 
-    from proxy.spool_store import RecipientSummary
-    from proxy.submission import Submission
+    from proxy.core.submission import Submission
+    from proxy.store.spool_store import RecipientSummary
 
     world = build_world(tmp_path, f"sqlite:///{tmp_path / 'q.db'}")
     summary = dataclasses.replace(

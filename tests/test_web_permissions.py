@@ -26,8 +26,8 @@ from web_fixtures import (
     session_token,
 )
 
-from proxy.crypto import DecryptionError
-from proxy.spool_model import SpoolState
+from proxy.store.crypto import DecryptionError
+from proxy.store.spool_model import SpoolState
 
 ANONYMOUS = "anonymous"
 

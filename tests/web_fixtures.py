@@ -19,17 +19,23 @@ import httpx
 from proxy_fixtures import ALL_DAY
 from starlette.applications import Starlette
 
-from proxy.analysis_pool import AnalysisFailure
-from proxy.clock import ManualClock
-from proxy.config import Settings, settings_from_mapping
-from proxy.engine import LintEngine, LintResult
-from proxy.server import build_services
-from proxy.services import Services
-from proxy.spool_store import FindingSummary, HitSummary, SpooledMessage, VerdictSummary, summarize
-from proxy.submission import Submission
-from proxy.users import Role, UserDirectory, new_user, save_users
-from proxy.web.app import build_review_app
-from proxy.web.links import CancelLinks
+from proxy.accounts.users import Role, UserDirectory, new_user, save_users
+from proxy.app.server import build_services
+from proxy.core.clock import ManualClock
+from proxy.core.config import Settings, settings_from_mapping
+from proxy.core.submission import Submission
+from proxy.lint.engine import LintEngine, LintResult
+from proxy.pipeline.analysis_pool import AnalysisFailure
+from proxy.pipeline.services import Services
+from proxy.review.app import build_review_app
+from proxy.review.links import CancelLinks
+from proxy.store.spool_store import (
+    FindingSummary,
+    HitSummary,
+    SpooledMessage,
+    VerdictSummary,
+    summarize,
+)
 
 # When the review app's world starts: a Friday evening, on purpose (any day works).
 OPENED_AT = datetime(2026, 12, 4, 23, 30, tzinfo=UTC)

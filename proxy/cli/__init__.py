@@ -13,7 +13,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from proxy.config import ConfigError
+from proxy.core.config import ConfigError
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1

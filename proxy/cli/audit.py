@@ -19,11 +19,11 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from proxy.audit import AuditEntry, AuditTrail, VerifyReport
 from proxy.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
-from proxy.config import Settings, load_settings
-from proxy.db import make_engine
-from proxy.migrations import upgrade
+from proxy.core.config import Settings, load_settings
+from proxy.store.audit import AuditEntry, AuditTrail, VerifyReport
+from proxy.store.db import make_engine
+from proxy.store.migrations import upgrade
 
 DEFAULT_LIMIT = 50
 

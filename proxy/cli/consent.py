@@ -18,10 +18,10 @@ from typing import IO
 
 from proxy.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from proxy.cli.audit import DatabaseUnavailable, fail, migrated_engine, print_table
-from proxy.clock import system_clock
-from proxy.config import Settings, load_settings
-from proxy.consent import Channel, ConsentRecord, ConsentStatus
-from proxy.consent_csv import (
+from proxy.core.clock import system_clock
+from proxy.core.config import Settings, load_settings
+from proxy.core.consent import Channel, ConsentRecord, ConsentStatus
+from proxy.store.consent_csv import (
     AddressError,
     ConsentCsvError,
     address_channel,
@@ -29,7 +29,7 @@ from proxy.consent_csv import (
     read_consent_csv,
     write_consent_csv,
 )
-from proxy.consent_store import ConsentStore, ConsentStoreError, ImportSummary
+from proxy.store.consent_store import ConsentStore, ConsentStoreError, ImportSummary
 
 
 def register(

@@ -9,9 +9,9 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from proxy.cli import EXIT_OK, EXIT_USAGE
 from proxy.cli.audit import safe_url
-from proxy.config import load_settings
-from proxy.db import make_engine
-from proxy.migrations import current_revision, upgrade
+from proxy.core.config import load_settings
+from proxy.store.db import make_engine
+from proxy.store.migrations import current_revision, upgrade
 
 
 def register(

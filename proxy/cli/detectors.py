@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 from proxy.cli import EXIT_OK
-from proxy.config import load_settings
-from proxy.detector import ENTRY_POINT_GROUP, available_factories
+from proxy.core.config import load_settings
+from proxy.lint.detector import ENTRY_POINT_GROUP, available_factories
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]

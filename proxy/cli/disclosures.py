@@ -10,10 +10,10 @@ import sys
 
 from proxy.cli import EXIT_OK, EXIT_USAGE
 from proxy.cli.audit import DatabaseUnavailable, fail, migrated_engine, print_table
-from proxy.config import Settings, load_settings
-from proxy.disclosures import Disclosure, DisclosureLog
-from proxy.explain import CATEGORY_NOUNS, ENTITY_NOUNS
-from proxy.findings import Category, Entity
+from proxy.core.config import Settings, load_settings
+from proxy.core.findings import Category, Entity
+from proxy.lint.explain import CATEGORY_NOUNS, ENTITY_NOUNS
+from proxy.store.disclosures import Disclosure, DisclosureLog
 
 _KIND_WORDS = {
     "client": "the client",

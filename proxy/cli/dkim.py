@@ -13,8 +13,13 @@ import sys
 from pathlib import Path
 
 from proxy.cli import EXIT_OK, EXIT_USAGE
-from proxy.config import load_settings
-from proxy.dkim_sign import dkim_domain, dns_txt_record, generate_private_key, private_key_pem
+from proxy.core.config import load_settings
+from proxy.outbound.dkim_sign import (
+    dkim_domain,
+    dns_txt_record,
+    generate_private_key,
+    private_key_pem,
+)
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]

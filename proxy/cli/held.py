@@ -25,15 +25,15 @@ from typing import Any, TextIO
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from proxy.act import NoticeQueue
 from proxy.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from proxy.cli.audit import DatabaseUnavailable, fail, migrated_engine, print_table
-from proxy.clock import system_clock
-from proxy.config import Settings, load_settings
-from proxy.crypto import DecryptionError, MessageCipher, load_or_create_key
-from proxy.notices import Notice, deleted_notice, released_notice, returned_notice
-from proxy.spool_model import SpoolState
-from proxy.spool_store import (
+from proxy.core.clock import system_clock
+from proxy.core.config import Settings, load_settings
+from proxy.pipeline.act import NoticeQueue
+from proxy.pipeline.notices import Notice, deleted_notice, released_notice, returned_notice
+from proxy.store.crypto import DecryptionError, MessageCipher, load_or_create_key
+from proxy.store.spool_model import SpoolState
+from proxy.store.spool_store import (
     MIN_PREFIX,
     AlreadyDecided,
     Ambiguous,
@@ -129,7 +129,7 @@ class _Context:
 def _open(args: argparse.Namespace) -> Iterator[_Context]:
     """A migrated spool with the hold key ``tactful serve`` uses; raises
     :class:`proxy.cli.audit.DatabaseUnavailable` with a printable reason, and
-    :class:`proxy.crypto.HoldKeyError` (a ConfigError, exit 2) for the key."""
+    :class:`proxy.store.crypto.HoldKeyError` (a ConfigError, exit 2) for the key."""
     settings = load_settings(getattr(args, "config", None))
     cipher = MessageCipher(load_or_create_key(settings.hold))
     with migrated_engine(args, settings) as engine:

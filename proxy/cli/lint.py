@@ -12,11 +12,11 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from proxy.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
-from proxy.clock import system_clock
-from proxy.config import Settings, load_settings
-from proxy.consent import Registry
-from proxy.hours import local_time
-from proxy.verdict import Action
+from proxy.core.clock import system_clock
+from proxy.core.config import Settings, load_settings
+from proxy.core.consent import Registry
+from proxy.core.verdict import Action
+from proxy.lint.hours import local_time
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -55,11 +55,11 @@ def _parse_at(value: str, settings: Settings) -> datetime:
 
 def _load_registry(args: argparse.Namespace, settings: Settings) -> Registry:
     if args.consent:
-        from proxy.consent_csv import read_consent_csv
+        from proxy.store.consent_csv import read_consent_csv
 
         region = settings.agency.default_region
         return Registry(read_consent_csv(args.consent, default_region=region))
-    from proxy.registry_source import registry_from_database
+    from proxy.store.registry_source import registry_from_database
 
     return registry_from_database(args.db or settings.database.url)
 
@@ -88,7 +88,7 @@ def _read(path: str) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
-    from proxy.consent_csv import ConsentCsvError
+    from proxy.store.consent_csv import ConsentCsvError
 
     settings = load_settings(args.config)
     try:
@@ -105,9 +105,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"tactful lint: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
 
-    from proxy.engine import LintEngine
-    from proxy.nlp import ModelNotInstalledError
-    from proxy.report import human_lines, to_json
+    from proxy.lint.engine import LintEngine
+    from proxy.lint.nlp import ModelNotInstalledError
+    from proxy.lint.report import human_lines, to_json
 
     try:
         engine = LintEngine(settings, registry)

@@ -10,7 +10,7 @@ import signal
 import sys
 
 from proxy.cli import EXIT_OK, EXIT_USAGE
-from proxy.config import Settings, load_settings
+from proxy.core.config import Settings, load_settings
 
 
 def register(
@@ -51,7 +51,7 @@ def _with_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
 
 
 async def _serve(settings: Settings, db_url: str) -> None:
-    from proxy.server import start
+    from proxy.app.server import start
 
     running = await start(settings, db_url)
     host, port = running.smtp_address

@@ -13,9 +13,7 @@ import json
 import sys
 from typing import TextIO
 
-from proxy.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
-from proxy.config import load_settings
-from proxy.users import (
+from proxy.accounts.users import (
     Role,
     UserInputError,
     UsersFileError,
@@ -26,6 +24,8 @@ from proxy.users import (
     normalize_name,
     save_users,
 )
+from proxy.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from proxy.core.config import load_settings
 
 
 def register(

@@ -29,14 +29,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from proxy.act import DeliveryRecorder
-from proxy.analysis_pool import AnalysisFailure
-from proxy.auth import AuthBackend, AuthOutcome, Identity, make_auth_backend
-from proxy.engine import LintResult
-from proxy.notices import NoticeLinks, deferred_notice, held_notice, masked_notice
-from proxy.redact import redact_message
-from proxy.rules import CONSENT_REVOKED
-from proxy.services import Services
+from proxy.accounts.auth import AuthBackend, AuthOutcome, Identity, make_auth_backend
+from proxy.accounts.users import Role
+from proxy.core.submission import Submission
+from proxy.core.verdict import Action, Verdict
+from proxy.lint.engine import LintResult
+from proxy.lint.rules import CONSENT_REVOKED
+from proxy.lint.segments import count_segments
+from proxy.pipeline.act import DeliveryRecorder
+from proxy.pipeline.analysis_pool import AnalysisFailure
+from proxy.pipeline.notices import NoticeLinks, deferred_notice, held_notice, masked_notice
+from proxy.pipeline.redact import redact_message
+from proxy.pipeline.services import Services
 from proxy.sms import errors
 from proxy.sms.errors import SmsError
 from proxy.sms.form import FormProblem, read_form
@@ -44,12 +48,8 @@ from proxy.sms.inbound import InboundWebhook
 from proxy.sms.keywords import KeywordHandler
 from proxy.sms.phone import e164, envelope_address
 from proxy.sms.provider import OutgoingText, ProviderClient, ProviderReply, Unreachable
-from proxy.sms.segments import count_segments
 from proxy.sms.textmail import body_of, to_message
-from proxy.spool_store import summarize
-from proxy.submission import Submission
-from proxy.users import Role
-from proxy.verdict import Action, Verdict
+from proxy.store.spool_store import summarize
 
 log = logging.getLogger(__name__)
 
@@ -454,7 +454,7 @@ def build_sms_routes(
     the configured one (none: texts are refused with a clear 503).
     ``recorder`` (the disclosure log) hears of every text the provider took
     straight away, as the email pipeline's does. Raises
-    :class:`proxy.config.ConfigError` when a provider is configured but its
+    :class:`proxy.core.config.ConfigError` when a provider is configured but its
     secret is missing.
     """
     settings = services.settings

@@ -13,12 +13,12 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
-from proxy.relay import DeliveryResult, RecipientResult
-from proxy.services import Services
+from proxy.outbound.relay import DeliveryResult, RecipientResult
+from proxy.pipeline.services import Services
 from proxy.sms.phone import number_of
 from proxy.sms.provider import ProviderClient, ProviderReply, Unreachable
 from proxy.sms.textmail import TextMailError, from_message
-from proxy.spool_store import SpooledMessage
+from proxy.store.spool_store import SpooledMessage
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def sms_deliverer(
 ) -> SmsDeliverer | None:
     """The deliverer for ``tactful serve``, or ``None`` without a provider.
 
-    Raises :class:`proxy.config.ConfigError` when a provider is configured
+    Raises :class:`proxy.core.config.ConfigError` when a provider is configured
     but its secret is missing from the environment.
     """
     provider = ProviderClient.from_settings(services.settings, environ)

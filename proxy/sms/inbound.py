@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from twilio.request_validator import RequestValidator
 
-from proxy.clock import Clock
-from proxy.config import Settings
+from proxy.core.clock import Clock
+from proxy.core.config import Settings
 from proxy.sms.form import FormProblem, read_form
 from proxy.sms.keywords import KeywordHandler, keyword_of
 from proxy.sms.phone import e164

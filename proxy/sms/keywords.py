@@ -21,11 +21,11 @@ from enum import StrEnum
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from proxy.audit import record as audit
-from proxy.clock import change_stamp
-from proxy.consent import Channel, ConsentStatus
-from proxy.consent_store import ConsentRow
-from proxy.db import session_factory
+from proxy.core.clock import change_stamp
+from proxy.core.consent import Channel, ConsentStatus
+from proxy.store.audit import record as audit
+from proxy.store.consent_store import ConsentRow
+from proxy.store.db import session_factory
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ error instead of a text to a stranger.
 
 from __future__ import annotations
 
-from proxy.recipients import to_e164
+from proxy.lint.recipients import to_e164
 
 SMS_PREFIX = "sms:"
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from proxy.config import ConfigError, Settings
-from proxy.config import SmsProvider as ProviderSettings
+from proxy.core.config import ConfigError, Settings
+from proxy.core.config import SmsProvider as ProviderSettings
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,220 @@
+"""Assemble and run everything ``tactful serve`` runs in one process.
+
+This is the composition root: the only place that knows how the pieces
+fit (database → spool → upstream and DKIM → analysis pool → SMTP front
+door, scheduler, and the HTTP side for reviewers and the SMS API). Tests
+start the same thing in-process, so what they exercise is what ships.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Mount
+
+from proxy.accounts.auth import parse_host_port
+from proxy.core.clock import Clock, system_clock
+from proxy.core.config import Settings
+from proxy.outbound.dkim_sign import signer_from_settings
+from proxy.outbound.target import probe_extensions, upstream_from_settings
+from proxy.pipeline.act import NoticeQueue, Outbound, SubmissionPipeline
+from proxy.pipeline.analysis_pool import AnalysisPool
+from proxy.pipeline.scheduler import Scheduler, SentHook, SpoolDeliverer
+from proxy.pipeline.services import Services
+from proxy.review.app import build_review_app
+from proxy.review.digest import send_digest
+from proxy.review.links import links_from_settings
+from proxy.sms.api import build_sms_routes
+from proxy.sms.deliver import sms_deliverer
+from proxy.smtp.server import RunningServer
+from proxy.smtp.server import serve as serve_smtp
+from proxy.store.audit import AuditTrail
+from proxy.store.crypto import MessageCipher, load_or_create_key
+from proxy.store.db import make_engine
+from proxy.store.disclosures import DisclosureRecorder, record_spooled_delivery
+from proxy.store.migrations import upgrade
+from proxy.store.spool_store import SpooledMessage, SpoolStore
+
+log = logging.getLogger(__name__)
+
+
+def build_services(
+    settings: Settings, db_url: str, *, clock: Clock = system_clock, migrate: bool = True
+) -> Services:
+    """Blocking: the long-lived objects, without the analysis pool (the
+    caller starts it in the event loop; CLI tools do not need it).
+
+    ``clock`` is the one clock of this process: everything built here, and
+    everything :func:`start` builds from these services, reads it."""
+    engine = make_engine(db_url)
+    if migrate:
+        upgrade(engine)
+    cipher = MessageCipher(load_or_create_key(settings.hold))
+    spool = SpoolStore(
+        engine, cipher, clock=clock, expire_after=timedelta(days=settings.hold.expire_days)
+    )
+    outbound = Outbound(
+        upstream=upstream_from_settings(settings),
+        signer=signer_from_settings(settings, clock),
+        findings_header=settings.notices.findings_header,
+    )
+    return Services(
+        settings=settings,
+        clock=clock,
+        db_url=db_url,
+        engine=engine,
+        spool=spool,
+        outbound=outbound,
+        notices=NoticeQueue(spool, settings),
+        linter=None,
+    )
+
+
+@dataclass
+class RunningTactful:
+    services: Services
+    smtp: RunningServer
+    scheduler: Scheduler
+    pool: AnalysisPool | None
+    http: uvicorn.Server | None = None
+    http_address: tuple[str, int] | None = None
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _periodic: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @property
+    def smtp_address(self) -> tuple[str, int]:
+        return self.smtp.address()
+
+    async def stop(self) -> None:
+        """Stop taking mail, finish what is in hand, then stop the rest."""
+        await self.smtp.stop()
+        self.scheduler.stop()
+        if self.http is not None:
+            self.http.should_exit = True
+        for task in self._periodic:  # nothing in hand to finish
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._periodic, return_exceptions=True)
+        if self.pool is not None:
+            await asyncio.to_thread(self.pool.close)
+        self.services.engine.dispose()
+
+
+def _sent_hook(services: Services) -> SentHook:
+    """Deferred and released mail that went out belongs in the disclosure log."""
+
+    async def on_sent(message: SpooledMessage, at: datetime) -> None:
+        try:
+            await asyncio.to_thread(record_spooled_delivery, services.engine, message, at)
+        except Exception as exc:  # the mail is sent; a log gap must be visible
+            log.error("disclosure for %s not recorded: %s", message.id, type(exc).__name__)
+
+    return on_sent
+
+
+class EmbeddedHttpServer(uvicorn.Server):
+    """uvicorn, minus its signal handling: ``tactful serve`` owns SIGTERM
+    and SIGINT and stops the SMTP side first, then this."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _start_http(
+    services: Services, sms_routes: Sequence[BaseRoute]
+) -> tuple[uvicorn.Server, asyncio.Task[Any], tuple[str, int]]:
+    """The HTTP side: the SMS API's routes, then the review web app."""
+    app = Starlette(routes=[*sms_routes, Mount("/", app=build_review_app(services))])
+    listen = services.settings.review.listen
+    host, port = parse_host_port(listen, default_port=8025)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    server = EmbeddedHttpServer(config)
+    task = asyncio.get_running_loop().create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # raises the bind error
+            raise OSError(f"the review web app could not listen on {listen}")
+        await asyncio.sleep(0.05)
+    bound = server.servers[0].sockets[0].getsockname()
+    return server, task, (bound[0], bound[1])
+
+
+async def _every(
+    seconds: float, job: Callable[[Services, datetime], Awaitable[object]], services: Services
+) -> None:
+    """Run ``job(services, now)`` every ``seconds`` (the reviewers' digest)
+    until cancelled; a failing round is logged and the next one still runs."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await job(services, services.clock())
+        except Exception as exc:
+            log.error(
+                "periodic job %s failed: %s", getattr(job, "__name__", job), type(exc).__name__
+            )
+
+
+async def start(
+    settings: Settings,
+    db_url: str,
+    *,
+    scheduler_interval: float = 5.0,
+    clock: Clock = system_clock,
+) -> RunningTactful:
+    """Start every listener and background job in the running loop."""
+    services = await asyncio.to_thread(build_services, settings, db_url, clock=clock)
+    pool: AnalysisPool | None = None
+    if settings.analysis.enabled:
+        pool = AnalysisPool(settings, db_url)
+        await pool.start()
+        services.linter = pool
+    deliverers: list[SpoolDeliverer] = []
+    sms = sms_deliverer(services)
+    if sms is not None:
+        deliverers.append(sms)
+    scheduler = Scheduler(
+        services, deliverers, on_sent=_sent_hook(services), interval=scheduler_interval
+    )
+    services.kick = scheduler.kick
+    services.notices.set_kick(scheduler.kick)
+    links = links_from_settings(settings, clock)
+    recorder = DisclosureRecorder(services.engine)
+    pipeline = SubmissionPipeline(
+        settings=settings,
+        linter=services.linter,
+        outbound=services.outbound,
+        spool=services.spool,
+        notices=services.notices,
+        links=links,
+        recorder=recorder,
+        warnings=AuditTrail(services.engine),
+        clock=clock,
+    )
+    extensions = await probe_extensions(settings)
+    try:
+        smtp = await serve_smtp(
+            settings, pipeline, clock=clock, upstream_extensions=extensions
+        )
+    except BaseException:
+        if pool is not None:
+            pool.close()
+        raise
+    running = RunningTactful(services, smtp, scheduler, pool)
+    loop = asyncio.get_running_loop()
+    running._tasks.append(loop.create_task(scheduler.run()))
+    if settings.review.digest_hours > 0:
+        digest = _every(settings.review.digest_hours * 3600.0, send_digest, services)
+        running._periodic.append(loop.create_task(digest))
+    sms_routes = build_sms_routes(services, links=links, recorder=recorder)
+    server, task, address = await _start_http(services, sms_routes)
+    running.http, running.http_address = server, address
+    running._tasks.append(task)
+    return running

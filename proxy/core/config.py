@@ -1,0 +1,381 @@
+"""Configuration: shipped defaults in ``config/tactful.yaml`` with an
+agency's partial file merged over them, validated by pydantic.
+
+There is no global settings object; whoever needs settings is handed a
+:class:`Settings`. Unknown keys are errors, so a typo never silently turns a
+rule off.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, time
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from proxy.core.verdict import Action
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "tactful.yaml"
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class ConfigError(Exception):
+    """A configuration file is unreadable or invalid; the text names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WorkingHours(_Strict):
+    days: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+    start: time = time(8, 0)
+    end: time = time(18, 0)
+
+
+class Agency(_Strict):
+    name: str = "Your agency"
+    domains: tuple[str, ...] = ()
+    timezone: str = "America/Chicago"
+    working_hours: WorkingHours = WorkingHours()
+    holidays: tuple[date, ...] = ()
+    case_number_patterns: tuple[str, ...] = ()
+    default_region: str = "US"
+    secure_portal: str = "the secure portal"
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from exc
+        return value
+
+    @field_validator("case_number_patterns")
+    @classmethod
+    def _patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regex {pattern!r}: {exc}") from exc
+        return value
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(d.lower().strip() for d in value)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class QuietHours(_Strict):
+    start: time = time(20, 0)
+    end: time = time(8, 0)
+
+
+class SmsProvider(_Strict):
+    """The Twilio-compatible SMS provider texts go to (``tactful serve``).
+
+    No ``base_url`` or ``account_sid``: no provider, and the SMS API answers
+    that texts cannot be sent. Secrets are read from the environment, never
+    from this file.
+    """
+
+    base_url: str | None = None  # e.g. https://api.twilio.com
+    account_sid: str | None = None
+    auth_token_env: str = "TACTFUL_SMS_AUTH_TOKEN"
+    # Authenticate to the provider with an API key instead of the auth token
+    # (the token is still used to check the provider's inbound signatures).
+    api_key_sid: str | None = None
+    api_key_secret_env: str | None = None
+    timeout_seconds: float = Field(15.0, gt=0)
+    # Check X-Twilio-Signature on /sms/inbound with the auth token.
+    validate_signature: bool = True
+    # The public URL the provider posts inbound texts to, when Tactful sits
+    # behind a proxy (the signature covers the URL the provider used).
+    inbound_url: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url and self.account_sid)
+
+
+class SmsApiKey(_Strict):
+    """A key a program uses as its Basic-auth login on the SMS API, acting
+    for a worker account (like a Twilio API key SID and secret)."""
+
+    sid: str = Field(min_length=8)
+    secret_env: str
+    user: str  # the worker account the key sends as
+
+
+class Sms(_Strict):
+    gateway_domains: tuple[str, ...] = ()
+    quiet_hours: QuietHours = QuietHours()
+    provider: SmsProvider = SmsProvider()
+    api_keys: tuple[SmsApiKey, ...] = ()
+    # Longest text accepted (Twilio's own limit is 1600 characters).
+    max_body_chars: int = Field(1600, ge=1)
+    # More segments than this fire the sms-length rule.
+    max_segments: int = Field(3, ge=1)
+
+    @field_validator("gateway_domains")
+    @classmethod
+    def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(d.lower().strip() for d in value)
+
+
+class Nlp(_Strict):
+    model: str = "en_core_web_sm"
+    language: str = "en"
+
+
+class Limits(_Strict):
+    max_depth: int = Field(10, ge=1)
+    max_parts: int = Field(200, ge=1)
+    max_decoded_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    max_text_chars: int = Field(500_000, ge=1000)
+
+
+class DetectorConfig(_Strict):
+    enabled: bool = True
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class RuleConfig(_Strict):
+    """Action for one rule, by recipient kind, with ``sms`` taking precedence
+    for sms recipients and ``default`` for any kind not named."""
+
+    default: Action = Action.PASS
+    internal: Action | None = None
+    client: Action | None = None
+    authorized: Action | None = None
+    external: Action | None = None
+    sms: Action | None = None
+    overridable: bool = True
+
+    def action_for(self, kind: str, channel: str) -> Action:
+        if channel == "sms" and self.sms is not None:
+            return self.sms
+        specific: Action | None = getattr(self, kind)
+        return specific if specific is not None else self.default
+
+
+class Policy(_Strict):
+    rules: dict[str, RuleConfig] = Field(default_factory=dict)
+
+
+class Database(_Strict):
+    url: str = "sqlite:///var/tactful.db"
+
+
+class TlsFiles(_Strict):
+    cert_file: str | None = None
+    key_file: str | None = None
+
+
+class Smtp(_Strict):
+    """The submission front door (``tactful serve``)."""
+
+    listen: str = "127.0.0.1:2525"
+    # Implicit TLS (465-style) listener; needs tls.cert_file/key_file.
+    implicit_tls_listen: str | None = None
+    hostname: str = "tactful.localhost"
+    tls: TlsFiles = TlsFiles()
+    # An entry point in group tactful.auth_backends: local, upstream, or a plugin.
+    auth_backend: str = "local"
+    users_file: str = "var/users.json"
+    max_message_size: int = Field(25 * 1024 * 1024, ge=1024)
+    max_recipients: int = Field(50, ge=1)
+    max_line_length: int = Field(998, ge=78)
+    max_connections: int = Field(100, ge=1)
+    idle_timeout_seconds: float = Field(120.0, gt=0)
+    # Clients connecting from these networks may submit without AUTH (like
+    # Postfix's permit_mynetworks), e.g. a copier or a load generator. Their
+    # mail is linted like any other. Empty: everyone must log in.
+    trusted_networks: tuple[IPv4Network | IPv6Network, ...] = ()
+
+    @field_validator("trusted_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            return value
+        networks: list[IPv4Network | IPv6Network] = []
+        for item in value:
+            try:
+                networks.append(ip_network(str(item), strict=True))
+            except ValueError as exc:
+                raise ValueError(
+                    f"{item!r} is not a network in CIDR form (e.g. 192.168.1.0/24): {exc}"
+                ) from exc
+        return tuple(networks)
+
+
+class Upstream(_Strict):
+    """Where accepted mail goes: ``HOST:PORT`` or ``maildir:PATH``."""
+
+    target: str = "maildir:var/outbox"
+    starttls: Literal["auto", "require", "off"] = "auto"
+    implicit_tls: bool = False
+    verify_tls: bool = True
+    username: str | None = None
+    password_env: str | None = None
+    timeout_seconds: float = Field(60.0, gt=0)
+
+
+class Dkim(_Strict):
+    enabled: bool = True
+    selector: str = "tactful"
+    domain: str | None = None  # default: first of agency.domains
+    key_file: str = "var/dkim.key"
+
+
+class Hold(_Strict):
+    """Held and deferred messages are encrypted at rest (AES-GCM).
+
+    The key is read from the environment variable ``key_env`` if set there,
+    else from ``key_file`` (created with mode 0600 on first start).
+    """
+
+    key_env: str = "TACTFUL_HOLD_KEY"
+    key_file: str = "var/hold.key"
+    expire_days: int = Field(14, ge=1)
+
+
+class Analysis(_Strict):
+    # false relays without linting (for benchmarks and emergencies only).
+    enabled: bool = True
+    pool_size: int | None = Field(None, ge=1)  # default: number of cores
+    time_budget_seconds: float = Field(60.0, gt=0)
+
+
+class Notices(_Strict):
+    from_address: str = "tactful@example.org"
+    # Add an X-Tactful-Findings header (finding codes only, no client data).
+    findings_header: bool = True
+
+
+class Review(_Strict):
+    """The review web app for supervisors (served by ``tactful serve``)."""
+
+    listen: str = "127.0.0.1:8025"
+    # The address reviewers and senders reach the app at; links in notices
+    # and the digest start with it.
+    base_url: str = "http://127.0.0.1:8025"
+    session_idle_minutes: int = Field(30, ge=1, le=24 * 60)
+    # Signs session-free links (the sender's cancel link). Read from the
+    # environment variable ``secret_key_env`` if set, else from the file
+    # (created with mode 0600 on first start).
+    secret_key_env: str = "TACTFUL_REVIEW_KEY"
+    secret_key_file: str = "var/review.key"
+    cancel_link_days: int = Field(14, ge=1)
+    # Sender address or account name -> reviewer account names. Anyone not
+    # listed (or whose reviewers are all gone) goes to every reviewer.
+    supervisors: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # Hours between reviewers' digest emails; 0 turns the digest off.
+    digest_hours: int = Field(4, ge=0)
+    # auto: Secure cookies when the app is reached over https (base_url or
+    # the request); true/false force it.
+    cookie_secure: Literal["auto", "true", "false"] = "auto"
+    login_max_failures: int = Field(5, ge=1)
+    login_lockout_minutes: int = Field(15, ge=1)
+
+    @field_validator("supervisors")
+    @classmethod
+    def _supervisors(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        return {
+            key.strip().lower(): tuple(name.strip().lower() for name in names)
+            for key, names in value.items()
+        }
+
+
+class Settings(_Strict):
+    mode: Literal["enforce", "monitor"] = "enforce"
+    agency: Agency = Agency()
+    sms: Sms = Sms()
+    nlp: Nlp = Nlp()
+    limits: Limits = Limits()
+    detectors: dict[str, DetectorConfig] = Field(default_factory=dict)
+    policy: Policy = Policy()
+    database: Database = Database()
+    smtp: Smtp = Smtp()
+    upstream: Upstream = Upstream()
+    dkim: Dkim = Dkim()
+    hold: Hold = Hold()
+    analysis: Analysis = Analysis()
+    # What a failure (internal error, analysis timeout, database or upstream
+    # down) does: "tempfail" answers 451 so the client retries (fail-closed);
+    # "pass" relays unlinted.
+    on_error: Literal["tempfail", "pass"] = "tempfail"
+    notices: Notices = Notices()
+    review: Review = Review()
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``override`` over ``base``; mappings merge, everything else replaces."""
+    merged: dict[str, Any] = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must contain a mapping of settings at the top level")
+    return data
+
+
+def _describe(exc: ValidationError, origin: str) -> str:
+    lines = [f"invalid configuration in {origin}:"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling against config/tactful.yaml)"
+        lines.append(f"  {key}: {msg}")
+    return "\n".join(lines)
+
+
+def load_settings(path: str | Path | None = None, *, base: Path = DEFAULT_CONFIG) -> Settings:
+    """Shipped defaults, with the optional agency file merged over them."""
+    data = _read_yaml(base)
+    origin = str(base)
+    if path is not None:
+        data = deep_merge(data, _read_yaml(Path(path)))
+        origin = f"{path} (merged over {base.name})"
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origin)) from exc
+
+
+def settings_from_mapping(overrides: Mapping[str, Any], *, base: Path = DEFAULT_CONFIG) -> Settings:
+    """Defaults with ``overrides`` merged over them; used by tests and tools."""
+    try:
+        return Settings.model_validate(deep_merge(_read_yaml(base), overrides))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, "overrides")) from exc

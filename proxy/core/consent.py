@@ -1,0 +1,121 @@
+"""Consent registry records: who agreed to be contacted where, and how.
+
+These are plain values; storage lives in :mod:`proxy.store.consent_store` and the CSV format
+in :mod:`proxy.store.consent_csv`. Detectors and the policy read a
+:class:`Registry` snapshot, never the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+
+
+class Relationship(StrEnum):
+    SELF = "self"
+    AUTHORIZED = "authorized"
+
+
+class ConsentStatus(StrEnum):
+    GRANTED = "granted"
+    REVOKED = "revoked"
+
+
+CSV_COLUMNS: tuple[str, ...] = (
+    "client_id",
+    "name",
+    "aliases",
+    "address",
+    "channel",
+    "relationship",
+    "status",
+    "granted_on",
+    "expires_on",
+    "preferred",
+    "identifiers",
+    "notes",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRecord:
+    """One row: one client, one address, one channel.
+
+    ``address`` is normalised: a lower-cased email address, or E.164 for sms.
+    """
+
+    client_id: str
+    # Client data stays out of reprs (and so out of logs and tracebacks).
+    name: str = field(repr=False)
+    aliases: tuple[str, ...] = field(repr=False)
+    address: str = field(repr=False)
+    channel: Channel
+    relationship: Relationship
+    status: ConsentStatus
+    granted_on: date
+    expires_on: date | None
+    preferred: bool
+    identifiers: tuple[str, ...] = field(repr=False)
+    notes: str = field(default="", repr=False)
+
+    def expired(self, today: date) -> bool:
+        return self.expires_on is not None and self.expires_on < today
+
+
+@dataclass(frozen=True, slots=True)
+class ClientIdentity:
+    """What identifies a client in text: names, aliases, known identifiers."""
+
+    client_id: str
+    names: tuple[str, ...] = field(repr=False)
+    identifiers: tuple[str, ...] = field(repr=False)
+
+
+class Registry:
+    """An immutable, indexed snapshot of the consent registry."""
+
+    def __init__(self, records: Iterable[ConsentRecord] = ()) -> None:
+        self.records: tuple[ConsentRecord, ...] = tuple(records)
+        by_address: dict[str, list[ConsentRecord]] = {}
+        by_client: dict[str, list[ConsentRecord]] = {}
+        for record in self.records:
+            by_address.setdefault(record.address, []).append(record)
+            by_client.setdefault(record.client_id, []).append(record)
+        self._by_address: Mapping[str, tuple[ConsentRecord, ...]] = {
+            k: tuple(v) for k, v in by_address.items()
+        }
+        # The policy asks this per client recipient of every message.
+        self._by_client: Mapping[str, tuple[ConsentRecord, ...]] = {
+            k: tuple(v) for k, v in by_client.items()
+        }
+        clients: dict[str, tuple[set[str], set[str]]] = {}
+        for record in self.records:
+            names, idents = clients.setdefault(record.client_id, (set(), set()))
+            if record.relationship is Relationship.SELF:
+                names.add(record.name)
+                names.update(record.aliases)
+            idents.update(record.identifiers)
+        self._clients: Mapping[str, ClientIdentity] = {
+            cid: ClientIdentity(cid, tuple(sorted(n for n in names if n)), tuple(sorted(i)))
+            for cid, (names, i) in clients.items()
+        }
+
+    def for_address(self, address: str) -> tuple[ConsentRecord, ...]:
+        """Rows whose address is ``address`` (already normalised)."""
+        return self._by_address.get(address, ())
+
+    def clients(self) -> Mapping[str, ClientIdentity]:
+        return self._clients
+
+    def rows_for_client(self, client_id: str) -> tuple[ConsentRecord, ...]:
+        return self._by_client.get(client_id, ())
+
+    def __len__(self) -> int:
+        return len(self.records)

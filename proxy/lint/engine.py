@@ -1,0 +1,81 @@
+"""The lint engine: parse -> inspect -> decide, for one message at a time.
+
+Built once per process (the spaCy model and detectors load once) and then
+called for every message. It holds no per-message state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from proxy.core.config import Settings
+from proxy.core.consent import Registry
+from proxy.core.findings import Finding
+from proxy.core.message import ParsedMessage
+from proxy.core.verdict import Verdict
+from proxy.lint.detector import Detector, InspectionContext, load_detectors
+from proxy.lint.inspect import inspect_message
+from proxy.lint.nlp import NlpService
+from proxy.lint.parse import parse_message
+from proxy.lint.policy import decide
+from proxy.lint.recipients import classify_recipients
+
+
+@dataclass(frozen=True)
+class LintResult:
+    message: ParsedMessage
+    findings: tuple[Finding, ...]
+    verdict: Verdict
+
+
+class LintEngine:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry | None = None,
+        *,
+        nlp: NlpService | None = None,
+        detectors: Sequence[Detector] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry if registry is not None else Registry()
+        self.nlp = nlp if nlp is not None else NlpService(settings.nlp.model, settings.nlp.language)
+        self.detectors = list(detectors) if detectors is not None else load_detectors(settings)
+
+    def lint(
+        self,
+        raw: bytes,
+        *,
+        sender: str | None = None,
+        recipients: Sequence[str] | None = None,
+        at: datetime,
+        channel: str | None = None,
+    ) -> LintResult:
+        """Judge one raw RFC 5322 message.
+
+        ``sender``/``recipients`` come from the SMTP envelope or the CLI; when
+        absent they are read from the headers. ``at`` is the moment the
+        message is judged for (working hours, consent expiry): the caller's
+        clock, never this function's.
+        ``channel`` forces the channel (the SMS API passes ``"sms"``).
+        """
+        message = parse_message(
+            raw, limits=self.settings.limits, sender=sender, recipients=recipients
+        )
+        return self.judge(message, now=at, channel=channel)
+
+    def judge(
+        self, message: ParsedMessage, *, now: datetime, channel: str | None = None
+    ) -> LintResult:
+        docs = self.nlp.docs(s.text for s in message.segments)
+        context = InspectionContext(
+            settings=self.settings, registry=self.registry, nlp=self.nlp, now=now, docs=docs
+        )
+        findings = inspect_message(message, self.detectors, context)
+        recipients = classify_recipients(
+            message, self.settings, self.registry, force_channel=channel
+        )
+        verdict = decide(message, findings, recipients, self.settings, self.registry, now)
+        return LintResult(message=message, findings=findings, verdict=verdict)

@@ -1,0 +1,450 @@
+"""Raw RFC 5322 bytes to a :class:`~proxy.core.message.ParsedMessage`.
+
+Everything downstream trusts this stage to have found every piece of text a
+recipient could read: the subject, each text and HTML body, attachments and
+forwarded messages. So it never raises and never drops anything silently:
+whatever it cannot read (an encrypted PDF, a damaged base64 part, a message
+nested too deep) becomes an :class:`~proxy.core.message.Unscannable` record the
+policy can act on. Limits bound the work a hostile message can cause.
+
+MIME itself is left to the standard :mod:`email` package (``policy.default``);
+this module only walks the tree it builds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from email import errors, policy
+from email.headerregistry import Address
+from email.message import Message
+from email.parser import BytesParser
+from email.utils import getaddresses
+
+from proxy.core.config import Limits
+from proxy.core.message import (
+    Attachment,
+    Envelope,
+    ParsedMessage,
+    Segment,
+    SubjectTags,
+    Unscannable,
+)
+from proxy.lint.attachments import ENCRYPTED, GARBLED, Kind, classify, decode_text, extract
+from proxy.lint.html_text import html_to_text
+from proxy.lint.quoting import split_segments
+from proxy.lint.subject_tags import parse_subject_tags
+
+log = logging.getLogger(__name__)
+
+MESSAGE_SOURCE = "message"
+
+# Plain, client-data-free reasons, shared so that tests and docs match.
+REASON_UNREADABLE = "message could not be read"
+REASON_TOO_DEEP = "message too deeply nested"
+REASON_TOO_MANY_PARTS = "message has too many parts"
+REASON_TOO_LARGE = "message too large to scan"
+REASON_TOO_MUCH_TEXT = "message has too much text to scan fully"
+REASON_BAD_BASE64 = "damaged base64 encoding"
+REASON_BAD_STRUCTURE = "damaged message structure"
+REASON_BAD_PART = "part of the message could not be read"
+REASON_GARBLED = GARBLED
+REASON_ENCRYPTED = ENCRYPTED
+
+_BASE64_DEFECTS = (
+    errors.InvalidBase64PaddingDefect,
+    errors.InvalidBase64CharactersDefect,
+    errors.InvalidBase64LengthDefect,
+)
+# Defects after which the parser could not find the parts and fell back to
+# treating the whole body as one opaque payload.
+_STRUCTURE_DEFECTS = (
+    errors.StartBoundaryNotFoundDefect,
+    errors.NoBoundaryInMultipartDefect,
+    errors.MultipartInvariantViolationDefect,
+)
+
+_UNNAMED = "unnamed"
+_UNNAMED_MESSAGE = "forwarded message"
+_MAX_NAME = 200
+
+
+def _parser() -> BytesParser:
+    return BytesParser(policy=policy.default)
+
+
+@dataclass
+class _Collector:
+    """Everything gathered while walking one message, and the limits spent.
+
+    One per :func:`parse_message` call; never shared.
+    """
+
+    limits: Limits
+    segments: list[Segment] = field(default_factory=list)
+    full_text: dict[str, str] = field(default_factory=dict)
+    unscannable: list[Unscannable] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+    used_sources: dict[str, int] = field(default_factory=dict)
+    parts: int = 0
+    decoded_bytes: int = 0
+    chars: int = 0
+    out_of_parts: bool = False
+    out_of_text: bool = False
+
+    def problem(self, source: str, reason: str) -> None:
+        record = Unscannable(source, reason)
+        if record not in self.unscannable:
+            self.unscannable.append(record)
+
+    def new_source(self, base: str) -> str:
+        """``base``, or ``base#2``, ``base#3``... when it is already taken."""
+        count = self.used_sources.get(base, 0) + 1
+        self.used_sources[base] = count
+        name = base if count == 1 else f"{base}#{count}"
+        while name in self.full_text:  # a filename that itself ends in "#2"
+            count += 1
+            self.used_sources[base] = count
+            name = f"{base}#{count}"
+        self.full_text[name] = ""
+        return name
+
+    def count_part(self) -> bool:
+        """Spend one part; False once the message has too many."""
+        if self.out_of_parts:
+            return False
+        self.parts += 1
+        if self.parts > self.limits.max_parts:
+            self.out_of_parts = True
+            self.problem(MESSAGE_SOURCE, REASON_TOO_MANY_PARTS)
+            return False
+        return True
+
+    def spend_bytes(self, size: int) -> bool:
+        """Spend decoded bytes; False (and skip the part) if they do not fit."""
+        if self.decoded_bytes + size > self.limits.max_decoded_bytes:
+            self.problem(MESSAGE_SOURCE, REASON_TOO_LARGE)
+            return False
+        self.decoded_bytes += size
+        return True
+
+    @property
+    def bytes_left(self) -> int:
+        return self.limits.max_decoded_bytes - self.decoded_bytes
+
+    @property
+    def chars_left(self) -> int:
+        return self.limits.max_text_chars - self.chars
+
+    def add_text(self, source: str, text: str, *, split_quotes: bool) -> None:
+        """Append ``text`` to ``source``'s full text and segment it.
+
+        Several pieces of one embedded message share a source; they are
+        joined by a blank line so that offsets still index the full text.
+        """
+        text = _normalise_newlines(text)
+        if not text.strip() or self.out_of_text:
+            return
+        if len(text) > self.chars_left:
+            text = text[: self.chars_left]
+            self.out_of_text = True
+            self.problem(MESSAGE_SOURCE, REASON_TOO_MUCH_TEXT)
+        existing = self.full_text.get(source, "")
+        separator = "\n\n" if existing else ""
+        base = len(existing) + len(separator)
+        self.full_text[source] = existing + separator + text
+        self.chars += len(text)
+        if split_quotes:
+            self.segments.extend(split_segments(source, text, base=base))
+        else:
+            self.segments.append(Segment(source=source, text=text, offset=base))
+
+
+def _normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def parse_message(
+    raw: bytes,
+    *,
+    limits: Limits,
+    sender: str | None = None,
+    recipients: Sequence[str] | None = None,
+) -> ParsedMessage:
+    """Parse one message; never raises, whatever the bytes.
+
+    ``sender``/``recipients`` are the SMTP envelope (or CLI arguments); when
+    None they are taken from From and To/Cc/Bcc.
+    """
+    try:
+        message = _parser().parsebytes(bytes(raw))
+    except RecursionError:
+        return _unreadable(sender, recipients, REASON_TOO_DEEP)
+    # The email package is lenient, but a hostile message must not take the
+    # proxy down with it: any failure becomes a record, never a traceback.
+    except Exception as exc:
+        log.warning("message could not be parsed (%s)", type(exc).__name__)
+        return _unreadable(sender, recipients, REASON_UNREADABLE)
+    try:
+        return _build(message, limits, sender, recipients)
+    except RecursionError:
+        return _unreadable(sender, recipients, REASON_TOO_DEEP)
+    except Exception as exc:
+        log.warning("message could not be read (%s)", type(exc).__name__)
+        return _unreadable(sender, recipients, REASON_UNREADABLE)
+
+
+def _unreadable(sender: str | None, recipients: Sequence[str] | None, reason: str) -> ParsedMessage:
+    return ParsedMessage(
+        envelope=Envelope(
+            sender=_normalise_address(sender) if sender is not None else "",
+            recipients=tuple(_normalise_address(r) for r in recipients or ()),
+        ),
+        subject="",
+        tags=SubjectTags(),
+        from_name="",
+        to=(),
+        cc=(),
+        segments=(),
+        unscannable=(Unscannable(MESSAGE_SOURCE, reason),),
+    )
+
+
+def _build(
+    message: Message,
+    limits: Limits,
+    sender: str | None,
+    recipients: Sequence[str] | None,
+) -> ParsedMessage:
+    collector = _Collector(limits)
+    subject, tags = parse_subject_tags(_header_text(message, "Subject"))
+    if subject:
+        collector.add_text(collector.new_source("subject"), subject, split_quotes=False)
+    _walk(message, 0, None, collector)
+
+    from_list = _addresses(message, ("From",))
+    to = _unique(addr for _, addr in _addresses(message, ("To",)))
+    cc = _unique(addr for _, addr in _addresses(message, ("Cc",)))
+    if sender is None:
+        sender = from_list[0][1] if from_list else ""
+    if recipients is None:
+        everyone = _unique(addr for _, addr in _addresses(message, ("To", "Cc", "Bcc")))
+    else:
+        everyone = _unique(_normalise_address(r) for r in recipients)
+    message_id = _header_text(message, "Message-ID").strip() or None
+    return ParsedMessage(
+        envelope=Envelope(sender=_normalise_address(sender), recipients=everyone),
+        subject=subject,
+        tags=tags,
+        from_name=from_list[0][0] if from_list else "",
+        to=to,
+        cc=cc,
+        segments=tuple(collector.segments),
+        unscannable=tuple(collector.unscannable),
+        attachments=tuple(collector.attachments),
+        message_id=message_id,
+        full_text={k: v for k, v in collector.full_text.items() if v},
+    )
+
+
+# -- the walk over the MIME tree ---------------------------------------------
+
+
+def _walk(part: Message, depth: int, embedded: str | None, collector: _Collector) -> None:
+    """Visit ``part`` and everything below it.
+
+    ``embedded`` is the source name of the forwarded message this part sits
+    in, or None at the top level: an embedded message's text all belongs to
+    its own ``attachment:NAME`` source.
+    """
+    if not collector.count_part():
+        return
+    where = embedded or MESSAGE_SOURCE
+    ctype = part.get_content_type()
+    if part.is_multipart():
+        if ctype == "multipart/encrypted":
+            collector.problem(where, REASON_ENCRYPTED)
+            return
+        if depth >= collector.limits.max_depth:
+            collector.problem(where, REASON_TOO_DEEP)
+            return
+        if ctype == "message/rfc822":
+            _embedded_message(part, depth, collector)
+            return
+        children = part.get_payload()
+        for child in children if isinstance(children, list) else ():
+            if isinstance(child, Message):
+                _walk(child, depth + 1, embedded, collector)
+        return
+    # One damaged leaf must not cost us the rest of the message.
+    try:
+        _leaf(part, depth, embedded, collector)
+    except RecursionError:
+        collector.problem(where, REASON_TOO_DEEP)
+    except Exception as exc:
+        log.warning("message part could not be read (%s)", type(exc).__name__)
+        collector.problem(where, REASON_BAD_PART)
+
+
+def _leaf(part: Message, depth: int, embedded: str | None, collector: _Collector) -> None:
+    ctype = part.get_content_type()
+    maintype = part.get_content_maintype()
+    filename = _filename(part)
+    decoded = part.get_payload(decode=True)
+    payload = decoded if isinstance(decoded, bytes) else b""
+    damaged_base64 = any(isinstance(d, _BASE64_DEFECTS) for d in part.defects)
+    if maintype == "multipart":
+        # The parser found no parts (missing boundary): read it as plain text.
+        collector.problem(embedded or MESSAGE_SOURCE, REASON_BAD_STRUCTURE)
+        ctype, maintype = "text/plain", "text"
+    is_body = maintype == "text" and part.get_content_disposition() != "attachment"
+    if is_body and not filename:
+        _body(part, ctype, payload, damaged_base64, embedded, collector)
+        return
+    kind = classify(filename, ctype, payload[:8])
+    name = filename or (_UNNAMED_MESSAGE if kind is Kind.MESSAGE else _UNNAMED)
+    source = collector.new_source(f"attachment:{name}")
+    if damaged_base64:
+        collector.problem(source, REASON_BAD_BASE64)
+    if not collector.spend_bytes(len(payload)):
+        collector.attachments.append(Attachment(name, ctype, len(payload), scanned=False))
+        return
+    if kind is Kind.MESSAGE:
+        inner = _parse_embedded_bytes(payload, source, collector)
+        if inner is not None:
+            before = collector.decoded_bytes
+            _walk_embedded(inner, depth, source, collector)
+            size = len(payload) + collector.decoded_bytes - before
+            collector.attachments.append(Attachment(name, ctype, size, scanned=True))
+        return
+    extracted = extract(
+        kind,
+        payload,
+        content_type=ctype,
+        charset=part.get_content_charset(),
+        max_chars=max(collector.chars_left, 1),
+        max_bytes=collector.bytes_left,
+    )
+    scanned = extracted.scanned and not damaged_base64
+    collector.attachments.append(Attachment(name, ctype, len(payload), scanned=scanned))
+    collector.add_text(source, extracted.text, split_quotes=False)
+    if extracted.problem:
+        collector.problem(source, extracted.problem)
+
+
+def _body(
+    part: Message,
+    ctype: str,
+    payload: bytes,
+    damaged_base64: bool,
+    embedded: str | None,
+    collector: _Collector,
+) -> None:
+    is_html = ctype == "text/html"
+    source = embedded or collector.new_source("html" if is_html else "body")
+    if damaged_base64:
+        collector.problem(source, REASON_BAD_BASE64)
+    if not collector.spend_bytes(len(payload)):
+        return
+    decoded = decode_text(payload, part.get_content_charset())
+    if decoded.garbled:
+        collector.problem(source, REASON_GARBLED)
+    text = html_to_text(decoded.text) if is_html else decoded.text
+    collector.add_text(source, text, split_quotes=True)
+
+
+def _embedded_message(part: Message, depth: int, collector: _Collector) -> None:
+    """A ``message/rfc822`` part, which the parser has already parsed."""
+    name = _filename(part) or _UNNAMED_MESSAGE
+    source = collector.new_source(f"attachment:{name}")
+    inner = part.get_payload(0)
+    before = collector.decoded_bytes
+    if isinstance(inner, Message):
+        _walk_embedded(inner, depth, source, collector)
+    size = collector.decoded_bytes - before
+    collector.attachments.append(Attachment(name, "message/rfc822", size, scanned=True))
+
+
+def _parse_embedded_bytes(payload: bytes, source: str, collector: _Collector) -> Message | None:
+    """An ``.eml`` sent as a generic file: parse its bytes ourselves."""
+    try:
+        return _parser().parsebytes(payload)
+    except RecursionError:
+        collector.problem(source, REASON_TOO_DEEP)
+    except Exception as exc:
+        log.warning("attached message could not be parsed (%s)", type(exc).__name__)
+        collector.problem(source, REASON_UNREADABLE)
+    return None
+
+
+def _walk_embedded(inner: Message, depth: int, source: str, collector: _Collector) -> None:
+    """Walk a forwarded message found in the container part at ``depth``."""
+    if depth >= collector.limits.max_depth:
+        collector.problem(source, REASON_TOO_DEEP)
+        return
+    subject = _header_text(inner, "Subject")
+    if subject.strip():
+        collector.add_text(source, f"Subject: {subject}", split_quotes=False)
+    _walk(inner, depth + 1, source, collector)
+
+
+# -- headers ------------------------------------------------------------------
+
+
+def _header_text(message: Message, name: str) -> str:
+    """A header's decoded value, or its raw text if it will not decode."""
+    try:
+        value = message.get(name)
+        return "" if value is None else str(value)
+    except Exception:
+        raw = next((v for k, v in message.raw_items() if k.lower() == name.lower()), "")
+        return " ".join(str(raw).split())
+
+
+def _addresses(message: Message, names: Iterable[str]) -> list[tuple[str, str]]:
+    """(display name, ``local@domain``) for every address in these headers.
+
+    Addresses without a domain (``undisclosed-recipients:;``, a bare word)
+    cannot receive mail and are left out.
+    """
+    found: list[tuple[str, str]] = []
+    for name in names:
+        for value in message.get_all(name) or ():
+            for display, local, domain in _header_addresses(value):
+                if local and domain:
+                    found.append((display, f"{local}@{domain.lower()}"))
+    return found
+
+
+def _header_addresses(value: object) -> list[tuple[str, str, str]]:
+    structured: tuple[Address, ...] | None = getattr(value, "addresses", None)
+    if structured is not None:
+        return [(a.display_name, a.username, a.domain) for a in structured]
+    parsed: list[tuple[str, str, str]] = []
+    for display, addr in getaddresses([str(value)]):
+        local, _, domain = addr.rpartition("@")
+        parsed.append((display, local, domain))
+    return parsed
+
+
+def _normalise_address(address: str) -> str:
+    """``Local@Example.ORG`` -> ``Local@example.org``; domains are case-blind."""
+    address = address.strip().removeprefix("<").removesuffix(">").strip()
+    local, at, domain = address.rpartition("@")
+    return f"{local}@{domain.lower()}" if at else address
+
+
+def _unique(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def _filename(part: Message) -> str:
+    """The attachment's file name, reduced to a safe, printable base name."""
+    try:
+        raw = part.get_filename() or ""
+    except Exception:
+        return ""
+    base = str(raw).replace("\\", "/").rsplit("/", 1)[-1]
+    printable = "".join(ch if ch.isprintable() else " " for ch in base)
+    return " ".join(printable.split())[:_MAX_NAME]

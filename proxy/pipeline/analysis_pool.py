@@ -1,0 +1,167 @@
+"""Linting off the event loop: a process pool where each worker loads the
+spaCy model and detectors once and then judges message after message.
+
+Presidio and spaCy are CPU-bound and hold the GIL, so threads would stall the
+SMTP server; processes keep the loop answering other sessions (NOOP, EHLO)
+while a 10 MB message is analysed. Each message has a time budget; a worker
+that overruns it is killed and the pool rebuilt, and the caller gets a typed
+failure that the proxy turns into a 451 (never a 250, never a loss).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from proxy.core.config import Settings
+from proxy.core.consent import Registry
+from proxy.lint.engine import LintEngine, LintResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisFailure:
+    """Why a message could not be judged; carries no client data."""
+
+    reason: str  # "timeout" | "worker-crashed" | "error:<ExceptionType>"
+
+
+# --- inside each worker process -------------------------------------------
+# A worker is a single-purpose process; its engine is its whole state.
+_engine: LintEngine | None = None
+_registry_stamp: object = None
+_db_url: str | None = None
+
+
+def _registry_state(url: str) -> tuple[object, Registry | None]:
+    from proxy.store.registry_source import registry_from_database, registry_stamp
+
+    stamp = registry_stamp(url)
+    if stamp == _registry_stamp:
+        return stamp, None
+    return stamp, registry_from_database(url, migrate=False)
+
+
+def _die_with_parent() -> None:
+    """If the server is killed outright (SIGKILL, OOM), its workers must not
+    linger holding a model's worth of memory each: ask Linux to kill this
+    worker when its parent dies. Elsewhere the pipe closing ends them."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent died before we asked
+        os._exit(1)
+
+
+def _init_worker(settings: Settings, db_url: str | None) -> None:
+    global _engine, _registry_stamp, _db_url
+    _die_with_parent()
+    os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+    _db_url = db_url
+    registry = Registry()
+    if db_url is not None:
+        _registry_stamp, loaded = _registry_state(db_url)
+        registry = loaded if loaded is not None else registry
+    _engine = LintEngine(settings, registry)
+    # Warm the model so the first real message is not the slow one.
+    _engine.nlp.doc("warm up")
+
+
+def _lint_in_worker(
+    raw: bytes, sender: str, recipients: tuple[str, ...], at: datetime, channel: str | None
+) -> LintResult:
+    global _registry_stamp
+    assert _engine is not None, "worker initializer did not run"
+    if _db_url is not None:
+        # Consent changes (a revocation!) must apply to the very next message.
+        stamp, fresh = _registry_state(_db_url)
+        if fresh is not None:
+            _engine.registry = fresh
+            _registry_stamp = stamp
+    result = _engine.lint(raw, sender=sender, recipients=recipients, at=at, channel=channel)
+    # The parsed text is not needed by the caller; don't ship megabytes back.
+    slim = replace(result.message, segments=(), full_text={})
+    return replace(result, message=slim)
+
+
+def _ping() -> int:
+    return os.getpid()
+
+
+# --- in the server process --------------------------------------------------
+class AnalysisPool:
+    def __init__(self, settings: Settings, db_url: str | None) -> None:
+        self.settings = settings
+        self.db_url = db_url
+        self.size = settings.analysis.pool_size or os.cpu_count() or 1
+        self.budget = settings.analysis.time_budget_seconds
+        self._executor = self._new_executor()
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.size,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self.settings, self.db_url),
+        )
+
+    async def start(self) -> None:
+        """Start every worker and wait until each has loaded the model."""
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(
+            *(loop.run_in_executor(self._executor, _ping) for _ in range(self.size))
+        )
+
+    async def lint(
+        self,
+        raw: bytes,
+        *,
+        sender: str,
+        recipients: tuple[str, ...],
+        at: datetime,
+        channel: str | None = None,
+    ) -> LintResult | AnalysisFailure:
+        loop = asyncio.get_running_loop()
+        executor = self._executor
+        future = loop.run_in_executor(
+            executor, _lint_in_worker, raw, sender, recipients, at, channel
+        )
+        try:
+            return await asyncio.wait_for(future, timeout=self.budget)
+        except TimeoutError:
+            log.warning("analysis exceeded its %.0fs budget; recycling workers", self.budget)
+            self._recycle(executor)
+            return AnalysisFailure("timeout")
+        except BrokenProcessPool:
+            log.error("an analysis worker died; recycling workers")
+            self._recycle(executor)
+            return AnalysisFailure("worker-crashed")
+        except Exception as exc:  # a detector bug must not become a 250
+            log.error("analysis failed: %s", type(exc).__name__)
+            return AnalysisFailure(f"error:{type(exc).__name__}")
+
+    def _recycle(self, executor: ProcessPoolExecutor) -> None:
+        if executor is not self._executor:
+            return  # someone else already replaced it
+        self._executor = self._new_executor()
+        # ProcessPoolExecutor cannot cancel a running call; the stuck worker
+        # must be killed or it keeps burning a core on the runaway message.
+        for process in list(getattr(executor, "_processes", {}).values()):
+            process.kill()
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,204 @@
+"""Send what the spool owes: deferred mail whose window opened, released
+holds, and notices; expire holds nobody decided on.
+
+It runs inside ``tactful serve``, wakes every few seconds or when kicked
+(a release, a new notice), and survives restarts because all of its state
+is in the database: a row is claimed with a lease before sending, so two
+nodes never send the same message and a node that dies mid-send only
+delays it until the lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from proxy.outbound.relay import DeliveryResult
+from proxy.pipeline.act import Outbound, OutgoingError
+from proxy.pipeline.notices import expired_notice, partly_undeliverable_notice, undeliverable_notice
+from proxy.pipeline.services import Services
+from proxy.store.crypto import DecryptionError
+from proxy.store.spool_store import SpooledMessage, partial_summary
+
+log = logging.getLogger(__name__)
+
+# Waits after each failed attempt; the last one repeats.
+RETRY_DELAYS = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=15),
+    timedelta(minutes=30),
+    timedelta(hours=1),
+)
+NOTICE_USER = "tactful"  # the spool user of notices: never notify about a notice
+
+
+class SpoolDeliverer(Protocol):
+    """One channel's way of sending a spooled message (email, SMS)."""
+
+    def handles(self, message: SpooledMessage) -> bool: ...
+
+    async def deliver(self, message: SpooledMessage, raw: bytes) -> DeliveryResult: ...
+
+
+class EmailDeliverer:
+    """The default: the same Outbound as the proxy's direct path, so
+    released and deferred mail is tag-stripped and DKIM-signed alike."""
+
+    def __init__(self, outbound: Outbound) -> None:
+        self._outbound = outbound
+
+    def handles(self, message: SpooledMessage) -> bool:
+        return True
+
+    async def deliver(self, message: SpooledMessage, raw: bytes) -> DeliveryResult:
+        try:
+            return await self._outbound.send(
+                message.sender, message.recipients, raw, message.summary.rule_codes
+            )
+        except OutgoingError as exc:
+            return DeliveryResult(False, 554, "5.6.0", str(exc))
+
+
+SentHook = Callable[[SpooledMessage, datetime], Awaitable[None]]
+
+
+def retry_delay(attempts: int) -> timedelta:
+    return RETRY_DELAYS[min(max(attempts, 1), len(RETRY_DELAYS)) - 1]
+
+
+class Scheduler:
+    def __init__(
+        self,
+        services: Services,
+        deliverers: Sequence[SpoolDeliverer] = (),
+        *,
+        on_sent: SentHook | None = None,
+        interval: float = 5.0,
+        owner: str | None = None,
+    ) -> None:
+        self._services = services
+        self._deliverers = (*deliverers, EmailDeliverer(services.outbound))
+        self._on_sent = on_sent
+        self._interval = interval
+        self._clock = services.clock
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def kick(self) -> None:
+        """Look at the spool now rather than at the next tick."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Until :meth:`stop`; a failing round is logged and retried."""
+        while not self._stopping:
+            try:
+                await self.run_once()
+            except Exception as exc:  # the database may be briefly away
+                log.error("scheduler round failed: %s", type(exc).__name__)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """One round: expire, then send everything due. Returns how many
+        messages were handed to an upstream (accepted or not)."""
+        spool = self._services.spool
+        now = self._clock()
+        try:
+            for message in await asyncio.to_thread(spool.expire, now):
+                await self._notify_expired(message)
+        except Exception as exc:  # expiry must never stop mail that is owed
+            log.error("expiring held messages failed: %s", type(exc).__name__)
+        sent = 0
+        for message in await asyncio.to_thread(spool.due_for_delivery, now):
+            if self._stopping:
+                break
+            if await self._send(message):
+                sent += 1
+        return sent
+
+    async def _send(self, message: SpooledMessage) -> bool:
+        spool = self._services.spool
+        now = self._clock()
+        lease = await asyncio.to_thread(spool.claim_for_delivery, message.id, now, self.owner)
+        if lease is None:
+            return False  # another node got it, or it was decided meanwhile
+        try:
+            raw = await asyncio.to_thread(spool.raw, message.id)
+        except DecryptionError:
+            log.error("spooled message %s cannot be decrypted; check the hold key", message.id)
+            retry_at = now + RETRY_DELAYS[-1]
+            await asyncio.to_thread(spool.mark_failed, lease, 451, "4.3.0", retry_at, now)
+            return False
+        if raw is None:
+            log.error("spooled message %s has no content; marking it refused", message.id)
+            await asyncio.to_thread(spool.mark_refused, lease, 554, "5.3.0", now)
+            return False
+        deliverer = next(d for d in self._deliverers if d.handles(lease.message))
+        result = await deliverer.deliver(lease.message, raw)
+        done = self._clock()
+        if result.accepted:
+            refused = result.refused
+            note = partial_summary(r.code for r in refused.values()) if refused else None
+            await asyncio.to_thread(spool.mark_sent, lease, done, note)
+            log.info("spooled message %s sent (attempt %d)", message.id, lease.message.attempts)
+            if lease.message.user != NOTICE_USER:
+                if self._on_sent is not None:
+                    await self._on_sent(lease.message, done)
+                if refused:  # never silently: the sender must resend to them
+                    await self._services.notices.send(
+                        partly_undeliverable_notice(
+                            message_id=message.id,
+                            sender=lease.message.sender,
+                            refused=sorted(refused),
+                            codes=[r.code for r in refused.values()],
+                        )
+                    )
+        elif 400 <= result.code < 500:
+            retry_at = done + retry_delay(lease.message.attempts)
+            await asyncio.to_thread(
+                spool.mark_failed, lease, result.code, result.enhanced, retry_at, done
+            )
+            log.warning(
+                "spooled message %s not sent (%d %s); retrying at %s",
+                message.id,
+                result.code,
+                result.enhanced,
+                retry_at.isoformat(timespec="seconds"),
+            )
+        else:
+            await asyncio.to_thread(spool.mark_refused, lease, result.code, result.enhanced, done)
+            log.warning(
+                "spooled message %s refused (%d %s)", message.id, result.code, result.enhanced
+            )
+            if lease.message.user != NOTICE_USER:
+                await self._services.notices.send(
+                    undeliverable_notice(
+                        message_id=message.id,
+                        sender=lease.message.sender,
+                        code=result.code,
+                        enhanced=result.enhanced,
+                    )
+                )
+        return True
+
+    async def _notify_expired(self, message: SpooledMessage) -> None:
+        if message.user == NOTICE_USER:
+            return
+        days = self._services.settings.hold.expire_days
+        await self._services.notices.send(
+            expired_notice(message_id=message.id, sender=message.sender, days=days)
+        )

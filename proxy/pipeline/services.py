@@ -1,0 +1,37 @@
+"""What ``tactful serve`` builds once and hands to every front end.
+
+The SMTP pipeline, the review web app and the SMS API all need the same
+few long-lived objects; passing them as one typed value keeps each front
+end free of globals and lets tests build a :class:`Services` around a
+temporary database and a sink upstream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from proxy.core.clock import Clock
+from proxy.core.config import Settings
+from proxy.pipeline.act import Linter, NoticeQueue, Outbound
+from proxy.store.spool_store import SpoolStore
+
+
+def _no_scheduler() -> None:
+    """Default kick when no scheduler runs (CLI use): the next `tactful
+    serve` picks the work up."""
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    clock: Clock  # the one clock every decision reads (proxy.core.clock)
+    db_url: str
+    engine: Engine
+    spool: SpoolStore
+    outbound: Outbound  # strip tags, findings header, DKIM, upstream
+    notices: NoticeQueue  # durable notices to workers
+    linter: Linter | None  # None when analysis is disabled
+    kick: Callable[[], None] = field(default=_no_scheduler)  # wake the scheduler now

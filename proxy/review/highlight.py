@@ -1,0 +1,142 @@
+"""A held message as a reviewer reads it: its text in parts, with each
+finding marked and explained in plain words.
+
+Only extracted text is shown. An HTML part appears as the text the parser
+drew from it, never as markup, so nothing in a message can run in the
+reviewer's browser; the templates escape every piece.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from proxy.core.findings import Entity, Finding
+from proxy.core.message import ParsedMessage
+from proxy.core.verdict import Action, RuleHit
+from proxy.lint.explain import category_noun, entity_noun
+
+# Findings with these actions are what "release with redactions" masks.
+_MASKED_ACTIONS = (Action.REDACT, Action.DEFER, Action.HOLD, Action.REJECT)
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    text: str
+    mark: int | None = None  # the finding's number, when this text is one
+
+
+@dataclass(frozen=True, slots=True)
+class PartView:
+    source: str
+    label: str
+    pieces: tuple[Piece, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FindingView:
+    number: int
+    what: str
+    where: str
+    reasons: tuple[str, ...]
+    action: str | None
+    quoted: bool
+
+
+def part_label(source: str) -> str:
+    base, _, count = source.partition("#")
+    suffix = f" ({count})" if count else ""
+    if base == "subject":
+        return "Subject"
+    if base == "body":
+        return f"Message text{suffix}"
+    if base == "html":
+        return f"Message text from the HTML part, shown as plain text{suffix}"
+    if base.startswith("attachment:"):
+        return f"Attachment {base.removeprefix('attachment:')}{suffix}"
+    return source
+
+
+def _what(finding: Finding) -> str:
+    if finding.entity is Entity.SENSITIVE_CONDITION:
+        return f"{entity_noun(finding.entity)}: {category_noun(finding.category)}"
+    if finding.entity is Entity.CLIENT and finding.client_id:
+        return f"client {finding.client_id}"
+    if finding.entity is Entity.UNSCANNABLE and finding.reason:
+        return f"{entity_noun(finding.entity)} ({finding.reason})"
+    return entity_noun(finding.entity)
+
+
+def _where(finding: Finding) -> str:
+    place = part_label(finding.location)
+    return f"{place}, in quoted earlier text" if finding.quoted else place
+
+
+def _hits_for(finding: Finding, hits: Sequence[RuleHit]) -> list[RuleHit]:
+    return [h for h in hits if h.finding is not None and h.finding == finding]
+
+
+def _pieces(text: str, spans: Sequence[tuple[int, int, int]]) -> tuple[Piece, ...]:
+    """Split ``text`` at the (start, end, number) spans; an overlapping span
+    is merged into the one before it."""
+    pieces: list[Piece] = []
+    cursor = 0
+    for start, end, number in sorted(spans):
+        start, end = max(start, 0), min(end, len(text))
+        if end <= cursor or start >= end:
+            continue
+        start = max(start, cursor)
+        if start > cursor:
+            pieces.append(Piece(text[cursor:start]))
+        pieces.append(Piece(text[start:end], number))
+        cursor = end
+    if cursor < len(text):
+        pieces.append(Piece(text[cursor:]))
+    return tuple(pieces)
+
+
+def render_message(
+    message: ParsedMessage, findings: Sequence[Finding], hits: Sequence[RuleHit]
+) -> tuple[tuple[PartView, ...], tuple[FindingView, ...]]:
+    """The message's parts with findings marked, and the numbered findings."""
+    part_order = {source: index for index, source in enumerate(message.full_text)}
+    ordered = sorted(findings, key=lambda f: (part_order.get(f.location, len(part_order)), f.start))
+    views: list[FindingView] = []
+    spans: dict[str, list[tuple[int, int, int]]] = {}
+    for number, finding in enumerate(ordered, start=1):
+        related = _hits_for(finding, hits)
+        active = [h for h in related if not h.overridden]
+        action = max((h.action for h in active), default=None)
+        views.append(
+            FindingView(
+                number=number,
+                what=_what(finding),
+                where=_where(finding),
+                reasons=tuple(dict.fromkeys(h.message for h in related)),
+                action=action.value if action is not None else None,
+                quoted=finding.quoted,
+            )
+        )
+        if finding.end > finding.start:
+            spans.setdefault(finding.location, []).append((finding.start, finding.end, number))
+    parts = tuple(
+        PartView(source, part_label(source), _pieces(text, spans.get(source, ())))
+        for source, text in message.full_text.items()
+    )
+    return parts, tuple(views)
+
+
+def redaction_values(hits: Sequence[RuleHit]) -> list[str]:
+    """The values "release with redactions" masks: every finding a rule
+    acted on (mask, hold, reject), except parts that could not be read."""
+    return sorted(
+        {
+            h.finding.text
+            for h in hits
+            if h.action in _MASKED_ACTIONS
+            and not h.overridden
+            and h.finding is not None
+            and h.finding.text
+            and h.finding.entity is not Entity.UNSCANNABLE
+        }
+    )

@@ -1,0 +1,65 @@
+"""Which reviewers a held message goes to.
+
+The agency maps senders (address or account name) to their supervisors in
+``review.supervisors``. A message whose sender is not mapped, or whose
+supervisors no longer have a reviewing account, goes to every reviewer
+instead: a held message must never sit where nobody looks. The sender is
+never their own reviewer (four-eyes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from proxy.accounts.users import Role, UserDirectory
+
+DECIDING_ROLES = frozenset({Role.REVIEWER, Role.ADMIN})
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    reviewers: tuple[str, ...]
+    # False when the message fell back to every reviewer.
+    by_mapping: bool
+
+    def includes(self, name: str) -> bool:
+        return name in self.reviewers
+
+
+def _deciders(directory: UserDirectory) -> tuple[str, ...]:
+    reviewers = tuple(u.name for u in directory.users if u.role is Role.REVIEWER)
+    if reviewers:
+        return reviewers
+    # No reviewer accounts yet: the admins are the reviewers.
+    return tuple(u.name for u in directory.users if u.role is Role.ADMIN)
+
+
+def assign(
+    sender: str,
+    user: str,
+    supervisors: Mapping[str, tuple[str, ...]],
+    directory: UserDirectory,
+) -> Assignment:
+    """Reviewers for a message sent by ``sender`` (logged in as ``user``)."""
+    author = {sender.strip().lower(), user.strip().lower()}
+    mapped: list[str] = []
+    for key in (sender.strip().lower(), user.strip().lower()):
+        for name in supervisors.get(key, ()):
+            account = directory.get(name)
+            if (
+                account is not None
+                and account.role in DECIDING_ROLES
+                and account.name not in author
+                and account.name not in mapped
+            ):
+                mapped.append(account.name)
+    if mapped:
+        return Assignment(tuple(mapped), by_mapping=True)
+    everyone = tuple(name for name in _deciders(directory) if name not in author)
+    if not everyone:
+        # Only the sender can review: fall back to admins other than them.
+        everyone = tuple(
+            u.name for u in directory.users if u.role is Role.ADMIN and u.name not in author
+        )
+    return Assignment(everyone, by_mapping=False)

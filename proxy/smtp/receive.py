@@ -1,0 +1,316 @@
+"""The aiosmtpd handler of the front door: who may send, as whom, to how
+many, and what happens to an accepted message.
+
+It knows nothing about linting: each accepted DATA becomes a typed
+:class:`~proxy.core.submission.Submission` handed to an injected
+:class:`~proxy.core.submission.MessageProcessor`, whose reply is passed back to
+the mail program verbatim. The handler never logs addresses or message
+text; only submission ids and exception types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import ipaddress
+import logging
+import uuid
+from base64 import b64decode
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
+
+from proxy.accounts.auth import AuthBackend, AuthOutcome, Identity
+from proxy.accounts.users import UserInputError, normalize_address
+from proxy.core.clock import Clock
+from proxy.core.submission import TEMPORARY_FAILURE, MessageProcessor, SmtpReply, Submission
+
+log = logging.getLogger(__name__)
+
+AUTH_SUCCEEDED = "235 2.7.0 Authentication successful"
+AUTH_INVALID = "535 5.7.8 Wrong user name or password"
+AUTH_UNAVAILABLE = "454 4.7.0 Cannot check your password right now, please try again later"
+# Submission.user for mail from a trusted network without AUTH. It contains
+# a space, which no account name may, so it never names a real user.
+TRUSTED_NETWORK_USER = "(trusted network)"
+
+
+@dataclass(frozen=True, slots=True)
+class FrontDoorPolicy:
+    """The limits and upstream capabilities the handler enforces."""
+
+    max_message_size: int
+    max_recipients: int
+    # Extensions the upstream server offers (upper case); None: not probed,
+    # so nothing is withheld.
+    upstream_extensions: frozenset[str] | None = None
+    # smtp.trusted_networks: clients here may submit without AUTH.
+    trusted_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    def upstream_offers(self, extension: str) -> bool:
+        return self.upstream_extensions is None or extension in self.upstream_extensions
+
+    def trusts(self, peer: Any) -> bool:
+        """``peer`` is a transport's ``peername``; False for anything odd."""
+        if not self.trusted_networks or not isinstance(peer, tuple) or not peer:
+            return False
+        try:
+            address = ipaddress.ip_address(str(peer[0]).split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.trusted_networks)
+
+
+def parse_plain_credentials(blob: bytes) -> tuple[str, str] | None:
+    """RFC 4616 ``authzid NUL authcid NUL passwd``. Acting for someone else
+    (an authzid different from the login) is not supported."""
+    parts = blob.split(b"\x00")
+    if len(parts) != 3:
+        return None
+    authzid, login, password = parts
+    if authzid and authzid != login:
+        return None
+    return _decode_credentials(login, password)
+
+
+def _decode_credentials(login: bytes, password: bytes) -> tuple[str, str] | None:
+    try:
+        return login.decode("utf-8"), password.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _b64(text: str) -> bytes | None:
+    if text == "=":  # RFC 4954: an empty initial response
+        return b""
+    try:
+        return b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        return None
+
+
+def size_parameter(mail_options: Sequence[str]) -> int | None:
+    for option in mail_options:
+        key, _, value = option.partition("=")
+        if key.upper() == "SIZE" and value.isdigit():
+            return int(value)
+    return None
+
+
+def filter_ehlo(responses: Sequence[str], policy: FrontDoorPolicy) -> list[str]:
+    """Drop the extensions the upstream cannot honour, and re-number the
+    continuation markers so the last line still ends the reply."""
+    keywords: list[str] = []
+    for line in responses:
+        text = line[4:]
+        keyword = text.split(" ", 1)[0].upper()
+        if keyword == "8BITMIME" and not policy.upstream_offers("8BITMIME"):
+            continue
+        if keyword == "SIZE":
+            continue  # re-added below with our own limit
+        keywords.append(text)
+    keywords.insert(1, f"SIZE {policy.max_message_size}")
+    return [
+        f"250{' ' if i == len(keywords) - 1 else '-'}{text}" for i, text in enumerate(keywords)
+    ]
+
+
+def _identity(session: Session) -> Identity | None:
+    """The logged-in user, or None when the client has not authenticated."""
+    identity = session.auth_data
+    if session.authenticated and isinstance(identity, Identity):
+        return identity
+    return None
+
+
+class SubmissionHandler:
+    """aiosmtpd ``handle_*`` hooks and the PLAIN/LOGIN mechanisms."""
+
+    def __init__(
+        self,
+        processor: MessageProcessor,
+        backend: AuthBackend,
+        policy: FrontDoorPolicy,
+        clock: Clock,
+    ) -> None:
+        self._clock = clock
+        self._processor = processor
+        self._backend = backend
+        self.policy = policy
+        self._in_flight: set[asyncio.Task[SmtpReply]] = set()
+
+    # -- authentication -------------------------------------------------
+
+    async def auth_PLAIN(self, server: SMTP, args: list[str]) -> AuthResult:
+        if len(args) == 1:
+            challenge = await server.challenge_auth("")
+            if challenge is MISSING:
+                return AuthResult(success=False, handled=True)
+            assert isinstance(challenge, bytes)
+            blob: bytes | None = challenge
+        else:
+            blob = _b64(args[1])
+        if blob is None:
+            await server.push("501 5.5.2 Cannot decode the base64 data")
+            return AuthResult(success=False, handled=True)
+        credentials = parse_plain_credentials(blob)
+        if credentials is None:
+            return AuthResult(success=False, handled=False, message=AUTH_INVALID)
+        return await self._check(*credentials)
+
+    async def auth_LOGIN(self, server: SMTP, args: list[str]) -> AuthResult:
+        if len(args) == 1:
+            login = await server.challenge_auth(SMTP.AuthLoginUsernameChallenge)
+            if login is MISSING:
+                return AuthResult(success=False, handled=True)
+        else:
+            initial = _b64(args[1])
+            if initial is None:
+                await server.push("501 5.5.2 Cannot decode the base64 data")
+                return AuthResult(success=False, handled=True)
+            login = initial
+        password = await server.challenge_auth(SMTP.AuthLoginPasswordChallenge)
+        if password is MISSING:
+            return AuthResult(success=False, handled=True)
+        assert isinstance(login, bytes) and isinstance(password, bytes)
+        credentials = _decode_credentials(login, password)
+        if credentials is None:
+            return AuthResult(success=False, handled=False, message=AUTH_INVALID)
+        return await self._check(*credentials)
+
+    async def _check(self, login: str, password: str) -> AuthResult:
+        if not login or not password:
+            return AuthResult(success=False, handled=False, message=AUTH_INVALID)
+        decision = await self._backend.authenticate(login, password)
+        if decision.outcome is AuthOutcome.ACCEPTED and decision.identity is not None:
+            return AuthResult(
+                success=True, auth_data=decision.identity, message=AUTH_SUCCEEDED
+            )
+        if decision.outcome is AuthOutcome.UNAVAILABLE:
+            return AuthResult(success=False, handled=False, message=AUTH_UNAVAILABLE)
+        return AuthResult(success=False, handled=False, message=AUTH_INVALID)
+
+    def _account(self, session: Session) -> str | None:
+        """Who is submitting: the logged-in user, the trusted-network
+        pseudo-user, or None (not allowed to submit)."""
+        identity = _identity(session)
+        if identity is not None:
+            return identity.name
+        if self.policy.trusts(session.peer):
+            return TRUSTED_NETWORK_USER
+        return None
+
+    # -- SMTP hooks -----------------------------------------------------
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        return filter_ehlo(responses, self.policy)
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        if self._account(session) is None:
+            return "530 5.7.0 Authentication required"
+        # A trusted network's sender is not tied to a user (permit_mynetworks).
+        identity = _identity(session)
+        if identity is not None and not identity.may_send_as(address):
+            return (
+                "553 5.7.1 You may not send as that address. "
+                "Use your own address as the sender."
+            )
+        if "BODY=8BITMIME" in mail_options and not self.policy.upstream_offers("8BITMIME"):
+            return "555 5.5.4 BODY=8BITMIME is not supported here"
+        declared = size_parameter(mail_options)
+        if declared is not None and declared > self.policy.max_message_size:
+            return (
+                "552 5.3.4 Message too big: the limit is "
+                f"{self.policy.max_message_size} bytes"
+            )
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 Sender OK"
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if self._account(session) is None:
+            return "530 5.7.0 Authentication required"
+        try:
+            normalize_address(address)
+        except UserInputError:
+            return "553 5.1.3 That recipient address is not valid; write it as name@domain"
+        if any(existing.lower() == address.lower() for existing in envelope.rcpt_tos):
+            return "250 2.1.5 Recipient OK"
+        if len(envelope.rcpt_tos) >= self.policy.max_recipients:
+            return (
+                "452 4.5.3 Too many recipients: send to at most "
+                f"{self.policy.max_recipients} at once, or use a list"
+            )
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 Recipient OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        user = self._account(session)
+        if user is None:
+            return "530 5.7.0 Authentication required"
+        if envelope.mail_from is None:
+            return "503 5.5.1 Bad sequence of commands"
+        raw = envelope.original_content
+        assert isinstance(raw, bytes)
+        submission = Submission(
+            id=uuid.uuid4().hex,
+            sender=envelope.mail_from,
+            recipients=tuple(envelope.rcpt_tos),
+            user=user,
+            raw=raw,
+            received_at=self._clock(),
+        )
+        # Shielded: if the mail program hangs up mid-way, processing still
+        # finishes, so a message is never left half relayed or half stored.
+        task = asyncio.get_running_loop().create_task(self._process(submission))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        reply = await asyncio.shield(task)
+        return str(reply)
+
+    async def _process(self, submission: Submission) -> SmtpReply:
+        try:
+            return await self._processor.process(submission)
+        except Exception as exc:
+            log.error(
+                "processing submission %s failed: %s", submission.id, type(exc).__name__
+            )
+            return TEMPORARY_FAILURE
+
+    async def handle_exception(self, error: Exception) -> str:
+        """aiosmtpd would send the exception text to the client; that text
+        may quote client data, so only a generic temporary failure goes out."""
+        log.error("SMTP session error: %s", type(error).__name__)
+        return str(TEMPORARY_FAILURE)
+
+    async def drain(self) -> None:
+        """Wait for messages still being processed (used at shutdown)."""
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)

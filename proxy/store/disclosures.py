@@ -1,0 +1,347 @@
+"""The disclosure log: which client information left the agency, to whom.
+
+HIPAA and 42 CFR Part 2 ask an agency to account for disclosures: for a
+client, every message that carried their information to someone outside
+the agency (or to the client or their authorised representative), with
+the recipient, the channel, what kinds of information, and when. Tactful
+records one entry per delivered message and recipient of kind client,
+authorized or external -- internal colleagues are not disclosures.
+
+What counts as disclosed is what actually went out: values the proxy
+masked before sending are left out. For mail sent later from the spool
+(deferred, or released by a reviewer) the stored summary cannot tell
+masked findings from the rest, so every finding is counted: the log may
+say a little more went out than did, never less.
+
+Recipient addresses of external people are the point of this log; they
+live in the database only, never in logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, Select, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from proxy.core.findings import Finding
+from proxy.core.verdict import Verdict
+from proxy.store.audit import AuditError
+from proxy.store.audit import record as audit
+from proxy.store.db import aware, session_factory, utc
+from proxy.store.disclosure_model import (
+    CHANNELS,
+    DISCLOSURE_KINDS,
+    DisclosureClientRow,
+    DisclosureRow,
+)
+from proxy.store.spool_store import SpooledMessage, VerdictSummary
+
+log = logging.getLogger(__name__)
+
+# Recipient kinds whose messages carry someone's information to them on
+# behalf of a client (everything but internal colleagues).
+_SELF_KINDS = ("client", "authorized")
+
+
+@dataclass(frozen=True, slots=True)
+class DisclosureRecipient:
+    """One recipient as the disclosure log needs it."""
+
+    address: str
+    kind: str  # internal | client | authorized | external
+    channel: str  # email | sms
+    client_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Disclosure:
+    """One entry: what went to one recipient in one message."""
+
+    message_id: str
+    client_ids: tuple[str, ...]
+    recipient: str
+    recipient_kind: str
+    channel: str
+    categories: tuple[str, ...]
+    entity_types: tuple[str, ...]
+    at: datetime
+    id: int | None = None  # set once stored
+
+
+# --- deciding what to record ----------------------------------------------------
+
+
+def _plan(
+    message_id: str,
+    recipients: Iterable[DisclosureRecipient],
+    entities: Iterable[tuple[str, str | None, str | None]],
+    at: datetime,
+) -> list[Disclosure]:
+    """``entities`` are (entity type, category, client id) of what went out."""
+    seen = list(dict.fromkeys(entities))
+    mentioned = {client for _, _, client in seen if client}
+    categories = tuple(sorted({category for _, category, _ in seen if category}))
+    entity_types = tuple(sorted({entity for entity, _, _ in seen}))
+    planned: list[Disclosure] = []
+    for recipient in recipients:
+        if recipient.kind not in DISCLOSURE_KINDS:
+            continue
+        clients = set(mentioned)
+        if recipient.kind in _SELF_KINDS:
+            # A message to a client or their representative is about them.
+            clients |= set(recipient.client_ids)
+        if not clients and not entity_types:
+            continue
+        planned.append(
+            Disclosure(
+                message_id=message_id,
+                client_ids=tuple(sorted(clients)),
+                recipient=recipient.address,
+                recipient_kind=recipient.kind,
+                channel=recipient.channel,
+                categories=categories,
+                entity_types=entity_types,
+                at=at,
+            )
+        )
+    return planned
+
+
+def disclosures_from_summary(
+    message_id: str,
+    summary: VerdictSummary,
+    recipients: Sequence[DisclosureRecipient],
+    at: datetime,
+) -> list[Disclosure]:
+    """What to record for a message sent from the spool (every finding in
+    the summary counts: see the module docstring)."""
+    entities = ((f.entity, f.category, f.client_id) for f in summary.findings)
+    return _plan(message_id, recipients, entities, at)
+
+
+def _went_out(finding: Finding, masked: set[str]) -> bool:
+    return not (finding.text and finding.text in masked)
+
+
+def disclosures_for_verdict(verdict: Verdict, message_id: str, at: datetime) -> list[Disclosure]:
+    """What to record for a message the proxy just delivered directly."""
+    masked = set(verdict.masked_values())
+    entities = (
+        (f.entity.value, f.category.value if f.category is not None else None, f.client_id)
+        for f in verdict.findings
+        if _went_out(f, masked)
+    )
+    recipients = [
+        DisclosureRecipient(
+            address=rv.recipient.phone
+            if rv.recipient.channel == "sms" and rv.recipient.phone
+            else rv.recipient.address,
+            kind=rv.recipient.kind.value,
+            channel=rv.recipient.channel,
+            client_ids=tuple(sorted(rv.recipient.client_ids)),
+        )
+        for rv in verdict.recipients
+    ]
+    return _plan(message_id, recipients, entities, at)
+
+
+def _looks_like_phone(address: str) -> bool:
+    digits = address.lstrip("+")
+    return address.startswith("+") and digits.isdigit()
+
+
+def spooled_recipients(message: SpooledMessage) -> list[DisclosureRecipient]:
+    """The envelope recipients with the kinds the policy gave them. A
+    recipient the summary does not describe (rows stored before summaries
+    carried recipients) counts as external: better one entry too many."""
+    known = {r.address.lower(): r for r in message.summary.recipients}
+    result = []
+    for envelope_address in message.recipients:
+        # Texts are spooled to "sms:+E164" but judged as "+E164".
+        address = envelope_address.removeprefix("sms:")
+        summary = known.get(address.lower())
+        if summary is None:
+            channel = "sms" if _looks_like_phone(address) else "email"
+            result.append(DisclosureRecipient(address, "external", channel))
+        else:
+            result.append(
+                DisclosureRecipient(
+                    summary.address, summary.kind, summary.channel, tuple(summary.client_ids)
+                )
+            )
+    return result
+
+
+# --- writing ------------------------------------------------------------------
+
+
+def record_disclosure(
+    session: Session,
+    *,
+    message_id: str,
+    client_ids: Sequence[str],
+    recipient: str,
+    recipient_kind: str,
+    channel: str,
+    categories: Sequence[str],
+    entity_types: Sequence[str],
+    at: datetime,
+) -> bool:
+    """Add one entry inside the caller's transaction. False when this
+    message was already recorded for this recipient (a retried delivery)."""
+    if recipient_kind not in DISCLOSURE_KINDS:
+        raise ValueError(
+            f"recipient kind {recipient_kind!r} is not a disclosure; "
+            f"use one of {', '.join(DISCLOSURE_KINDS)}"
+        )
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}; use one of {', '.join(CHANNELS)}")
+    if not message_id or not recipient:
+        raise ValueError("a disclosure needs a message id and a recipient")
+    values = {
+        "message_id": message_id,
+        "recipient": recipient,
+        "recipient_kind": recipient_kind,
+        "channel": channel,
+        "categories": sorted(set(categories)),
+        "entity_types": sorted(set(entity_types)),
+        "at": utc(at),
+    }
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # ON CONFLICT DO NOTHING: a concurrent or repeated record of the same
+    # delivery must not abort the caller's transaction.
+    new_id = session.scalar(
+        insert(DisclosureRow)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["message_id", "recipient", "channel"])
+        .returning(DisclosureRow.id)
+    )
+    if new_id is None:
+        return False
+    for client_id in sorted(set(client_ids)):
+        session.add(DisclosureClientRow(disclosure_id=new_id, client_id=client_id))
+    session.flush()
+    return True
+
+
+def record_all(session: Session, disclosures: Iterable[Disclosure]) -> int:
+    """Record each planned disclosure; returns how many were new."""
+    return sum(
+        record_disclosure(
+            session,
+            message_id=d.message_id,
+            client_ids=d.client_ids,
+            recipient=d.recipient,
+            recipient_kind=d.recipient_kind,
+            channel=d.channel,
+            categories=d.categories,
+            entity_types=d.entity_types,
+            at=d.at,
+        )
+        for d in disclosures
+    )
+
+
+def _record_delivery(
+    engine: Engine, message_id: str, planned: Sequence[Disclosure], actor: str, at: datetime
+) -> int:
+    """Disclosures plus one ``message.sent`` audit entry, in one transaction."""
+    if not planned:
+        return 0
+    with session_factory(engine).begin() as session:
+        recorded = record_all(session, planned)
+        if recorded:
+            audit(
+                session,
+                actor=actor,
+                action="message.sent",
+                target=message_id,
+                details={"disclosures": recorded},
+                at=at,
+            )
+    return recorded
+
+
+def record_spooled_delivery(engine: Engine, message: SpooledMessage, at: datetime) -> int:
+    """The scheduler sent ``message`` from the spool: record its disclosures.
+    Blocking; returns how many entries were new."""
+    planned = disclosures_from_summary(
+        message.id, message.summary, spooled_recipients(message), utc(at)
+    )
+    return _record_delivery(engine, message.id, planned, "scheduler", utc(at))
+
+
+class DisclosureRecorder:
+    """The act stage's :class:`proxy.pipeline.act.DeliveryRecorder`: told about every
+    message the upstream accepted straight away."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def record(self, message_id: str, verdict: Verdict, at: datetime) -> int:
+        planned = disclosures_for_verdict(verdict, message_id, utc(at))
+        return _record_delivery(self._engine, message_id, planned, "proxy", utc(at))
+
+    async def delivered(self, message_id: str, verdict: Verdict, at: datetime) -> None:
+        # The message is already with the upstream and the sender is owed a
+        # 250: a failure here must be loud in the log but must not turn into
+        # an error reply (the sender would send the message again).
+        try:
+            await asyncio.to_thread(self.record, message_id, verdict, at)
+        except (SQLAlchemyError, AuditError) as exc:
+            log.error("disclosure for %s not recorded: %s", message_id, type(exc).__name__)
+
+
+# --- reading ------------------------------------------------------------------
+
+
+class DisclosureLog:
+    """Read the disclosure log in the database named by ``engine``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._sessions = session_factory(engine)
+
+    def for_client(self, client_id: str) -> list[Disclosure]:
+        """Every entry that names ``client_id``, oldest first."""
+        ids = select(DisclosureClientRow.disclosure_id).where(
+            DisclosureClientRow.client_id == client_id
+        )
+        return self._load(select(DisclosureRow).where(DisclosureRow.id.in_(ids)))
+
+    def for_message(self, message_id: str) -> list[Disclosure]:
+        return self._load(select(DisclosureRow).where(DisclosureRow.message_id == message_id))
+
+    def _load(self, query: Select[DisclosureRow]) -> list[Disclosure]:
+        with self._sessions() as session:
+            rows = list(session.scalars(query.order_by(DisclosureRow.at, DisclosureRow.id)))
+            clients: dict[int, list[str]] = {row.id: [] for row in rows}
+            if rows:
+                links = session.execute(
+                    select(DisclosureClientRow.disclosure_id, DisclosureClientRow.client_id)
+                    .where(DisclosureClientRow.disclosure_id.in_(list(clients)))
+                    .order_by(DisclosureClientRow.client_id)
+                )
+                for disclosure_id, client in links:
+                    clients[disclosure_id].append(client)
+        return [
+            Disclosure(
+                id=row.id,
+                message_id=row.message_id,
+                client_ids=tuple(clients[row.id]),
+                recipient=row.recipient,
+                recipient_kind=row.recipient_kind,
+                channel=row.channel,
+                categories=tuple(row.categories),
+                entity_types=tuple(row.entity_types),
+                at=aware(row.at),
+            )
+            for row in rows
+        ]

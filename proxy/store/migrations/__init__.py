@@ -1,0 +1,74 @@
+"""Database migrations, run in code so an install needs no alembic.ini.
+
+The revision chain is linear (``0001_consent`` then ``0002_...``); every
+stage adds one revision on top and lists its ORM module in
+:data:`MODEL_MODULES` so the migration environment sees its tables.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, MetaData
+
+from proxy.store.db import Base, make_engine
+
+SCRIPT_LOCATION = Path(__file__).resolve().parent
+
+# Modules whose import registers tables on proxy.store.db.Base.metadata.
+MODEL_MODULES: tuple[str, ...] = (
+    "proxy.store.consent_store",
+    "proxy.store.spool_model",
+    "proxy.store.audit_model",
+    "proxy.store.disclosure_model",
+)
+
+
+def target_metadata() -> MetaData:
+    """Base.metadata with every model module imported."""
+    for module in MODEL_MODULES:
+        import_module(module)
+    return Base.metadata
+
+
+def alembic_config(engine: Engine | None = None) -> Config:
+    """An Alembic config pointing at this package; ``engine`` (if given) is
+    what env.py migrates."""
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    if engine is not None:
+        config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(target: str | Engine, revision: str = "head") -> None:
+    """Bring the database at ``target`` (a URL or an engine) to ``revision``."""
+    engine = make_engine(target) if isinstance(target, str) else target
+    try:
+        command.upgrade(alembic_config(engine), revision)
+    finally:
+        if isinstance(target, str):
+            engine.dispose()
+
+
+def downgrade(target: str | Engine, revision: str) -> None:
+    engine = make_engine(target) if isinstance(target, str) else target
+    try:
+        command.downgrade(alembic_config(engine), revision)
+    finally:
+        if isinstance(target, str):
+            engine.dispose()
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
