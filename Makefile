@@ -51,6 +51,7 @@ run: $(STAMP)
 	$(VENV)/bin/tactful serve
 
 test: $(STAMP) $(DEB_STAMP)
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 # The whole suite again with the machine's clock moved (libfaketime): tests
@@ -64,6 +65,7 @@ test-dated: $(STAMP) $(DEB_STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check proxy detectors tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: $(STAMP) $(DEB_STAMP)
 	$(PY) benchmarks/lint_throughput.py
