@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,8 @@ def find_terms(matchers: TermMatchers, doc: Doc, order: Sequence[Category]) -> l
     return sorted(filter_spans(spans), key=lambda s: s.start)
 
 
-def _terms_dir(value: object) -> Path:
+def _terms_dir(value: object) -> Traversable:
+    """The agency's directory if the option names one, else the shipped lists."""
     if value is None:
         return default_terms_dir()
     if not isinstance(value, str | Path) or not str(value).strip():

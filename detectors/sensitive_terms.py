@@ -5,7 +5,11 @@ a term that keeps misfiring without touching Python. Because a silently ignored
 list would mean silently passed mail, every file is validated strictly and a bad
 one stops start-up with an error that names the file and the key.
 
-File format (``config/sensitive/<category>.yaml``)::
+The shipped lists are package data in ``detectors/terms/``, read through
+:mod:`importlib.resources` so an installed wheel finds them; an agency points
+the ``terms_dir`` option at its own copy to change them.
+
+File format (``<terms_dir>/<category>.yaml``)::
 
     description: what the category covers (for people editing the list)
     terms: [overdose, bipolar disorder]    # any case; base forms also match
@@ -18,22 +22,30 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from proxy.core.config import DEFAULT_CONFIG
 from proxy.core.findings import Category
+
+_SUFFIX = ".yaml"
 
 
 class TermListError(ValueError):
     """A term list file is missing, unreadable or invalid; the text names file and key."""
 
 
-def default_terms_dir() -> Path:
-    """The shipped lists live next to the shipped ``tactful.yaml``."""
-    return Path(DEFAULT_CONFIG).parent / "sensitive"
+def default_terms_dir() -> Traversable:
+    """The shipped lists, wherever the ``detectors`` package is installed.
+
+    A :class:`~importlib.resources.abc.Traversable` rather than a path, so
+    callers read the files the way importlib finds them (a wheel, a zip, a
+    checkout); an agency's own ``terms_dir`` is an ordinary
+    :class:`~pathlib.Path`, which is a Traversable too.
+    """
+    return resources.files("detectors") / "terms"
 
 
 def _clean(values: tuple[str, ...], *, lower: bool) -> tuple[str, ...]:
@@ -77,10 +89,10 @@ class TermList(BaseModel):
 class CategoryTerms:
     category: Category
     terms: TermList
-    path: Path
+    path: Traversable
 
 
-def _describe(exc: ValidationError, path: Path) -> str:
+def _describe(exc: ValidationError, path: Traversable) -> str:
     lines = [f"invalid term list {path}:"]
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
@@ -93,7 +105,7 @@ def _describe(exc: ValidationError, path: Path) -> str:
     return "\n".join(lines)
 
 
-def load_term_list(path: Path) -> TermList:
+def load_term_list(path: Traversable) -> TermList:
     """Read and validate one category file."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -114,7 +126,9 @@ def load_term_list(path: Path) -> TermList:
         raise TermListError(_describe(exc, path)) from exc
 
 
-def load_term_lists(directory: Path, categories: Iterable[Category]) -> tuple[CategoryTerms, ...]:
+def load_term_lists(
+    directory: Traversable, categories: Iterable[Category]
+) -> tuple[CategoryTerms, ...]:
     """Load the lists for ``categories`` from ``directory``.
 
     Every ``*.yaml`` file must be named after a category, so that a misspelt
@@ -124,15 +138,18 @@ def load_term_lists(directory: Path, categories: Iterable[Category]) -> tuple[Ca
     if not directory.is_dir():
         raise TermListError(f"sensitive term directory {directory} does not exist")
     known = {c.value for c in Category}
-    for path in sorted(directory.glob("*.yaml")):
-        if path.stem not in known:
+    lists = sorted(
+        (p for p in directory.iterdir() if p.name.endswith(_SUFFIX)), key=lambda p: p.name
+    )
+    for path in lists:
+        if path.name.removesuffix(_SUFFIX) not in known:
             raise TermListError(
                 f"term list {path} is not named after a category; "
                 f"use one of: {', '.join(sorted(known))}"
             )
     loaded: list[CategoryTerms] = []
     for category in categories:
-        path = directory / f"{category.value}.yaml"
+        path = directory / f"{category.value}{_SUFFIX}"
         if not path.is_file():
             raise TermListError(
                 f"no term list for category {category.value!r}: expected {path} "

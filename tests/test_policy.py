@@ -2,7 +2,7 @@
 
 Messages, findings and the registry are built by hand (no spaCy), recipients
 are classified by the real :func:`classify_recipients`, and the real shipped
-``config/tactful.yaml`` supplies the actions.
+``proxy/core/defaults/tactful.yaml`` supplies the actions.
 """
 
 from __future__ import annotations

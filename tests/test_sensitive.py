@@ -6,7 +6,6 @@ message is built by hand because parsing is another module's job.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -29,6 +28,19 @@ RH = Category.REPRODUCTIVE_HEALTH
 AN = Category.ABUSE_NEGLECT
 IM = Category.IMMIGRATION
 CJ = Category.CRIMINAL_JUSTICE
+
+
+def copy_shipped_lists(target: Path) -> Path:
+    """The shipped lists copied out, as an agency starts its own ``terms_dir``.
+
+    Read through the same importlib.resources handle the detector uses, so it
+    works wherever the package is installed, not only from a checkout.
+    """
+    target.mkdir()
+    for entry in default_terms_dir().iterdir():
+        if entry.is_file():
+            (target / entry.name).write_bytes(entry.read_bytes())
+    return target
 
 
 def message(*segments: Segment, from_name: str = "Jane Worker") -> ParsedMessage:
@@ -255,8 +267,7 @@ def test_sender_name_is_not_a_person_but_others_are(nlp_service: NlpService) -> 
 def test_agency_edited_term_lists_change_what_is_found(
     nlp_service: NlpService, tmp_path: Path
 ) -> None:
-    terms_dir = tmp_path / "sensitive"
-    shutil.copytree(default_terms_dir(), terms_dir)
+    terms_dir = copy_shipped_lists(tmp_path / "sensitive")
     text = "She gambled away her rent money again and her detox smoothie recipe is here."
     shipped = summary(run(nlp_service, text))
     assert shipped == [(SU, True, "detox")]
@@ -305,8 +316,7 @@ def test_bad_options_give_a_clear_error(options: dict[str, object], needle: str)
     ],
 )
 def test_bad_term_list_names_file_and_key(tmp_path: Path, content: str, needles: list[str]) -> None:
-    terms_dir = tmp_path / "sensitive"
-    shutil.copytree(default_terms_dir(), terms_dir)
+    terms_dir = copy_shipped_lists(tmp_path / "sensitive")
     (terms_dir / "substance_use.yaml").write_text(content, encoding="utf-8")
     with pytest.raises(TermListError) as info:
         SensitiveConditionDetector({"terms_dir": str(terms_dir)}, load_settings())
@@ -317,8 +327,7 @@ def test_bad_term_list_names_file_and_key(tmp_path: Path, content: str, needles:
 
 
 def test_misnamed_or_missing_term_list_is_an_error(tmp_path: Path) -> None:
-    terms_dir = tmp_path / "sensitive"
-    shutil.copytree(default_terms_dir(), terms_dir)
+    terms_dir = copy_shipped_lists(tmp_path / "sensitive")
     (terms_dir / "mental_health.yaml").rename(terms_dir / "mental-health.yaml")
     with pytest.raises(TermListError, match=r"mental-health\.yaml is not named after a category"):
         SensitiveConditionDetector({"terms_dir": str(terms_dir)}, load_settings())

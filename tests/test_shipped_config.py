@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.core.config import ConfigError, load_settings
+from proxy.core.config import DEFAULT_CONFIG, ConfigError, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -16,7 +16,7 @@ def test_shipped_defaults_load_and_document_every_section() -> None:
     settings = load_settings()
     assert settings.smtp.listen == "127.0.0.1:2525"
     assert settings.upstream.target == "maildir:var/outbox"
-    text = (REPO / "config" / "tactful.yaml").read_text()
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8")
     for section in settings.model_fields:
         assert f"\n{section}:" in text or text.startswith(f"{section}:"), section
 

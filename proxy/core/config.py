@@ -1,5 +1,5 @@
-"""Configuration: shipped defaults in ``config/tactful.yaml`` with an
-agency's partial file merged over them, validated by pydantic.
+"""Configuration: shipped defaults in ``proxy/core/defaults/tactful.yaml``
+with an agency's partial file merged over them, validated by pydantic.
 
 There is no global settings object; whoever needs settings is handed a
 :class:`Settings`. Unknown keys are errors, so a typo never silently turns a
@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date, time
+from importlib import resources
+from importlib.resources.abc import Traversable
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from proxy.core.verdict import Action
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "tactful.yaml"
+# The shipped defaults are package data, read through importlib.resources so
+# that an installed wheel finds them as well as a source checkout does.
+DEFAULT_CONFIG: Traversable = resources.files("proxy.core") / "defaults" / "tactful.yaml"
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -333,7 +337,7 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return merged
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_yaml(path: Traversable) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -355,12 +359,14 @@ def _describe(exc: ValidationError, origin: str) -> str:
         key = ".".join(str(p) for p in err["loc"])
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling against config/tactful.yaml)"
+            msg = "unknown key (check the spelling against proxy/core/defaults/tactful.yaml)"
         lines.append(f"  {key}: {msg}")
     return "\n".join(lines)
 
 
-def load_settings(path: str | Path | None = None, *, base: Path = DEFAULT_CONFIG) -> Settings:
+def load_settings(
+    path: str | Path | None = None, *, base: Traversable = DEFAULT_CONFIG
+) -> Settings:
     """Shipped defaults, with the optional agency file merged over them."""
     data = _read_yaml(base)
     origin = str(base)
@@ -373,7 +379,9 @@ def load_settings(path: str | Path | None = None, *, base: Path = DEFAULT_CONFIG
         raise ConfigError(_describe(exc, origin)) from exc
 
 
-def settings_from_mapping(overrides: Mapping[str, Any], *, base: Path = DEFAULT_CONFIG) -> Settings:
+def settings_from_mapping(
+    overrides: Mapping[str, Any], *, base: Traversable = DEFAULT_CONFIG
+) -> Settings:
     """Defaults with ``overrides`` merged over them; used by tests and tools."""
     try:
         return Settings.model_validate(deep_merge(_read_yaml(base), overrides))

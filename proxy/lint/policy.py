@@ -154,7 +154,7 @@ def decide(
         raise PolicyConfigError(
             "policy.rules has no entry for "
             + ", ".join(missing)
-            + " (see the policy section of config/tactful.yaml)"
+            + " (see the policy section of proxy/core/defaults/tactful.yaml)"
         )
     tags = _tags(message)
     inp = RuleInput(

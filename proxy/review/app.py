@@ -7,7 +7,6 @@ tests build it around a temporary database the same way.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -16,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from proxy.core.package_data import data_directory
 from proxy.pipeline.services import Services
 from proxy.review.cancel import CancelPages
 from proxy.review.consent_pages import ConsentPages
@@ -26,7 +26,6 @@ from proxy.review.login import LoginPages
 from proxy.review.messages import MessagePages
 from proxy.review.permissions import Permission
 
-STATIC = Path(__file__).resolve().parent / "static"
 AUDIT_ROWS = 200
 
 
@@ -80,7 +79,12 @@ def build_review_app(
         Route("/consent/import", consent.import_file, methods=["POST"]),
         Route("/consent/client/{client_id}", consent.client, methods=["GET"]),
         Route("/consent/client/{client_id}/revoke", consent.revoke, methods=["POST"]),
-        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+        # Package data (proxy/review/static), found through importlib.resources.
+        Mount(
+            "/static",
+            app=StaticFiles(directory=data_directory("proxy.review", "static")),
+            name="static",
+        ),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
     app.state.kit = kit

@@ -12,7 +12,6 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from proxy.accounts.users import UserDirectory, UsersFile
+from proxy.core.package_data import data_directory
 from proxy.pipeline.services import Services
 from proxy.review import csrf
 from proxy.review.links import CancelLinks
@@ -32,7 +32,6 @@ from proxy.store.audit import AuditTrail, DetailValue
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_REASON = 2000
 MAX_FIELDS = 60
 
@@ -66,7 +65,9 @@ class Kit:
         )
         self.audit = AuditTrail(services.engine)
         self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(TEMPLATES),
+            # Package data (proxy/review/templates), found through
+            # importlib.resources so an installed wheel renders too.
+            loader=jinja2.FileSystemLoader(data_directory("proxy.review", "templates")),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,

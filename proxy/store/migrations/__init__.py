@@ -16,9 +16,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, MetaData
 
+from proxy.core.package_data import data_directory
 from proxy.store.db import Base, make_engine
-
-SCRIPT_LOCATION = Path(__file__).resolve().parent
 
 # Modules whose import registers tables on proxy.store.db.Base.metadata.
 MODEL_MODULES: tuple[str, ...] = (
@@ -36,11 +35,21 @@ def target_metadata() -> MetaData:
     return Base.metadata
 
 
+def script_location() -> Path:
+    """This package's directory (env.py, script.py.mako, versions/) on disk.
+
+    Alembic imports the scripts by path, so it needs a real directory; it is
+    found through importlib.resources (see :mod:`proxy.core.package_data`),
+    which works from an installed wheel as well as from a checkout.
+    """
+    return data_directory("proxy.store", "migrations")
+
+
 def alembic_config(engine: Engine | None = None) -> Config:
     """An Alembic config pointing at this package; ``engine`` (if given) is
     what env.py migrates."""
     config = Config()
-    config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    config.set_main_option("script_location", str(script_location()))
     if engine is not None:
         config.attributes["engine"] = engine
     return config
