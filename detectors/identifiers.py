@@ -11,12 +11,6 @@ downloads a model), and turns Presidio's results into our typed findings.
 from __future__ import annotations
 
 import logging
-import os
-
-# tldextract (imported by Presidio) reads this when first imported: an empty
-# list means its bundled suffix snapshot, never a download at run time.
-os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
-
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any

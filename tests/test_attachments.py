@@ -39,6 +39,7 @@ from proxy.lint.attachments import (
         ("a.png", "image/png", png_bytes()[:8], Kind.IMAGE),
         ("photo.JPG", "application/octet-stream", b"", Kind.IMAGE),
         ("a.txt", "application/octet-stream", b"", Kind.TEXT),
+        ("notes.markdown", "application/octet-stream", b"", Kind.TEXT),
         ("a.csv", "text/csv", b"", Kind.TEXT),
         ("invite.ics", "text/calendar", b"", Kind.TEXT),
         ("", "text/plain", b"", Kind.TEXT),

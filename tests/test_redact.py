@@ -11,6 +11,8 @@ from email.parser import BytesParser
 
 import pytest
 
+from proxy.core.config import Limits
+from proxy.lint.parse import parse_message
 from proxy.pipeline.redact import mask_keep_last4, redact_message
 
 SSN = "123-45-6789"
@@ -319,6 +321,33 @@ def test_value_in_a_word_header_is_reported() -> None:
     )
     result = redact_message(msg.as_bytes(policy=policy.SMTP), [SSN])
     assert result.unredactable_parts == ("attachment:h.docx",)
+
+
+def test_parts_are_read_as_the_scan_read_them() -> None:
+    """Redaction asks the scan's own question of each part: a JSON file the
+    scan read as text is masked in place, and a Word file labelled text/plain
+    (which the scan opened as Word) is reported -- searched as text, its
+    compressed words would show nothing and the value would go out."""
+    msg = EmailMessage()
+    msg["From"] = "w@agency.example"
+    msg["Subject"] = "Export"
+    msg.set_content("Files attached.\n")
+    msg.add_attachment(
+        b'{"ssn": "123-45-6789"}\n', maintype="application", subtype="json", filename="x.json"
+    )
+    msg.add_attachment(
+        _docx("SSN 123-45-6789"), maintype="text", subtype="plain", filename="n.docx"
+    )
+    raw = msg.as_bytes(policy=policy.SMTP)
+    scanned = parse_message(raw, limits=Limits())
+    assert {s.source for s in scanned.segments if SSN in s.text} == {
+        "attachment:x.json",
+        "attachment:n.docx",
+    }
+    result = redact_message(raw, [SSN])
+    assert result.masked == 1
+    assert result.unredactable_parts == ("attachment:n.docx",)
+    assert '{"ssn": "XXX-XX-6789"}\n' in decoded_texts(result.data)
 
 
 def test_names_and_case() -> None:

@@ -1,11 +1,5 @@
 """Our Presidio recognizers, one small module each (Presidio's house style)."""
 
-import os
-
-# tldextract (imported by Presidio) reads this when first imported: an empty
-# list means its bundled suffix snapshot, never a download at run time.
-os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
-
 from detectors.recognizers.bank_account import BankAccountRecognizer
 from detectors.recognizers.case_number import CaseNumberRecognizer
 from detectors.recognizers.date_of_birth import DateOfBirthRecognizer

@@ -40,7 +40,7 @@ GARBLED = "text in an unreadable character set"
 ENCRYPTED = "encrypted message"
 
 _TEXT_EXTENSIONS = frozenset(
-    {".txt", ".text", ".csv", ".tsv", ".md", ".log", ".json", ".xml", ".ics", ".vcf"}
+    {".txt", ".text", ".csv", ".tsv", ".md", ".markdown", ".log", ".json", ".xml", ".ics", ".vcf"}
 )
 _TEXT_TYPES = frozenset({"application/json", "application/xml", "application/csv"})
 _HTML_EXTENSIONS = frozenset({".html", ".htm"})

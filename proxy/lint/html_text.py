@@ -34,7 +34,9 @@ _QUOTE = "blockquote"
 
 _WHITESPACE = re.compile(r"\s+")
 # Characters that render as nothing; inside a number they would hide it.
-_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
+# Shared with redaction, which must see through exactly the same ones.
+INVISIBLE = frozenset("\u00ad\u200b\u200c\u200d\u2060\ufeff")
+_INVISIBLE = dict.fromkeys(map(ord, INVISIBLE))
 _NBSP = {0xA0: " "}
 
 

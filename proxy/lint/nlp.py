@@ -18,11 +18,7 @@ cheaper than stock Presidio's pipeline without changing any verdict:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
-
-# tldextract (pulled in by Presidio) must use its bundled suffix snapshot.
-os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 import spacy
 from spacy.language import Language

@@ -287,22 +287,50 @@ def _walk(part: Message, depth: int, embedded: str | None, collector: _Collector
         collector.problem(where, REASON_BAD_PART)
 
 
+def read_as(part: Message, payload: bytes) -> Kind:
+    """How the scan reads a leaf part whose decoded bytes are ``payload``: a
+    text body as TEXT or HTML, anything else as :func:`classify` says.
+
+    Public so that whatever must treat a part the way the scan did uses this
+    one decision: redaction (:mod:`proxy.pipeline.redact`) masks values in
+    place exactly where the scan read a part as text, and checks the rest.
+    """
+    filename = _filename(part)
+    if _is_body(part, filename):
+        return Kind.HTML if _content_type(part) == "text/html" else Kind.TEXT
+    return classify(filename, _content_type(part), payload[:8])
+
+
+def _content_type(part: Message) -> str:
+    """The part's type as read: a multipart part in which the parser found no
+    parts (a missing boundary) is read as plain text."""
+    if part.get_content_maintype() == "multipart":
+        return "text/plain"
+    return part.get_content_type()
+
+
+def _is_body(part: Message, filename: str) -> bool:
+    """Unnamed text that is not marked as an attachment is a message body."""
+    return (
+        _content_type(part).startswith("text/")
+        and part.get_content_disposition() != "attachment"
+        and not filename
+    )
+
+
 def _leaf(part: Message, depth: int, embedded: str | None, collector: _Collector) -> None:
-    ctype = part.get_content_type()
-    maintype = part.get_content_maintype()
+    ctype = _content_type(part)
     filename = _filename(part)
     decoded = part.get_payload(decode=True)
     payload = decoded if isinstance(decoded, bytes) else b""
     damaged_base64 = any(isinstance(d, _BASE64_DEFECTS) for d in part.defects)
-    if maintype == "multipart":
-        # The parser found no parts (missing boundary): read it as plain text.
+    if part.get_content_maintype() == "multipart":
+        # No parts found (missing boundary): read as plain text, and say so.
         collector.problem(embedded or MESSAGE_SOURCE, REASON_BAD_STRUCTURE)
-        ctype, maintype = "text/plain", "text"
-    is_body = maintype == "text" and part.get_content_disposition() != "attachment"
-    if is_body and not filename:
-        _body(part, ctype, payload, damaged_base64, embedded, collector)
+    kind = read_as(part, payload)
+    if _is_body(part, filename):
+        _body(part, kind, payload, damaged_base64, embedded, collector)
         return
-    kind = classify(filename, ctype, payload[:8])
     name = filename or (_UNNAMED_MESSAGE if kind is Kind.MESSAGE else _UNNAMED)
     source = collector.new_source(f"attachment:{name}")
     if damaged_base64:
@@ -335,13 +363,13 @@ def _leaf(part: Message, depth: int, embedded: str | None, collector: _Collector
 
 def _body(
     part: Message,
-    ctype: str,
+    kind: Kind,
     payload: bytes,
     damaged_base64: bool,
     embedded: str | None,
     collector: _Collector,
 ) -> None:
-    is_html = ctype == "text/html"
+    is_html = kind is Kind.HTML
     source = embedded or collector.new_source("html" if is_html else "body")
     if damaged_base64:
         collector.problem(source, REASON_BAD_BASE64)

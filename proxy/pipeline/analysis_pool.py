@@ -69,7 +69,6 @@ def _die_with_parent() -> None:
 def _init_worker(settings: Settings, db_url: str | None) -> None:
     global _engine, _registry_stamp, _db_url
     _die_with_parent()
-    os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
     _db_url = db_url
     registry = Registry()
     if db_url is not None:

@@ -9,6 +9,12 @@ way it is stored: quoted-printable soft line breaks, base64 and ``&#49;`` are
 decoded first, separators may differ ("123 45 6789" for "123-45-6789"), and
 markup or invisible characters inside a number do not hide it.
 
+Which parts are text, HTML, documents or attached messages is decided by
+:func:`proxy.lint.parse.read_as`, the very decision the scan made, and the
+characters that render as nothing are the HTML renderer's: a value the scan
+read in a part is masked in that same part, not missed because the two
+disagreed about what the part was.
+
 Everything else keeps its bytes where MIME allows: unchanged parts are
 written back as they came, and a changed part keeps its charset and its
 transfer encoding (a quoted-printable part stays quoted-printable). Parts we
@@ -32,9 +38,10 @@ from email.generator import BytesGenerator
 from email.message import Message
 from email.parser import BytesParser
 from email.quoprimime import body_encode as qp_body_encode
-from pathlib import PurePosixPath
 
-from proxy.lint.attachments import PDF_WITHOUT_TEXT, Extracted, Kind, classify, docx_text, pdf_text
+from proxy.lint.attachments import PDF_WITHOUT_TEXT, Extracted, Kind, docx_text, pdf_text
+from proxy.lint.html_text import INVISIBLE
+from proxy.lint.parse import read_as
 from proxy.outbound.header_safety import safe_header_value
 
 Mask = Callable[[str], str]
@@ -47,14 +54,10 @@ MASK_CHAR = "X"
 
 # Separators a writer may put between the characters of an identifier.
 _SEPARATOR = r"[\s.\-/()\u00a0\u2010-\u2015]{0,3}"
-# Characters that render as nothing; inside a number they would hide it.
-_INVISIBLE = frozenset("\u00ad\u200b\u200c\u200d\u2060\ufeff")
 _CHARREF = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?")
 _MARKUP = re.compile(r"<!--.*?(?:-->|\Z)|<[A-Za-z/!?][^>]*>", re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
-_TEXT_EXTENSIONS = frozenset({".txt", ".text", ".csv", ".tsv", ".md", ".markdown", ".log"})
-_HTML_EXTENSIONS = frozenset({".htm", ".html"})
 # Media whose bytes are not text: a digit run in them is noise, not a value.
 _MEDIA_PREFIXES = ("image/", "audio/", "video/")
 
@@ -141,12 +144,12 @@ def _view(source: str, *, html_refs: bool, skip_markup: bool) -> _View:
             if ref is not None:
                 decoded = html.unescape(ref.group(0))
                 if len(decoded) == 1:
-                    if decoded not in _INVISIBLE:
+                    if decoded not in INVISIBLE:
                         chars.append(decoded)
                         spans.append((i, ref.end()))
                     i = ref.end()
                     continue
-        if char not in _INVISIBLE:
+        if char not in INVISIBLE:
             chars.append(char)
             spans.append((i, i + 1))
         i += 1
@@ -216,10 +219,6 @@ def _label(part: Message) -> str:
     return f"attachment:{filename}" if filename else f"part:{part.get_content_type()}"
 
 
-def _extension(part: Message) -> str:
-    return PurePosixPath(part.get_filename() or "").suffix.lower()
-
-
 def _codec(part: Message) -> str:
     # Undeclared: UTF-8 reads ASCII unchanged and most text files written today.
     charset = part.get_content_charset() or "utf-8"
@@ -262,10 +261,7 @@ def _redact_subject(msg: Message, ctx: _Context) -> None:
     ctx.masked += count
 
 
-def _redact_text_part(part: Message, ctx: _Context, *, is_html: bool) -> None:
-    data = part.get_payload(decode=True)
-    if not isinstance(data, bytes):
-        return
+def _redact_text_part(part: Message, data: bytes, ctx: _Context, *, is_html: bool) -> None:
     codec = _codec(part)
     text = data.decode(codec, errors="surrogateescape")
     masked, count = _mask_text(text, ctx.pattern, ctx.mask, is_html=is_html)
@@ -274,11 +270,8 @@ def _redact_text_part(part: Message, ctx: _Context, *, is_html: bool) -> None:
         ctx.masked += count
 
 
-def _redact_attached_message(part: Message, ctx: _Context, depth: int) -> None:
+def _redact_attached_message(part: Message, data: bytes, ctx: _Context, depth: int) -> None:
     """A .eml attached as a file: redact it as a message of its own."""
-    data = part.get_payload(decode=True)
-    if not isinstance(data, bytes):
-        return
     inner = _redact(data, ctx.pattern, ctx.mask, ctx.max_depth, depth + 1)
     label = _label(part)
     ctx.unredactable.extend(f"{label}/{name}" for name in inner.unredactable_parts)
@@ -287,11 +280,10 @@ def _redact_attached_message(part: Message, ctx: _Context, depth: int) -> None:
         ctx.masked += inner.masked
 
 
-def _document_text(part: Message, data: bytes) -> Extracted | None:
+def _document_text(kind: Kind, data: bytes) -> Extracted | None:
     """A PDF or Word file read as :mod:`proxy.lint.parse` reads it (headers and
     footers included), so masking checks every place the scan looked; None
     if the part is neither."""
-    kind = classify(part.get_filename() or "", part.get_content_type(), data[:8])
     if kind is Kind.PDF:
         return pdf_text(data, max_chars=sys.maxsize)
     if kind is Kind.DOCX:
@@ -299,14 +291,11 @@ def _document_text(part: Message, data: bytes) -> Extracted | None:
     return None
 
 
-def _check_binary_part(part: Message, ctx: _Context) -> None:
+def _check_binary_part(part: Message, kind: Kind, data: bytes, ctx: _Context) -> None:
     """Report a part we cannot rewrite if it contains a value."""
-    if part.get_content_type().startswith(_MEDIA_PREFIXES):
+    if part.get_content_type().startswith(_MEDIA_PREFIXES) or not data:
         return
-    data = part.get_payload(decode=True)
-    if not isinstance(data, bytes) or not data:
-        return
-    document = _document_text(part, data)
+    document = _document_text(kind, data)
     if document is None:
         text = data.decode("latin-1")
     elif document.scanned or document.problem == PDF_WITHOUT_TEXT:
@@ -331,15 +320,17 @@ def _visit(entity: Message, ctx: _Context, depth: int) -> None:
                 _redact_subject(sub, ctx)
             _visit(sub, ctx, depth + 1)
         return
-    ext = _extension(entity)
-    if ctype == "text/html" or ext in _HTML_EXTENSIONS:
-        _redact_text_part(entity, ctx, is_html=True)
-    elif ctype.startswith("text/") or ext in _TEXT_EXTENSIONS:
-        _redact_text_part(entity, ctx, is_html=False)
-    elif ctype == "message/rfc822" or ext == ".eml":
-        _redact_attached_message(entity, ctx, depth)
+    decoded = entity.get_payload(decode=True)
+    data = decoded if isinstance(decoded, bytes) else b""
+    # Where the scan read text, the value is masked in that text; what the
+    # scan read another way is checked, never rewritten.
+    kind = read_as(entity, data)
+    if kind is Kind.HTML or kind is Kind.TEXT:
+        _redact_text_part(entity, data, ctx, is_html=kind is Kind.HTML)
+    elif kind is Kind.MESSAGE:
+        _redact_attached_message(entity, data, ctx, depth)
     else:
-        _check_binary_part(entity, ctx)
+        _check_binary_part(entity, kind, data, ctx)
 
 
 def _redact(

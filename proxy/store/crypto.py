@@ -12,10 +12,7 @@ The version byte lets a later key or algorithm change coexist with old rows.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -23,6 +20,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from proxy.core.config import ConfigError, Hold
+from proxy.store.key_file import SecretKind, load_or_create_secret
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -39,7 +37,6 @@ class DecryptionError(Exception):
 class HoldKeyError(ConfigError):
     """The hold key is missing, malformed or not protected; the text names
     where it came from and how to fix it, never the key."""
-
 
 
 class MessageCipher:
@@ -81,72 +78,19 @@ def _aad(message_id: str) -> bytes:
     return _VERSION + message_id.encode("utf-8")
 
 
-def _decode_key(text: str, origin: str) -> bytes:
-    try:
-        key = base64.b64decode(text.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise HoldKeyError(
-            f"the hold key in {origin} is not valid base64; generate one with: "
-            "python -c \"import os, base64; print(base64.b64encode(os.urandom(32)).decode())\""
-        ) from None
-    if len(key) != KEY_BYTES:
-        raise HoldKeyError(
-            f"the hold key in {origin} decodes to {len(key)} bytes; it must be "
-            f"{KEY_BYTES} bytes (44 base64 characters)"
-        )
-    return key
+def _length_problem(key: bytes) -> str | None:
+    if len(key) == KEY_BYTES:
+        return None
+    return f"decodes to {len(key)} bytes; it must be {KEY_BYTES} bytes (44 base64 characters)"
 
 
-def _create_key_file(path: Path) -> bytes:
-    """Write a new random key, readable by the owner only, durably."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = os.urandom(KEY_BYTES)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, base64.b64encode(key) + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return key
-
-
-def _read_key_file(path: Path) -> bytes:
-    origin = f"key file {path}"
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise HoldKeyError(
-            f"refusing to use the {origin}: other users can access it "
-            f"(mode {stat.S_IMODE(mode):03o}); run: chmod 600 {path}"
-        )
-    try:
-        text = path.read_text(encoding="ascii")
-    except UnicodeDecodeError:
-        raise HoldKeyError(f"the {origin} is not base64 text") from None
-    return _decode_key(text, origin)
+_HOLD_KEY = SecretKind("hold key", KEY_BYTES, _length_problem, HoldKeyError)
 
 
 def load_or_create_key(hold: Hold, environ: Mapping[str, str] | None = None) -> bytes:
     """The hold key: from ``hold.key_env`` if that variable is set, else from
-    ``hold.key_file``, which is created (mode 0600) on first use.
-
-    A file that group or others can read is refused rather than used: a key
-    anyone on the host can read protects nothing.
-    """
-    env = os.environ if environ is None else environ
-    value = env.get(hold.key_env)
-    if value:
-        return _decode_key(value, f"environment variable {hold.key_env}")
-    path = Path(hold.key_file)
-    try:
-        return _read_key_file(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise HoldKeyError(f"cannot read the hold key file {path}: {exc.strerror}") from None
-    try:
-        return _create_key_file(path)
-    except FileExistsError:
-        # Another process created it between our read and our create.
-        return _read_key_file(path)
-    except OSError as exc:
-        raise HoldKeyError(f"cannot create the hold key file {path}: {exc.strerror}") from None
+    ``hold.key_file``, which is created (mode 0600) on first use; a file
+    others can read is refused (see :mod:`proxy.store.key_file`)."""
+    return load_or_create_secret(
+        _HOLD_KEY, env_var=hold.key_env, path=Path(hold.key_file), environ=environ
+    )
