@@ -28,14 +28,10 @@ from proxy.store.consent_store import ConsentStore
 from proxy.store.crypto import MessageCipher
 from proxy.store.db import make_engine, session_factory
 from proxy.store.migrations import upgrade
+from proxy.store.spool_decisions import AlreadyDecided, Decided
 from proxy.store.spool_model import SpoolRow
-from proxy.store.spool_store import (
-    AlreadyDecided,
-    Decided,
-    FindingSummary,
-    SpoolStore,
-    VerdictSummary,
-)
+from proxy.store.spool_store import SpoolStore
+from proxy.store.spool_summary import FindingSummary, VerdictSummary
 
 T0 = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)
 REASON = "Maria Lopez's mother asked for it"  # free text naming a client

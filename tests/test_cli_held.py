@@ -26,7 +26,8 @@ from proxy.store.crypto import MessageCipher, load_or_create_key
 from proxy.store.db import make_engine
 from proxy.store.migrations import upgrade
 from proxy.store.spool_model import SpoolState
-from proxy.store.spool_store import FindingSummary, HitSummary, SpoolStore, VerdictSummary
+from proxy.store.spool_store import SpoolStore
+from proxy.store.spool_summary import FindingSummary, HitSummary, VerdictSummary
 
 REPO = Path(__file__).resolve().parent.parent
 TACTFUL = REPO / ".venv" / "bin" / "tactful"

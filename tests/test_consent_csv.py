@@ -10,14 +10,8 @@ from pathlib import Path
 import pytest
 
 from proxy.core.consent import CSV_COLUMNS, Channel, ConsentStatus, Relationship
-from proxy.store.consent_csv import (
-    ConsentCsvError,
-    RowError,
-    normalize_email,
-    normalize_phone,
-    read_consent_csv,
-    write_consent_csv,
-)
+from proxy.store.consent_address import normalize_email, normalize_phone
+from proxy.store.consent_csv import ConsentCsvError, RowError, read_consent_csv, write_consent_csv
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config" / "consent.example.csv"

@@ -39,8 +39,10 @@ from proxy.store.disclosures import (
     record_spooled_delivery,
 )
 from proxy.store.migrations import upgrade
+from proxy.store.spool_decisions import Decided
 from proxy.store.spool_model import SpoolState
-from proxy.store.spool_store import Decided, FindingSummary, SpoolStore, VerdictSummary, summarize
+from proxy.store.spool_store import SpoolStore
+from proxy.store.spool_summary import FindingSummary, VerdictSummary, summarize
 
 T0 = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)
 SSN = "512-44-8821"

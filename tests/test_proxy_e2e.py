@@ -43,8 +43,9 @@ from proxy.core.clock import ManualClock, system_clock
 from proxy.outbound.dkim_sign import txt_value
 from proxy.store.crypto import MessageCipher, load_or_create_key
 from proxy.store.db import make_engine
+from proxy.store.spool_decisions import Decided
 from proxy.store.spool_model import SpoolState
-from proxy.store.spool_store import Decided, SpoolStore
+from proxy.store.spool_store import SpoolStore
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -25,7 +25,8 @@ from proxy.store.crypto import MessageCipher
 from proxy.store.db import make_engine
 from proxy.store.migrations import upgrade
 from proxy.store.spool_model import SpoolState
-from proxy.store.spool_store import SpoolStore, VerdictSummary
+from proxy.store.spool_store import SpoolStore
+from proxy.store.spool_summary import VerdictSummary
 
 T0 = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 WORKER = "jane@example.org"

@@ -18,19 +18,10 @@ from proxy.core.submission import Submission
 from proxy.store.crypto import MessageCipher
 from proxy.store.db import make_engine, session_factory
 from proxy.store.migrations import upgrade
+from proxy.store.spool_decisions import AlreadyDecided, Decided, NotFound
 from proxy.store.spool_model import SpoolKind, SpoolRow, SpoolState
-from proxy.store.spool_store import (
-    MIN_PREFIX,
-    AlreadyDecided,
-    Ambiguous,
-    Decided,
-    FindingSummary,
-    HitSummary,
-    NotFound,
-    SpoolConflictError,
-    SpoolStore,
-    VerdictSummary,
-)
+from proxy.store.spool_store import MIN_PREFIX, Ambiguous, SpoolConflictError, SpoolStore
+from proxy.store.spool_summary import FindingSummary, HitSummary, VerdictSummary
 
 T0 = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)
 SECRET = b"Maria Lopez DOB 04/12/1987 SSN 123-45-6789"

@@ -357,7 +357,7 @@ def test_queue_shows_a_held_text_by_number_as_the_policy_saw_it(tmp_path: Path) 
     from web_fixtures import stored_summary
 
     from proxy.core.submission import Submission
-    from proxy.store.spool_store import RecipientSummary
+    from proxy.store.spool_summary import RecipientSummary
 
     world = build_world(tmp_path, f"sqlite:///{tmp_path / 'q.db'}")
     summary = dataclasses.replace(

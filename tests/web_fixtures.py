@@ -29,13 +29,8 @@ from proxy.pipeline.analysis_pool import AnalysisFailure
 from proxy.pipeline.services import Services
 from proxy.review.app import build_review_app
 from proxy.review.links import CancelLinks
-from proxy.store.spool_store import (
-    FindingSummary,
-    HitSummary,
-    SpooledMessage,
-    VerdictSummary,
-    summarize,
-)
+from proxy.store.spool_summary import FindingSummary, HitSummary, VerdictSummary, summarize
+from proxy.store.spool_view import SpooledMessage
 
 # When the review app's world starts: a Friday evening, on purpose (any day works).
 OPENED_AT = datetime(2026, 12, 4, 23, 30, tzinfo=UTC)

@@ -41,7 +41,8 @@ from proxy.store.crypto import MessageCipher, load_or_create_key
 from proxy.store.db import make_engine
 from proxy.store.disclosures import DisclosureRecorder, record_spooled_delivery
 from proxy.store.migrations import upgrade
-from proxy.store.spool_store import SpooledMessage, SpoolStore
+from proxy.store.spool_store import SpoolStore
+from proxy.store.spool_view import SpooledMessage
 
 log = logging.getLogger(__name__)
 

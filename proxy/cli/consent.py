@@ -21,14 +21,8 @@ from proxy.cli.audit import DatabaseUnavailable, fail, migrated_engine, print_ta
 from proxy.core.clock import system_clock
 from proxy.core.config import Settings, load_settings
 from proxy.core.consent import Channel, ConsentRecord, ConsentStatus
-from proxy.store.consent_csv import (
-    AddressError,
-    ConsentCsvError,
-    address_channel,
-    normalize_address,
-    read_consent_csv,
-    write_consent_csv,
-)
+from proxy.store.consent_address import AddressError, address_channel, normalize_address
+from proxy.store.consent_csv import ConsentCsvError, read_consent_csv, write_consent_csv
 from proxy.store.consent_store import ConsentStore, ConsentStoreError, ImportSummary
 
 

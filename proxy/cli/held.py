@@ -32,17 +32,10 @@ from proxy.core.config import Settings, load_settings
 from proxy.pipeline.act import NoticeQueue
 from proxy.pipeline.notices import Notice, deleted_notice, released_notice, returned_notice
 from proxy.store.crypto import DecryptionError, MessageCipher, load_or_create_key
+from proxy.store.spool_decisions import AlreadyDecided, Decided, DecisionResult, NotFound
 from proxy.store.spool_model import SpoolState
-from proxy.store.spool_store import (
-    MIN_PREFIX,
-    AlreadyDecided,
-    Ambiguous,
-    Decided,
-    DecisionResult,
-    NotFound,
-    SpooledMessage,
-    SpoolStore,
-)
+from proxy.store.spool_store import MIN_PREFIX, Ambiguous, SpoolStore
+from proxy.store.spool_view import SpooledMessage
 
 SHORT_ID = 12  # characters of the id shown in lists; MIN_PREFIX of them resolve
 

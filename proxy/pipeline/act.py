@@ -45,7 +45,8 @@ from proxy.pipeline.notices import (
     masked_notice,
 )
 from proxy.pipeline.redact import redact_message
-from proxy.store.spool_store import SpoolStore, VerdictSummary, summarize
+from proxy.store.spool_store import SpoolStore
+from proxy.store.spool_summary import VerdictSummary, summarize
 
 log = logging.getLogger(__name__)
 

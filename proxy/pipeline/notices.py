@@ -24,7 +24,7 @@ from email.utils import format_datetime, make_msgid
 from typing import Protocol
 
 from proxy.outbound.header_safety import safe_header_value
-from proxy.store.spool_store import HitSummary, VerdictSummary
+from proxy.store.spool_summary import HitSummary, VerdictSummary
 
 
 class NoticeLinks(Protocol):

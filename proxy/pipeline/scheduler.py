@@ -23,7 +23,8 @@ from proxy.pipeline.act import Outbound, OutgoingError
 from proxy.pipeline.notices import expired_notice, partly_undeliverable_notice, undeliverable_notice
 from proxy.pipeline.services import Services
 from proxy.store.crypto import DecryptionError
-from proxy.store.spool_store import SpooledMessage, partial_summary
+from proxy.store.spool_summary import partial_summary
+from proxy.store.spool_view import SpooledMessage
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,9 @@ from proxy.review import csrf
 from proxy.review.kit import Kit
 from proxy.review.links import LinkProblem
 from proxy.review.messages import already_words
+from proxy.store.spool_decisions import AlreadyDecided, NotFound
 from proxy.store.spool_model import SpoolState
-from proxy.store.spool_store import AlreadyDecided, NotFound, SpooledMessage
+from proxy.store.spool_view import SpooledMessage
 
 
 class CancelPages:

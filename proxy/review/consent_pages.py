@@ -20,13 +20,8 @@ from starlette.responses import RedirectResponse, Response
 from proxy.core.consent import CSV_COLUMNS, Channel, ConsentRecord, ConsentStatus
 from proxy.review.kit import Kit, reason_from
 from proxy.review.permissions import Permission
-from proxy.store.consent_csv import (
-    AddressError,
-    ConsentCsvError,
-    RowError,
-    normalize_address,
-    read_consent_csv,
-)
+from proxy.store.consent_address import AddressError, normalize_address
+from proxy.store.consent_csv import ConsentCsvError, RowError, read_consent_csv
 from proxy.store.consent_store import ConsentStore, ConsentStoreError
 
 MAX_CLIENTS_SHOWN = 200

@@ -19,7 +19,7 @@ from proxy.pipeline.notices import Notice
 from proxy.pipeline.services import Services
 from proxy.review.queue import age_words
 from proxy.review.routing import DECIDING_ROLES, assign
-from proxy.store.spool_store import SpooledMessage
+from proxy.store.spool_view import SpooledMessage
 
 log = logging.getLogger(__name__)
 

@@ -40,14 +40,9 @@ from proxy.review.queue import STATE_WORDS, QueueFilter, queue_rows
 from proxy.review.sessions import ReviewSession
 from proxy.store.consent_store import ConsentStore
 from proxy.store.crypto import DecryptionError
+from proxy.store.spool_decisions import AlreadyDecided, Decided, DecisionResult, NotFound
 from proxy.store.spool_model import SpoolState
-from proxy.store.spool_store import (
-    AlreadyDecided,
-    Decided,
-    DecisionResult,
-    NotFound,
-    SpooledMessage,
-)
+from proxy.store.spool_view import SpooledMessage
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from proxy.core.verdict import Recipient, RecipientKind
 from proxy.lint.recipients import gateway_phone, is_gateway_address, kind_from_rows, matching_rows
 from proxy.review.routing import Assignment, assign
 from proxy.store.spool_model import SpoolState
-from proxy.store.spool_store import SpooledMessage
+from proxy.store.spool_view import SpooledMessage
 
 KIND_WORDS = {
     RecipientKind.CLIENT: "client",

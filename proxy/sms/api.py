@@ -49,7 +49,7 @@ from proxy.sms.keywords import KeywordHandler
 from proxy.sms.phone import e164, envelope_address
 from proxy.sms.provider import OutgoingText, ProviderClient, ProviderReply, Unreachable
 from proxy.sms.textmail import body_of, to_message
-from proxy.store.spool_store import summarize
+from proxy.store.spool_summary import summarize
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from proxy.pipeline.services import Services
 from proxy.sms.phone import number_of
 from proxy.sms.provider import ProviderClient, ProviderReply, Unreachable
 from proxy.sms.textmail import TextMailError, from_message
-from proxy.store.spool_store import SpooledMessage
+from proxy.store.spool_view import SpooledMessage
 
 log = logging.getLogger(__name__)
 

@@ -278,7 +278,7 @@ class ConsentStore:
         ``at`` is when the client withdrew consent (it may be in the past).
 
         ``address`` must already be normalised (see
-        :func:`proxy.store.consent_csv.normalize_address`). Rows that are already
+        :func:`proxy.store.consent_address.normalize_address`). Rows that are already
         revoked keep their original evidence and are not counted.
         """
         if not evidence.strip():

@@ -72,3 +72,9 @@ def utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware (use datetime.now(UTC))")
     return moment.astimezone(UTC)
+
+
+def rowcount(result: Any) -> int:
+    """Rows an ``UPDATE`` touched: how a compare-and-set learns it won."""
+    count: int = result.rowcount
+    return count

@@ -41,7 +41,8 @@ from proxy.store.disclosure_model import (
     DisclosureClientRow,
     DisclosureRow,
 )
-from proxy.store.spool_store import SpooledMessage, VerdictSummary
+from proxy.store.spool_summary import VerdictSummary
+from proxy.store.spool_view import SpooledMessage
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,74 @@
+"""What callers see of a spooled message: a read-only view, without content.
+
+Every part of the spool (storing, sending, deciding) hands back rows as
+:class:`SpooledMessage`, so reviewers, the scheduler and the disclosure log
+never hold a live ORM row or the encrypted content.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from proxy.store.db import aware
+from proxy.store.spool_model import SpoolKind, SpoolRow, SpoolState, aware_or_none
+from proxy.store.spool_summary import VerdictSummary
+
+# Key added to the stored summary JSON when a reviewer released the message
+# with details masked (see :meth:`proxy.store.spool_decisions.SpoolDecisions.release`):
+# the released notice says so, and no schema change is needed for one flag.
+REDACTED_ON_RELEASE = "redacted_on_release"
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledMessage:
+    """A read-only view of one row, without its content."""
+
+    id: str
+    state: SpoolState
+    kind: SpoolKind
+    sender: str = field(repr=False)
+    recipients: tuple[str, ...] = field(repr=False)
+    user: str = field(repr=False)
+    received_at: datetime
+    release_after: datetime | None
+    summary: VerdictSummary = field(repr=False)
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str | None = field(repr=False)
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    expires_at: datetime
+    updated_at: datetime
+    version: int
+    has_content: bool
+    content_size: int
+    # A reviewer released it with some details masked (release replacement).
+    redacted_on_release: bool = False
+
+
+def view(row: SpoolRow) -> SpooledMessage:
+    return SpooledMessage(
+        id=row.id,
+        state=SpoolState(row.state),
+        kind=SpoolKind(row.kind),
+        sender=row.sender,
+        recipients=tuple(row.recipients),
+        user=row.user,
+        received_at=aware(row.received_at),
+        release_after=aware_or_none(row.release_after),
+        summary=VerdictSummary.from_json(row.summary),
+        decided_by=row.decided_by,
+        decided_at=aware_or_none(row.decided_at),
+        decision_reason=row.decision_reason,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        next_attempt_at=aware_or_none(row.next_attempt_at),
+        expires_at=aware(row.expires_at),
+        updated_at=aware(row.updated_at),
+        version=row.version,
+        has_content=row.content is not None,
+        content_size=row.content_size,
+        redacted_on_release=bool(row.summary.get(REDACTED_ON_RELEASE, False)),
+    )
