@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from starlette.testclient import TestClient
 from web_fixtures import (
     ADMIN,
@@ -30,6 +31,7 @@ from web_fixtures import (
 )
 
 from proxy.accounts.users import Role, load_users, new_user, save_users
+from proxy.cli import main
 from proxy.store.spool_model import SpoolState
 
 # Sam sends from the shared front-desk account, from his alias, in the
@@ -66,6 +68,23 @@ def world(tmp_path: Path, db_url: str) -> Iterator[World]:
     built.services.engine.dispose()
 
 
+def cli(world: World, *argv: str) -> int:
+    """``tactful held`` on the world's database, hold key and user file."""
+    settings = world.services.settings
+    config = world.tmp / "cli.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "hold": {"key_file": settings.hold.key_file, "key_env": settings.hold.key_env},
+                "smtp": {"users_file": settings.smtp.users_file},
+                "notices": {"from_address": "tactful@example.org"},
+            }
+        ),
+        encoding="utf-8",
+    )
+    return main(["held", *argv, "--db", world.services.db_url, "--config", str(config)])
+
+
 @pytest.mark.parametrize("case_name", list(CASES))
 def test_four_eyes_in_the_web_app(world: World, case_name: str) -> None:
     case = CASES[case_name]
@@ -94,6 +113,25 @@ def test_four_eyes_in_the_web_app(world: World, case_name: str) -> None:
             data={"reason": "checked", "csrf": session_token(client)},
         )
     assert done.status_code == 200
+    after = world.services.spool.get(message.id)
+    assert after is not None and after.state is SpoolState.RELEASED
+    assert after.decided_by == REVIEWER2
+
+
+@pytest.mark.parametrize("case_name", list(CASES))
+def test_four_eyes_in_the_cli(
+    world: World, case_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case = CASES[case_name]
+    message = hold(world, sender=case.sender, user=case.user)
+    for action in ("release", "reject", "delete"):
+        code = cli(world, action, message.id, "--reason", "looks fine", "--as", case.reviewer)
+        assert code == 1, action
+        assert "four-eyes" in capsys.readouterr().err
+    after = world.services.spool.get(message.id)
+    assert after is not None and after.state is SpoolState.HELD and after.has_content
+
+    assert cli(world, "release", message.id[:8], "--reason", "checked", "--as", REVIEWER2) == 0
     after = world.services.spool.get(message.id)
     assert after is not None and after.state is SpoolState.RELEASED
     assert after.decided_by == REVIEWER2

@@ -2,12 +2,16 @@
 
 The review web app is the everyday tool; this is the one that works over
 SSH at 7 a.m. when the web app is down, and the one admins script. It
-decides through the same compare-and-set as the web app, so a terminal
-and a browser deciding at once cannot both win, and it queues the same
-sender notices (the scheduler in ``tactful serve`` sends them).
+decides through the same review service as the web app
+(:mod:`proxy.review.decisions`): the same compare-and-set, so a terminal
+and a browser deciding at once cannot both win, the same four-eyes rule
+(the ``--as`` name, plus the sender addresses of the account of that name
+in the user file), and the same sender notices (the scheduler in
+``tactful serve`` sends them). This module only turns argv into a call and
+the outcome into a message and an exit code.
 
-Four eyes: nobody decides on a message they sent themselves. Nothing here
-prints message content except ``show --raw``, which an admin asks for.
+Nothing here prints message content except ``show --raw``, which an admin
+asks for.
 """
 
 from __future__ import annotations
@@ -23,26 +27,28 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
-from sqlalchemy.exc import SQLAlchemyError
-
+from proxy.accounts.users import UsersFileError, load_users
 from proxy.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from proxy.cli.audit import DatabaseUnavailable, fail, migrated_engine, print_table
 from proxy.core.clock import system_clock
 from proxy.core.config import Settings, load_settings
 from proxy.pipeline.act import NoticeQueue
-from proxy.pipeline.notices import Notice, deleted_notice, released_notice, returned_notice
+from proxy.review.decisions import (
+    MAX_REASON,
+    Action,
+    Conflict,
+    Decision,
+    Done,
+    Missing,
+    NoReason,
+    OwnMessage,
+    Reviewer,
+    ReviewService,
+    clean_reason,
+)
 from proxy.store.crypto import DecryptionError, MessageCipher, load_or_create_key
 from proxy.store.spool_model import SpoolState
-from proxy.store.spool_store import (
-    MIN_PREFIX,
-    AlreadyDecided,
-    Ambiguous,
-    Decided,
-    DecisionResult,
-    NotFound,
-    SpooledMessage,
-    SpoolStore,
-)
+from proxy.store.spool_store import MIN_PREFIX, Ambiguous, SpooledMessage, SpoolStore
 
 SHORT_ID = 12  # characters of the id shown in lists; MIN_PREFIX of them resolve
 
@@ -412,14 +418,7 @@ def _reviewer(args: argparse.Namespace) -> str | None:
     return name.strip() if name and name.strip() else None
 
 
-def _same_person(reviewer: str, message: SpooledMessage) -> bool:
-    """Four eyes: the reviewer's name against the sender's account (and its
-    address, for agencies whose account names are addresses)."""
-    me = reviewer.casefold()
-    return me in {message.user.strip().casefold(), message.sender.strip().casefold()}
-
-
-def _already(result: AlreadyDecided, shown: str) -> str:
+def _already(result: Conflict, shown: str) -> str:
     by = result.by or "someone"
     what = {
         SpoolState.RELEASED: f"was already released by {by}",
@@ -437,14 +436,16 @@ def _already(result: AlreadyDecided, shown: str) -> str:
     return f"message {shown} {what}"
 
 
-
-
-def _decide(args: argparse.Namespace, action: str) -> int:
-    reason: str = args.reason.strip()
-    if not reason:
+def _decide(args: argparse.Namespace, action: Action) -> int:
+    """Usage is checked before the database is opened; the rest is the
+    review service's, translated into a message and an exit code."""
+    reason = clean_reason(args.reason)
+    if reason is None:
+        if args.reason.strip():
+            return fail(f"--reason must be at most {MAX_REASON} characters", EXIT_USAGE)
         return fail("--reason must say why (it is recorded with the decision)", EXIT_USAGE)
-    reviewer = _reviewer(args)
-    if reviewer is None:
+    name = _reviewer(args)
+    if name is None:
         return fail("who is deciding? give --as NAME (no $USER is set)", EXIT_USAGE)
     short = _too_short(args.id)
     if short is not None:
@@ -454,74 +455,64 @@ def _decide(args: argparse.Namespace, action: str) -> int:
             found = _resolve(ctx.spool, args.id)
             if isinstance(found, int):
                 return found
-            if _same_person(reviewer, found):
-                return fail(
-                    f"you ({reviewer}) sent message {found.id}; another reviewer must "
-                    "decide on it (four-eyes rule)",
-                    EXIT_FINDINGS,
-                )
-            result: DecisionResult
-            if action == "release":
-                result = ctx.spool.release(found.id, reviewer, reason)
-            elif action == "reject":
-                result = ctx.spool.reject(found.id, reviewer, reason)
-            else:
-                result = ctx.spool.delete(found.id, reviewer, reason)
-            if isinstance(result, NotFound):
-                return fail(f"message {found.id} no longer exists", EXIT_FINDINGS)
-            if isinstance(result, AlreadyDecided):
-                return fail(_already(result, found.id), EXIT_FINDINGS)
-            return _after(ctx, action, result, reviewer, reason)
+            # Four eyes also knows the sender addresses of --as's account.
+            reviewer = Reviewer.looked_up(name, load_users(ctx.settings.smtp.users_file))
+            service = ReviewService(ctx.spool, NoticeQueue(ctx.spool, ctx.settings))
+            outcome = service.decide(reviewer, found.id, action, reason)
+            return _report(outcome, found.id, name)
     except DatabaseUnavailable as exc:
         return fail(str(exc), EXIT_USAGE)
+    except UsersFileError as exc:
+        return fail(f"{exc} (it says which addresses are yours, for four eyes)", EXIT_USAGE)
 
 
-def _after(ctx: _Context, action: str, result: Decided, reviewer: str, reason: str) -> int:
-    """Tell the sender (through the spool) and the reviewer."""
-    message = result.message
-    notice: Notice | None = None
-    if action == "release":
-        notice = released_notice(
-            message_id=message.id, sender=message.sender, reviewer=reviewer,
-            redacted=message.redacted_on_release,
-        )  # fmt: skip
-    elif action == "reject":
-        notice = returned_notice(
-            message_id=message.id, sender=message.sender, reviewer=reviewer, note=reason
-        )
-    elif action == "delete":
-        notice = deleted_notice(message_id=message.id, sender=message.sender)
-    told = ""
-    if notice is not None:
-        try:
-            NoticeQueue(ctx.spool, ctx.settings).store(notice)
-        except SQLAlchemyError as exc:
-            print(
-                f"tactful: the decision is recorded, but the sender's notice could not be "
-                f"queued ({type(exc).__name__}); please tell {message.sender} yourself.",
-                file=sys.stderr,
+def _report(outcome: Decision, shown: str, reviewer: str) -> int:
+    match outcome:
+        case Done():
+            return _done(outcome)
+        case OwnMessage():
+            return fail(
+                f"you ({reviewer}) sent message {shown}; another reviewer must decide on it "
+                "(four-eyes rule)",
+                EXIT_FINDINGS,
             )
-            return EXIT_FINDINGS
-        told = f" {message.sender} will get an email about it."
-    if action == "release":
+        case Missing():
+            return fail(f"message {shown} no longer exists", EXIT_FINDINGS)
+        case Conflict():
+            return fail(_already(outcome, shown), EXIT_FINDINGS)
+        case NoReason():
+            return fail("--reason must say why (it is recorded with the decision)", EXIT_USAGE)
+
+
+def _done(done: Done) -> int:
+    """Tell the reviewer what happened, and whether the sender will hear."""
+    message = done.message
+    told = f" {message.sender} will get an email about it." if done.told else ""
+    if done.action is Action.RELEASE:
         print(
             f"Released message {message.id}. `tactful serve` sends it within seconds "
             f"(if it is not running, the message goes out when it starts).{told}"
         )
-    elif action == "reject":
+    elif done.action is Action.RETURN:
         print(f"Returned message {message.id} to its sender; it will not be sent.{told}")
     else:
         print(f"Deleted message {message.id}; it was not sent and its content is gone.")
+    if not done.told:
+        return fail(
+            "the decision is recorded, but the sender's notice could not be queued; "
+            f"please tell {message.sender} yourself.",
+            EXIT_FINDINGS,
+        )
     return EXIT_OK
 
 
 def run_release(args: argparse.Namespace) -> int:
-    return _decide(args, "release")
+    return _decide(args, Action.RELEASE)
 
 
 def run_reject(args: argparse.Namespace) -> int:
-    return _decide(args, "reject")
+    return _decide(args, Action.RETURN)
 
 
 def run_delete(args: argparse.Namespace) -> int:
-    return _decide(args, "delete")
+    return _decide(args, Action.DELETE)

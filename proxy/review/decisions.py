@@ -198,7 +198,8 @@ class Masking:
     digest: str
 
 
-Outcome = Done | OwnMessage | Conflict | Missing | NoReason | CannotMask | StalePreview
+Decision = Done | OwnMessage | Conflict | Missing | NoReason
+Outcome = Decision | CannotMask | StalePreview
 Preview = Masking | CannotMask | OwnMessage | Conflict | Missing
 
 
@@ -254,7 +255,7 @@ class ReviewService:
         reason: object,
         *,
         masking: Masking | None = None,
-    ) -> Outcome:
+    ) -> Decision:
         """Blocking: check four eyes and the reason, decide by
         compare-and-set, queue the sender's notice."""
         if masking is not None and action is not Action.RELEASE:
