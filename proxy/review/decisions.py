@@ -5,7 +5,9 @@ The review web app (:mod:`proxy.review.messages`) and ``tactful held``
 used to check the four-eyes rule and build the sender's notice its own way,
 and the two drifted apart. Now both translate their protocol (a posted form,
 argv) into a call here and the typed outcome back into a page or an exit
-code: the rules live here, the words people read stay with each front end.
+code: the rules live here, and each front end words the outcomes its own
+way (only why masking is impossible is worded here, with the linter's notes).
+The queue routes messages by the same rule (:mod:`proxy.review.routing`).
 
 Four eyes, the one definition: a reviewer may not decide on a message they
 sent. The reviewer is known by their account name and every sender address
