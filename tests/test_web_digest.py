@@ -63,6 +63,18 @@ def test_the_sender_is_never_their_own_reviewer() -> None:
     assert assign(WORKER, WORKER, {}, admins_only).reviewers == (ADMIN,)
 
 
+def test_routing_skips_a_reviewer_the_four_eyes_rule_would_refuse() -> None:
+    """A message from a reviewer's alias, sent from another account, is not
+    theirs to decide, so it is not routed to them either (it used to be,
+    by the mapping, and then sat with someone who could not act on it)."""
+    alias = "sam.ortiz@example.org"
+    people = PEOPLE.with_user(new_user(REVIEWER, Role.REVIEWER, PASSWORD, [alias]))
+    got = assign("Sam.Ortiz@Example.org", "frontdesk", {"frontdesk": (REVIEWER,)}, people)
+    assert got.reviewers == (REVIEWER2,) and not got.by_mapping
+    folded = PEOPLE.with_user(new_user("groß", Role.REVIEWER, PASSWORD))
+    assert "groß" not in assign("jg@example.org", "GROSS", {}, folded).reviewers
+
+
 def _digests(world_services: object) -> list[EmailMessage]:
     from proxy.pipeline.services import Services
 

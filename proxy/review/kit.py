@@ -24,6 +24,7 @@ from proxy.accounts.users import UserDirectory, UsersFile
 from proxy.core.package_data import data_directory
 from proxy.pipeline.services import Services
 from proxy.review import csrf
+from proxy.review.decisions import clean_reason
 from proxy.review.links import CancelLinks
 from proxy.review.permissions import REVIEW_ROLES, Permission, allowed
 from proxy.review.sessions import COOKIE_NAME, Ended, ReviewSession, SessionStore
@@ -32,7 +33,6 @@ from proxy.store.audit import AuditTrail, DetailValue
 
 log = logging.getLogger(__name__)
 
-MAX_REASON = 2000
 MAX_FIELDS = 60
 
 
@@ -222,14 +222,9 @@ class Kit:
 
 
 def reason_from(data: FormData, name: str = "reason") -> str | None:
-    """A required reason: trimmed, at most :data:`MAX_REASON` characters."""
-    value = data.get(name)
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if not text or len(text) > MAX_REASON:
-        return None
-    return text
+    """A required reason or evidence note, by the same rule as a decision's
+    (:func:`proxy.review.decisions.clean_reason`)."""
+    return clean_reason(data.get(name))
 
 
 def client_address(request: Request) -> str:

@@ -1,18 +1,15 @@
-"""The queue, the message view and the reviewer's decisions.
+"""The queue, the message view, and the reviewer's decisions as web pages.
 
-Each decision is a compare-and-set in the spool, audited by the spool in
-the same transaction: two reviewers pressing
-"release" at once get one release and one "already released by ...".
-The reviewer who sent a message cannot decide on it (four-eyes). Findings
-are recomputed from the stored message for highlighting, because the spool
-keeps no matched values by design.
+The decisions themselves (four eyes, the reason, the compare-and-set, the
+sender's notice) are :mod:`proxy.review.decisions`, shared with ``tactful
+held``; the handlers here only turn a request into a call to it and its
+outcome into a page. Findings are recomputed from the stored message for
+highlighting, because the spool keeps no matched values by design.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import logging
 from dataclasses import dataclass
 
 from starlette.datastructures import FormData
@@ -21,30 +18,37 @@ from starlette.responses import Response
 
 from proxy.core.findings import Category, Entity
 from proxy.core.message import ParsedMessage
-from proxy.core.verdict import RuleHit
 from proxy.lint.explain import category_noun, entity_noun
 from proxy.lint.parse import parse_message
-from proxy.pipeline.analysis_pool import AnalysisFailure
-from proxy.pipeline.notices import deleted_notice, released_notice, returned_notice
-from proxy.pipeline.redact import RedactResult, redact_message
-from proxy.review.highlight import (
-    FindingView,
-    PartView,
-    part_label,
-    redaction_values,
-    render_message,
+from proxy.pipeline.redact import RedactResult
+from proxy.review.decisions import (
+    MAX_REASON,
+    NEEDS,
+    Action,
+    CannotMask,
+    Conflict,
+    Done,
+    Masking,
+    Missing,
+    NoReason,
+    Outcome,
+    OwnMessage,
+    Preview,
+    Reviewer,
+    ReviewService,
+    StalePreview,
+    relint,
+    sent_it,
 )
-from proxy.review.kit import Kit, reason_from
+from proxy.review.highlight import FindingView, PartView, part_label, render_message
+from proxy.review.kit import Kit
 from proxy.review.permissions import Permission, allowed
 from proxy.review.queue import STATE_WORDS, QueueFilter, queue_rows
 from proxy.review.sessions import ReviewSession
 from proxy.store.consent_store import ConsentStore
-from proxy.store.crypto import DecryptionError
-from proxy.store.spool_decisions import AlreadyDecided, Decided, DecisionResult, NotFound
+from proxy.store.spool_decisions import AlreadyDecided
 from proxy.store.spool_model import SpoolState
 from proxy.store.spool_view import SpooledMessage
-
-log = logging.getLogger(__name__)
 
 DECIDED_STATES = (
     SpoolState.RELEASED,
@@ -56,24 +60,26 @@ DECIDED_STATES = (
 )
 RECENT_DECIDED = 100
 _AUTOMATIC = frozenset({"expiry", "upstream"})
+_NOT_FOUND = "There is no held message with this reference."
 
 
-def already_words(result: AlreadyDecided) -> str:
+def already_words(result: AlreadyDecided | Conflict) -> str:
+    """Who decided first, for a reviewer here or a sender's cancel link."""
     words = STATE_WORDS.get(result.state, result.state.value)
     if result.by and result.by not in _AUTOMATIC:
         return f"Already {words} by {result.by}."
     return f"Already {words}."
 
 
-def is_own(who: ReviewSession, message: SpooledMessage) -> bool:
-    """Four-eyes: the account that sent it, or one of its sender addresses."""
-    return message.user.strip().lower() == who.user or message.sender.lower() in who.addresses
+def reviewer_of(who: ReviewSession) -> Reviewer:
+    """The session as the review service knows reviewers: the account name
+    and its sender addresses, both for four eyes."""
+    return Reviewer(who.user, who.addresses)
 
 
 @dataclass(frozen=True, slots=True)
 class Analysis:
     parsed: ParsedMessage
-    hits: tuple[RuleHit, ...]
     parts: tuple[PartView, ...]
     findings: tuple[FindingView, ...]
     # Why findings could not be recomputed (the list is then the stored one).
@@ -105,6 +111,7 @@ class MessagePages:
     def __init__(self, kit: Kit) -> None:
         self.kit = kit
         self.consent = ConsentStore(kit.services.engine)
+        self.service = ReviewService(kit.services.spool, kit.services.notices)
 
     # --- queue -----------------------------------------------------------------
 
@@ -151,63 +158,44 @@ class MessagePages:
 
     # --- one message ---------------------------------------------------------------
 
-    async def _load(self, request: Request, who: ReviewSession) -> SpooledMessage | Response:
-        message_id = request.path_params["message_id"]
-        message = await asyncio.to_thread(self.kit.services.spool.get, message_id)
-        if message is None:
-            return self.kit.message_page(
-                who, "Not found", "There is no held message with this reference.", status=404
-            )
-        return message
-
-    async def _raw(self, message: SpooledMessage) -> bytes | str:
-        """The stored bytes, or plain words saying why there are none."""
-        if not message.has_content:
-            return "The content was deleted when the message was decided or expired."
-        try:
-            raw = await asyncio.to_thread(self.kit.services.spool.raw, message.id)
-        except DecryptionError as exc:
-            log.error("held message %s cannot be decrypted", message.id)
-            return str(exc)
-        return raw if raw is not None else "The content is no longer stored."
-
     async def _analyse(self, message: SpooledMessage, raw: bytes) -> Analysis:
-        kit = self.kit
-        linter = kit.services.linter
-        if linter is not None:
-            result = await linter.lint(
-                raw, sender=message.sender, recipients=message.recipients, at=message.received_at
-            )
-            if not isinstance(result, AnalysisFailure):
-                hits = result.verdict.hits
-                parts, findings = render_message(result.message, result.findings, hits)
-                return Analysis(result.message, hits, parts, findings, None)
-            note = f"Tactful could not re-check the message just now ({result.reason})."
-        else:
-            note = "Linting is turned off on this server, so findings cannot be marked."
-        parsed = await asyncio.to_thread(
-            parse_message,
+        checked = await relint(self.kit.services.linter, message, raw)
+        if not isinstance(checked, str):
+            hits = checked.verdict.hits
+            parts, findings = render_message(checked.message, checked.findings, hits)
+            return Analysis(checked.message, parts, findings, None)
+        parsed = await asyncio.to_thread(self._parse, message, raw)
+        parts, _ = render_message(parsed, (), ())
+        return Analysis(parsed, parts, _stored_findings(message), checked)
+
+    def _parse(self, message: SpooledMessage, raw: bytes) -> ParsedMessage:
+        return parse_message(
             raw,
-            limits=kit.settings.limits,
+            limits=self.kit.settings.limits,
             sender=message.sender,
             recipients=message.recipients,
         )
+
+    async def _parts(self, message: SpooledMessage, raw: bytes) -> tuple[PartView, ...]:
+        """The message's text, unmarked."""
+        parsed = await asyncio.to_thread(self._parse, message, raw)
         parts, _ = render_message(parsed, (), ())
-        return Analysis(parsed, (), parts, _stored_findings(message), note)
+        return parts
 
     async def view(self, request: Request) -> Response:
         kit = self.kit
         who = await kit.require(request, Permission.VIEW_QUEUE)
         if isinstance(who, Response):
             return who
-        message = await self._load(request, who)
-        if isinstance(message, Response):
-            return message
+        message_id = request.path_params["message_id"]
+        message = await asyncio.to_thread(kit.services.spool.get, message_id)
+        if message is None:
+            return kit.message_page(who, "Not found", _NOT_FOUND, status=404)
         readable = allowed(who.role, Permission.READ_CONTENT)
         analysis: Analysis | None = None
         problem: str | None = None
         if readable:
-            raw = await self._raw(message)
+            raw = await asyncio.to_thread(self.service.content, message)
             if isinstance(raw, bytes):
                 analysis = await self._analyse(message, raw)
             else:
@@ -235,7 +223,7 @@ class MessagePages:
             analysis=analysis,
             problem=problem,
             readable=readable,
-            own=is_own(who, message),
+            own=sent_it(reviewer_of(who), message),
             subject=subject,
             held=message.state is SpoolState.HELD,
             findings=analysis.findings if analysis is not None else _stored_findings(message),
@@ -243,216 +231,143 @@ class MessagePages:
 
     # --- decisions -------------------------------------------------------------------
 
-    def _not_yours(self, who: ReviewSession, message: SpooledMessage) -> Response:
-        return self.kit.message_page(
-            who,
-            "Another reviewer must decide",
-            "You sent this message, so someone else has to release or return it.",
-            status=403,
-            back=f"/messages/{message.id}",
-        )
-
-    def _not_held(self, who: ReviewSession, message: SpooledMessage) -> Response:
-        text = already_words(AlreadyDecided(message.id, message.state, message.decided_by))
-        return self.kit.message_page(
-            who, "Already decided", text, status=409, back=f"/messages/{message.id}"
-        )
-
-    async def _decision_start(
+    async def _posted(
         self, request: Request, permission: Permission
-    ) -> tuple[ReviewSession, SpooledMessage, str, FormData] | Response:
-        """Session, CSRF, permission, four-eyes and a reason: the checks every
-        decision shares. Returns the posted form too."""
-        kit = self.kit
-        who = await kit.require(request, permission)
+    ) -> tuple[ReviewSession, FormData] | Response:
+        """Session, permission and CSRF: what HTTP checks before the service."""
+        who = await self.kit.require(request, permission)
         if isinstance(who, Response):
             return who
-        data = await kit.form(request, who)
+        data = await self.kit.form(request, who)
         if isinstance(data, Response):
             return data
-        message = await self._load(request, who)
-        if isinstance(message, Response):
-            return message
-        if is_own(who, message):
-            return self._not_yours(who, message)
-        reason = reason_from(data)
-        if reason is None:
-            return kit.message_page(
-                who,
-                "A reason is needed",
-                "Please write a short reason (at most 2000 characters); it is kept with "
-                "the decision.",
-                status=422,
-                back=f"/messages/{message.id}",
-            )
-        return who, message, reason, data
+        return who, data
 
-    def _outcome(
-        self, who: ReviewSession, message: SpooledMessage, result: DecisionResult
-    ) -> Response | None:
-        """The page for a decision that did not happen; None if it did."""
-        if isinstance(result, AlreadyDecided):
-            return self.kit.message_page(
-                who,
-                "Already decided",
-                already_words(result),
-                status=409,
-                back=f"/messages/{message.id}",
-            )
-        if isinstance(result, NotFound):
-            return self.kit.message_page(
-                who, "Not found", "There is no held message with this reference.", status=404
-            )
-        return None
+    async def _decide(self, request: Request, action: Action) -> Response:
+        posted = await self._posted(request, NEEDS[action])
+        if isinstance(posted, Response):
+            return posted
+        who, data = posted
+        outcome = await asyncio.to_thread(
+            self.service.decide,
+            reviewer_of(who),
+            request.path_params["message_id"],
+            action,
+            data.get("reason"),
+        )
+        return self._outcome_page(who, request.path_params["message_id"], outcome)
 
     async def release(self, request: Request) -> Response:
-        start = await self._decision_start(request, Permission.DECIDE)
-        if isinstance(start, Response):
-            return start
-        who, message, reason, _ = start
-        kit = self.kit
-        result = await asyncio.to_thread(kit.services.spool.release, message.id, who.user, reason)
-        refused = self._outcome(who, message, result)
-        if refused is not None:
-            return refused
-        return await self._released(who, message, redacted=False, masked=0)
-
-    async def _released(
-        self, who: ReviewSession, message: SpooledMessage, *, redacted: bool, masked: int
-    ) -> Response:
-        kit = self.kit
-        kit.services.kick()
-        await kit.services.notices.send(
-            released_notice(
-                message_id=message.id, sender=message.sender, reviewer=who.user, redacted=redacted
-            )
-        )
-        how = f" with {masked} detail(s) masked" if redacted else ""
-        return kit.message_page(
-            who,
-            "Released",
-            f"Released{how}. It is on its way to the recipients, and the sender has been told.",
-        )
+        return await self._decide(request, Action.RELEASE)
 
     async def return_to_sender(self, request: Request) -> Response:
-        start = await self._decision_start(request, Permission.DECIDE)
-        if isinstance(start, Response):
-            return start
-        who, message, reason, _ = start
-        kit = self.kit
-        result = await asyncio.to_thread(kit.services.spool.reject, message.id, who.user, reason)
-        refused = self._outcome(who, message, result)
-        if refused is not None:
-            return refused
-        await kit.services.notices.send(
-            returned_notice(
-                message_id=message.id, sender=message.sender, reviewer=who.user, note=reason
-            )
-        )
-        return kit.message_page(
-            who, "Returned", "Returned to the sender with your note. It was not sent."
-        )
+        return await self._decide(request, Action.RETURN)
 
     async def delete(self, request: Request) -> Response:
-        start = await self._decision_start(request, Permission.DELETE)
-        if isinstance(start, Response):
-            return start
-        who, message, reason, _ = start
-        kit = self.kit
-        result = await asyncio.to_thread(kit.services.spool.delete, message.id, who.user, reason)
-        refused = self._outcome(who, message, result)
-        if refused is not None:
-            return refused
-        await kit.services.notices.send(
-            deleted_notice(message_id=message.id, sender=message.sender)
-        )
-        return kit.message_page(who, "Deleted", "Deleted. It was not sent; the sender was told.")
+        return await self._decide(request, Action.DELETE)
 
-    # --- release with redactions -----------------------------------------------------
-
-    async def _redaction(self, message: SpooledMessage) -> Redaction | str:
-        raw = await self._raw(message)
-        if not isinstance(raw, bytes):
-            return raw
-        analysis = await self._analyse(message, raw)
-        if analysis.note is not None:
-            return f"{analysis.note} Release as sent or return it instead."
-        values = redaction_values(analysis.hits)
-        if not values:
-            return "Tactful found nothing it can mask in this message."
-        result = await asyncio.to_thread(redact_message, raw, values)
-        parsed = await asyncio.to_thread(
-            parse_message,
-            result.data,
-            limits=self.kit.settings.limits,
-            sender=message.sender,
-            recipients=message.recipients,
+    async def release_redacted(self, request: Request) -> Response:
+        posted = await self._posted(request, NEEDS[Action.RELEASE])
+        if isinstance(posted, Response):
+            return posted
+        who, data = posted
+        message_id = request.path_params["message_id"]
+        outcome = await self.service.release_masked(
+            reviewer_of(who),
+            message_id,
+            data.get("reason"),
+            data.get("digest"),
+            self.kit.services.linter,
         )
-        parts, _ = render_message(parsed, (), ())
-        return Redaction(result, hashlib.sha256(result.data).hexdigest(), parts)
+        return self._outcome_page(who, message_id, outcome)
 
     async def redact_preview(self, request: Request) -> Response:
         kit = self.kit
-        who = await kit.require(request, Permission.DECIDE)
+        who = await kit.require(request, NEEDS[Action.RELEASE])
         if isinstance(who, Response):
             return who
-        message = await self._load(request, who)
-        if isinstance(message, Response):
-            return message
-        back = f"/messages/{message.id}"
-        if is_own(who, message):
-            return self._not_yours(who, message)
-        if message.state is not SpoolState.HELD:
-            return self._not_held(who, message)
-        redaction = await self._redaction(message)
-        await kit.record(who.user, "message.view", message.id, {"page": "redaction_preview"})
-        if isinstance(redaction, str):
-            return kit.message_page(who, "Cannot mask this message", redaction, back=back)
+        message_id = request.path_params["message_id"]
+        preview: Preview = await self.service.preview(
+            reviewer_of(who), message_id, kit.services.linter
+        )
+        if not isinstance(preview, Masking | CannotMask):
+            return self._outcome_page(who, message_id, preview)
+        await kit.record(who.user, "message.view", message_id, {"page": "redaction_preview"})
+        if isinstance(preview, CannotMask):
+            return self._outcome_page(who, message_id, preview)
+        parts = await self._parts(preview.message, preview.result.data)
         return kit.page(
             "redact_preview.html",
             who,
-            message=message,
-            redaction=redaction,
-            unmaskable=[part_label(p) for p in redaction.result.unredactable_parts],
+            message=preview.message,
+            redaction=Redaction(preview.result, preview.digest, parts),
+            unmaskable=[part_label(p) for p in preview.result.unredactable_parts],
         )
 
-    async def release_redacted(self, request: Request) -> Response:
-        start = await self._decision_start(request, Permission.DECIDE)
-        if isinstance(start, Response):
-            return start
-        who, message, reason, data = start
-        kit = self.kit
-        back = f"/messages/{message.id}"
-        if message.state is not SpoolState.HELD:
-            return self._not_held(who, message)
-        redaction = await self._redaction(message)
-        if isinstance(redaction, str):
-            return kit.message_page(who, "Cannot mask this message", redaction, back=back)
-        if not redaction.result.complete:
-            return kit.message_page(
-                who,
-                "Cannot mask this message",
-                "Some parts cannot be masked, so the message cannot be released with "
-                "redactions. Return it to the sender instead.",
-                status=409,
-                back=back,
+    def _outcome_page(self, who: ReviewSession, message_id: str, outcome: Outcome) -> Response:
+        """The service's answer as a page, in plain words."""
+        page = self.kit.message_page
+        back = f"/messages/{message_id}"
+        match outcome:
+            case Done():
+                return self._done_page(who, outcome)
+            case Missing():
+                return page(who, "Not found", _NOT_FOUND, status=404)
+            case OwnMessage():
+                return page(
+                    who,
+                    "Another reviewer must decide",
+                    "You sent this message, so someone else has to release or return it.",
+                    status=403,
+                    back=back,
+                )
+            case NoReason():
+                return page(
+                    who,
+                    "A reason is needed",
+                    f"Please write a short reason (at most {MAX_REASON} characters); it is "
+                    "kept with the decision.",
+                    status=422,
+                    back=back,
+                )
+            case Conflict():
+                text = already_words(outcome)
+                if outcome.retry:
+                    text = "It changed while you were deciding. Please look at it again."
+                return page(who, "Already decided", text, status=409, back=back)
+            case CannotMask():
+                status = 409 if outcome.incomplete else 200
+                return page(who, "Cannot mask this message", outcome.why, status=status, back=back)
+            case StalePreview():
+                return page(
+                    who,
+                    "The preview is out of date",
+                    "What would be masked changed since you looked at the preview. Please "
+                    "look at the preview again.",
+                    status=409,
+                    back=f"{back}/redact",
+                )
+
+    def _done_page(self, who: ReviewSession, done: Done) -> Response:
+        # Wake the scheduler: a released message and the sender's notice wait.
+        self.kit.services.kick()
+        told = done.told
+        if done.action is Action.RELEASE:
+            how = (
+                f" with {done.masked} detail(s) masked" if done.message.redacted_on_release else ""
             )
-        if data.get("digest") != redaction.digest:
-            return kit.message_page(
-                who,
-                "The preview is out of date",
-                "What would be masked changed since you looked at the preview. Please look "
-                "at the preview again.",
-                status=409,
-                back=f"{back}/redact",
+            title = "Released"
+            text = f"Released{how}. It is on its way to the recipients" + (
+                ", and the sender has been told." if told else "."
             )
-        result = await asyncio.to_thread(
-            lambda: kit.services.spool.release(
-                message.id, who.user, reason, replacement=redaction.result.data
+        elif done.action is Action.RETURN:
+            title, text = "Returned", "Returned to the sender with your note. It was not sent."
+        else:
+            title = "Deleted"
+            text = "Deleted. It was not sent" + ("; the sender was told." if told else ".")
+        if not told:
+            text += (
+                " Tactful could not queue the email to the sender, so please tell "
+                f"{done.message.sender} yourself."
             )
-        )
-        refused = self._outcome(who, message, result)
-        if refused is not None:
-            return refused
-        assert isinstance(result, Decided)
-        return await self._released(who, message, redacted=True, masked=redaction.result.masked)
+        return self.kit.message_page(who, title, text)

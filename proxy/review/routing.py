@@ -4,7 +4,9 @@ The agency maps senders (address or account name) to their supervisors in
 ``review.supervisors``. A message whose sender is not mapped, or whose
 supervisors no longer have a reviewing account, goes to every reviewer
 instead: a held message must never sit where nobody looks. The sender is
-never their own reviewer (four-eyes).
+never their own reviewer, by the same four-eyes rule that refuses their
+decision (:func:`proxy.review.decisions.is_author`): a message is not
+routed to someone who could not decide on it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from proxy.accounts.users import Role, UserDirectory
+from proxy.accounts.users import Role, User, UserDirectory
+from proxy.review.decisions import Reviewer, is_author
 
 DECIDING_ROLES = frozenset({Role.REVIEWER, Role.ADMIN})
 
@@ -27,12 +30,12 @@ class Assignment:
         return name in self.reviewers
 
 
-def _deciders(directory: UserDirectory) -> tuple[str, ...]:
-    reviewers = tuple(u.name for u in directory.users if u.role is Role.REVIEWER)
+def _deciders(directory: UserDirectory) -> tuple[User, ...]:
+    reviewers = tuple(u for u in directory.users if u.role is Role.REVIEWER)
     if reviewers:
         return reviewers
     # No reviewer accounts yet: the admins are the reviewers.
-    return tuple(u.name for u in directory.users if u.role is Role.ADMIN)
+    return tuple(u for u in directory.users if u.role is Role.ADMIN)
 
 
 def assign(
@@ -42,7 +45,10 @@ def assign(
     directory: UserDirectory,
 ) -> Assignment:
     """Reviewers for a message sent by ``sender`` (logged in as ``user``)."""
-    author = {sender.strip().lower(), user.strip().lower()}
+
+    def may_decide(account: User) -> bool:
+        return not is_author(Reviewer(account.name, account.addresses), sender=sender, user=user)
+
     mapped: list[str] = []
     for key in (sender.strip().lower(), user.strip().lower()):
         for name in supervisors.get(key, ()):
@@ -50,16 +56,14 @@ def assign(
             if (
                 account is not None
                 and account.role in DECIDING_ROLES
-                and account.name not in author
+                and may_decide(account)
                 and account.name not in mapped
             ):
                 mapped.append(account.name)
     if mapped:
         return Assignment(tuple(mapped), by_mapping=True)
-    everyone = tuple(name for name in _deciders(directory) if name not in author)
+    everyone = tuple(u.name for u in _deciders(directory) if may_decide(u))
     if not everyone:
         # Only the sender can review: fall back to admins other than them.
-        everyone = tuple(
-            u.name for u in directory.users if u.role is Role.ADMIN and u.name not in author
-        )
+        everyone = tuple(u.name for u in directory.users if u.role is Role.ADMIN and may_decide(u))
     return Assignment(everyone, by_mapping=False)
