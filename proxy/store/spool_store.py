@@ -27,6 +27,7 @@ from sqlalchemy import Engine, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from proxy.core.clock import Clock
+from proxy.core.consent import Channel
 from proxy.core.submission import Submission
 from proxy.core.verdict import Verdict
 from proxy.store.audit import record as audit
@@ -194,6 +195,7 @@ class SpooledMessage:
     id: str
     state: SpoolState
     kind: SpoolKind
+    channel: Channel
     sender: str = field(repr=False)
     recipients: tuple[str, ...] = field(repr=False)
     user: str = field(repr=False)
@@ -220,6 +222,7 @@ def _view(row: SpoolRow) -> SpooledMessage:
         id=row.id,
         state=SpoolState(row.state),
         kind=SpoolKind(row.kind),
+        channel=Channel(row.channel),
         sender=row.sender,
         recipients=tuple(row.recipients),
         user=row.user,
@@ -352,6 +355,7 @@ class SpoolStore:
             id=submission.id,
             state=(SpoolState.HELD if kind is SpoolKind.HOLD else SpoolState.DEFERRED).value,
             kind=kind.value,
+            channel=submission.channel.value,
             sender=submission.sender,
             recipients=list(submission.recipients),
             user=submission.user,
