@@ -33,12 +33,14 @@ from starlette.routing import Route
 from upstream_fixtures import Sink, free_port, run_sink
 
 from proxy.accounts.users import Role, UserDirectory, new_user, save_users
+from proxy.app.server import build_pipeline, channel_forwarders
 from proxy.core.clock import ManualClock
 from proxy.core.config import Settings, deep_merge, settings_from_mapping
 from proxy.lint.engine import LintEngine, LintResult
 from proxy.outbound.relay import SmtpUpstream
-from proxy.pipeline.act import NoticeQueue, Outbound
 from proxy.pipeline.analysis_pool import AnalysisFailure
+from proxy.pipeline.forward import Outbound
+from proxy.pipeline.notice_queue import NoticeQueue
 from proxy.pipeline.services import Services
 from proxy.sms.api import build_sms_routes
 from proxy.store.consent_csv import read_consent_csv
@@ -264,7 +266,10 @@ def sms_world(
         if kick is not None:
             services.kick = kick
         environ = {"TACTFUL_SMS_AUTH_TOKEN": PROVIDER_TOKEN, **(extra_env or {})}
-        routes = build_sms_routes(services, environ=environ, recorder=recorder)
+        pipeline = build_pipeline(
+            services, channel_forwarders(services, environ), recorder=recorder
+        )
+        routes = build_sms_routes(services, pipeline, environ=environ)
         app = Starlette(routes=routes)
         port = stack.enter_context(run_app(app))
         stack.callback(engine.dispose)

@@ -21,12 +21,15 @@ from upstream_fixtures import Sink, free_port, run_sink
 
 from proxy.core.clock import ManualClock
 from proxy.core.config import Settings, settings_from_mapping
-from proxy.core.consent import Registry
+from proxy.core.consent import Channel, Registry
 from proxy.core.submission import Submission
 from proxy.lint.engine import LintEngine, LintResult
 from proxy.outbound.relay import SmtpUpstream
-from proxy.pipeline.act import NoticeQueue, Outbound, SubmissionPipeline
+from proxy.pipeline.act import Pipeline
 from proxy.pipeline.analysis_pool import AnalysisFailure
+from proxy.pipeline.forward import EmailForwarder, Outbound
+from proxy.pipeline.notice_queue import NoticeQueue
+from proxy.smtp.replies import PipelineProcessor
 from proxy.store.audit import AuditTrail
 from proxy.store.consent_csv import read_consent_csv
 from proxy.store.crypto import MessageCipher
@@ -77,7 +80,8 @@ def build(
     settings: Settings | None = None,
     linter: Any = None,
     db_url: str | None = None,
-) -> tuple[SubmissionPipeline, SpoolStore]:
+) -> tuple[PipelineProcessor, SpoolStore]:
+    """The one pipeline, answered in SMTP as the front door answers."""
     settings = settings or settings_with()
     url = db_url or f"sqlite:///{tmp_path / 'spool.db'}"
     engine = make_engine(url)
@@ -89,16 +93,16 @@ def build(
     if linter is None:
         registry = Registry(read_consent_csv(CONSENT_CSV))
         linter = ThreadLinter(LintEngine(settings, registry, nlp=nlp_service))
-    pipeline = SubmissionPipeline(
+    pipeline = Pipeline(
         settings=settings,
+        clock=clock,
         linter=linter,
-        outbound=outbound,
+        forwarders={Channel.EMAIL: EmailForwarder(outbound)},
         spool=spool,
         notices=NoticeQueue(spool, settings),
         warnings=AuditTrail(engine),
-        clock=clock,
     )
-    return pipeline, spool
+    return PipelineProcessor(pipeline, settings.agency.tz), spool
 
 
 def submission(name: str, *recipients: str) -> Submission:

@@ -22,16 +22,19 @@ from upstream_fixtures import Sink, run_sink
 
 from proxy.core.clock import ManualClock
 from proxy.core.config import settings_from_mapping
-from proxy.core.consent import Registry
+from proxy.core.consent import Channel, Registry
 from proxy.core.submission import Submission
 from proxy.core.verdict import Action
 from proxy.lint.engine import LintEngine, LintResult
 from proxy.lint.rules import QUIET_HOURS
 from proxy.outbound.relay import SmtpUpstream
-from proxy.pipeline.act import NoticeQueue, Outbound, SubmissionPipeline
+from proxy.pipeline.act import Pipeline
 from proxy.pipeline.analysis_pool import AnalysisFailure
+from proxy.pipeline.forward import EmailForwarder, Outbound
+from proxy.pipeline.notice_queue import NoticeQueue
 from proxy.pipeline.scheduler import Scheduler
 from proxy.pipeline.services import Services
+from proxy.smtp.replies import PipelineProcessor
 from proxy.store.consent_csv import read_consent_csv
 from proxy.store.crypto import MessageCipher
 from proxy.store.db import make_engine
@@ -169,7 +172,7 @@ class ThreadLinter:
 class Office:
     clock: ManualClock
     services: Services
-    pipeline: SubmissionPipeline
+    pipeline: PipelineProcessor
     sink: Sink
 
     def send(self, to: str, body: str = "See you tomorrow at 9am at the office.") -> Submission:
@@ -214,10 +217,10 @@ def office(tmp_path: Path, nlp_service: Any) -> Iterator[Office]:
         services = Services(settings=settings, clock=clock, db_url="", engine=engine,
                             spool=spool, outbound=outbound, notices=notices,
                             linter=ThreadLinter(lint))  # fmt: skip
-        pipeline = SubmissionPipeline(settings=settings, linter=services.linter,
-                                      outbound=outbound, spool=spool, notices=notices,
-                                      clock=clock)  # fmt: skip
-        yield Office(clock, services, pipeline, sink)
+        pipeline = Pipeline(settings=settings, clock=clock, linter=services.linter,
+                            forwarders={Channel.EMAIL: EmailForwarder(outbound)},
+                            spool=spool, notices=notices)  # fmt: skip
+        yield Office(clock, services, PipelineProcessor(pipeline, settings.agency.tz), sink)
     engine.dispose()
 
 

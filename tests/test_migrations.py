@@ -89,3 +89,32 @@ def test_cli_db_upgrade_unreachable_server(capsys: pytest.CaptureFixture[str]) -
     err = capsys.readouterr().err
     assert "cannot migrate the database" in err
     assert "hunter2" not in err
+
+
+def test_texts_spooled_before_the_channel_column_become_sms(engine: Engine) -> None:
+    """0004 adds spooled_message.channel; rows whose recipients are all
+    ``sms:`` addresses (what the Messages API stored) are texts."""
+    from sqlalchemy import text
+
+    upgrade(engine, "0003_audit")
+    columns = (
+        "id, state, kind, sender, recipients, \"user\", received_at, content_size, summary, "
+        "verdict, override, urgent, attempts, expires_at, updated_at, version"
+    )
+    row = (
+        "'{id}', 'held', 'hold', 'w@example.org', '{to}', 'w', '2026-11-24 16:00:00+00', 0, "
+        "'{{}}', 'hold', false, false, 0, '2026-12-08 16:00:00+00', "
+        "'2026-11-24 16:00:00+00', 1"
+    )
+    with engine.begin() as connection:
+        for message_id, to in (("t1", '["sms:+13125550142"]'), ("m1", '["a@example.com"]')):
+            connection.execute(
+                text(f"INSERT INTO spooled_message ({columns}) VALUES ({row})".format(
+                    id=message_id, to=to
+                ))
+            )
+    upgrade(engine)
+    with engine.connect() as connection:
+        channels = dict(connection.execute(text("SELECT id, channel FROM spooled_message")).all())
+    assert channels == {"t1": "sms", "m1": "email"}
+    assert diff(engine) == []

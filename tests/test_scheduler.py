@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,9 +17,11 @@ from upstream_fixtures import RecordingHandler, Sink, run_sink
 
 from proxy.core.clock import ManualClock
 from proxy.core.config import settings_from_mapping
+from proxy.core.consent import Channel
 from proxy.core.submission import Submission
 from proxy.outbound.relay import SmtpUpstream
-from proxy.pipeline.act import NoticeQueue, Outbound
+from proxy.pipeline.forward import Outbound
+from proxy.pipeline.notice_queue import NoticeQueue
 from proxy.pipeline.scheduler import RETRY_DELAYS, Scheduler
 from proxy.pipeline.services import Services
 from proxy.store.crypto import MessageCipher
@@ -186,3 +189,19 @@ def test_recipients_refused_in_a_partial_delivery_are_reported(
     (notice,) = notices_to(services, WORKER)
     assert b"Partly undeliverable" in notice
     assert GONE.encode() in notice and FINE.encode() not in notice.split(b"\r\n\r\n", 1)[1]
+
+
+def test_a_spooled_text_is_never_mailed_when_no_sms_upstream_is_configured(
+    services: Services, sink: Sink
+) -> None:
+    """Delivery is chosen by the channel the spool recorded, not by the
+    shape of the address: without an SMS provider a text waits (and the
+    log says why), it is not handed to the mail server."""
+    job = replace(submission("sms:+13125550142"), channel=Channel.SMS)
+    services.spool.defer(job, T0, SUMMARY, now=T0)
+    assert run_at(services, T0) == 0
+    assert sink.received == []
+    row = services.spool.get(job.id)
+    assert row is not None and row.channel is Channel.SMS
+    assert row.state == SpoolState.DEFERRED and row.last_error is not None
+    assert row.last_error.startswith("451")

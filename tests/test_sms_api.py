@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,10 @@ from sms_fixtures import (
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
+from proxy.app.server import channel_forwarders
+from proxy.core.consent import Channel
 from proxy.pipeline.scheduler import Scheduler
-from proxy.sms.deliver import sms_deliverer
+from proxy.store.audit import AuditTrail
 from proxy.store.db import make_engine
 from proxy.store.disclosures import DisclosureLog, DisclosureRecorder
 from proxy.store.spool_model import SpoolState
@@ -54,9 +57,9 @@ def world(tmp_path: Path, db_url: str, nlp_service: Any) -> Iterator[SmsWorld]:
 
 
 def scheduler(world: SmsWorld) -> Scheduler:
-    deliverer = sms_deliverer(world.services, world.environ)
-    assert deliverer is not None
-    return Scheduler(world.services, [deliverer])
+    forwarders = channel_forwarders(world.services, world.environ)
+    assert Channel.SMS in forwarders
+    return Scheduler(world.services, forwarders)
 
 
 def test_a_plain_text_goes_to_the_provider_and_its_answer_comes_back(world: SmsWorld) -> None:
@@ -141,13 +144,28 @@ def test_a_text_in_quiet_hours_is_scheduled_and_sent_when_they_end(world: SmsWor
 def test_a_long_text_is_sent_with_a_warning(
     world: SmsWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="proxy.sms.api")
+    caplog.set_level(logging.INFO, logger="proxy.pipeline.act")  # the one pipeline logs it
     body = "Please bring the lease, two pay stubs and the utility bill. " * 9
     message = twilio_client(world).messages.create(to=MARIA, from_=AGENCY_NUMBER, body=body)
     assert message.status == "queued"
     assert world.provider.bodies == [body]
-    verdicts = [r.getMessage() for r in caplog.records if r.name == "proxy.sms.api"]
+    verdicts = [r.getMessage() for r in caplog.records if r.name == "proxy.pipeline.act"]
     assert any(": warn (rules: sms-length)" in line for line in verdicts), verdicts
+
+
+def test_a_warned_text_is_on_record_like_a_warned_email(world: SmsWorld) -> None:
+    """The audit trail holds every message that went out with a warning,
+    whatever its channel (texts used to be missing): rule codes, no words."""
+    body = "Please bring the lease, two pay stubs and the utility bill. " * 9
+    message = twilio_client(world).messages.create(to=MARIA, from_=AGENCY_NUMBER, body=body)
+    assert message.status == "queued"
+    trail = AuditTrail(world.services.engine).entries()
+    (entry,) = [e for e in trail if e.action == "message.warn"]
+    assert entry.actor == WORKER
+    assert entry.target is not None and re.fullmatch(r"[0-9a-f]{32}", entry.target)
+    assert entry.details["rules"] == "sms-length"
+    assert entry.details["channel"] == "sms" and entry.details["monitor"] is False
+    assert "lease" not in repr(entry.details)
 
 
 def test_wrong_password_is_a_401_and_nothing_is_sent(world: SmsWorld) -> None:

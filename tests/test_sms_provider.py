@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,8 +26,10 @@ from sms_fixtures import (
 )
 from upstream_fixtures import free_port
 
+from proxy.app.server import channel_forwarders
+from proxy.core.consent import Channel
 from proxy.pipeline.scheduler import Scheduler
-from proxy.sms.deliver import sms_deliverer
+from proxy.sms.deliver import sms_forwarder
 from proxy.store.spool_model import SpoolState
 
 DAYTIME = chicago(2026, 11, 24, 10)
@@ -49,9 +50,9 @@ def post(world: SmsWorld, data: dict[str, str]) -> httpx.Response:
 
 
 def run_scheduler(world: SmsWorld) -> int:
-    deliverer = sms_deliverer(world.services, world.environ)
-    assert deliverer is not None
-    return asyncio.run(Scheduler(world.services, [deliverer]).run_once())
+    forwarders = channel_forwarders(world.services, world.environ)
+    assert Channel.SMS in forwarders
+    return asyncio.run(Scheduler(world.services, forwarders).run_once())
 
 
 def own_texts(world: SmsWorld) -> list[Any]:
@@ -128,7 +129,7 @@ def test_no_provider_configured_is_a_clear_503(tmp_path: Path, nlp_service: Any)
         assert response.status_code == 503
         assert response.json()["code"] == 93002
         assert "sms.provider" in response.json()["message"]
-        assert sms_deliverer(world.services, world.environ) is None
+        assert sms_forwarder(world.services.settings, world.environ) is None
 
 
 def test_a_released_text_is_retried_until_the_provider_takes_it(world: SmsWorld) -> None:
@@ -185,9 +186,9 @@ def test_a_stored_text_without_a_recipient_is_not_reported_sent(world: SmsWorld)
     (held,) = own_texts(world)
     raw = world.services.spool.raw(held.id)
     assert raw is not None
-    deliverer = sms_deliverer(world.services, world.environ)
-    assert deliverer is not None
-    result = asyncio.run(deliverer.deliver(replace(held, recipients=()), raw))
+    forwarder = sms_forwarder(world.services.settings, world.environ)
+    assert forwarder is not None
+    result = asyncio.run(forwarder.forward(held.sender, (), raw, ())).status
     assert not result.accepted and result.code == 554
     assert "no recipient" in result.text
     assert world.provider.calls == []

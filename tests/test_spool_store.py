@@ -8,12 +8,14 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, select, text
 
 from proxy.core.clock import ManualClock
+from proxy.core.consent import Channel
 from proxy.core.submission import Submission
 from proxy.store.crypto import MessageCipher
 from proxy.store.db import make_engine, session_factory
@@ -411,3 +413,11 @@ def test_resolve_exact_and_prefix(spool: SpoolStore) -> None:
     assert spool.resolve("abcdef77") is None
     assert spool.resolve("abcdef0%") is None  # LIKE wildcards are literal
     assert spool.resolve("") is None
+
+
+@pytest.mark.parametrize("channel", list(Channel))
+def test_the_channel_is_stored_with_the_message(spool: SpoolStore, channel: Channel) -> None:
+    sub = replace(submission(), channel=channel)
+    assert spool.hold(sub, SUMMARY, now=T0).channel is channel
+    stored = spool.get(sub.id)
+    assert stored is not None and stored.channel is channel

@@ -378,3 +378,45 @@ def test_queue_shows_a_held_text_by_number_as_the_policy_saw_it(tmp_path: Path) 
         queue = client.get("/").text
     assert "+13125550142 <span class=\"tag\">client, text message</span>" in queue
     assert "sms:+13125550142" not in queue
+
+
+def test_a_held_text_is_judged_again_as_a_text(tmp_path: Path, nlp_service: Any) -> None:
+    """The review app re-lints a held message to mark its findings; a text
+    from the Messages API is judged with the SMS policy (its recipient is a
+    client's phone), not as mail to an odd address."""
+    import uuid
+    from datetime import timedelta
+
+    from proxy_fixtures import CONSENT_CSV
+    from web_fixtures import stored_summary
+
+    from proxy.core.consent import Channel
+    from proxy.core.submission import Submission
+    from proxy.sms.provider import OutgoingText
+    from proxy.sms.textmail import to_message
+    from proxy.store.consent_csv import read_consent_csv
+
+    settings = web_settings(tmp_path / "engine")
+    registry = Registry(read_consent_csv(CONSENT_CSV))
+    linter = ThreadLinter(LintEngine(settings, registry, nlp=nlp_service))
+    world = build_world(tmp_path, f"sqlite:///{tmp_path / 't.db'}", linter=linter)
+    body = OutgoingText(to="+13125550142", body="Maria, your DOB 03/14/1988 is on the form.",
+                        from_="+13125550100")  # fmt: skip
+    message_id = uuid.uuid4().hex
+    at = world.clock() - timedelta(minutes=5)
+    text = Submission(
+        id=message_id,
+        sender=WORKER,
+        recipients=("sms:+13125550142",),
+        user=WORKER,
+        raw=to_message(sender=WORKER, text=body, message_id=message_id, at=at),
+        received_at=at,
+        channel=Channel.SMS,
+    )
+    world.services.spool.hold(text, stored_summary(), now=world.clock())
+    with TestClient(world.app, follow_redirects=False) as client:
+        login(client, REVIEWER)
+        page = client.get(f"/messages/{message_id}").text
+    # What Tactful found, in the SMS policy's words for a text to a phone.
+    assert "date of birth" in page
+    assert "Text messages can be read by anyone who picks up the phone." in page

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,17 +23,22 @@ from starlette.routing import BaseRoute, Mount
 from proxy.accounts.auth import parse_host_port
 from proxy.core.clock import Clock, system_clock
 from proxy.core.config import Settings
+from proxy.core.consent import Channel
 from proxy.outbound.dkim_sign import signer_from_settings
 from proxy.outbound.target import probe_extensions, upstream_from_settings
-from proxy.pipeline.act import NoticeQueue, Outbound, SubmissionPipeline
+from proxy.pipeline.act import DeliveryRecorder, Pipeline
 from proxy.pipeline.analysis_pool import AnalysisPool
-from proxy.pipeline.scheduler import Scheduler, SentHook, SpoolDeliverer
+from proxy.pipeline.forward import EmailForwarder, Forwarder, Outbound
+from proxy.pipeline.notice_queue import NoticeQueue
+from proxy.pipeline.notices import NoticeLinks
+from proxy.pipeline.scheduler import Scheduler, SentHook
 from proxy.pipeline.services import Services
 from proxy.review.app import build_review_app
 from proxy.review.digest import send_digest
 from proxy.review.links import links_from_settings
 from proxy.sms.api import build_sms_routes
-from proxy.sms.deliver import sms_deliverer
+from proxy.sms.deliver import sms_forwarder
+from proxy.smtp.replies import PipelineProcessor
 from proxy.smtp.server import RunningServer
 from proxy.smtp.server import serve as serve_smtp
 from proxy.store.audit import AuditTrail
@@ -76,6 +81,41 @@ def build_services(
         outbound=outbound,
         notices=NoticeQueue(spool, settings),
         linter=None,
+    )
+
+
+def channel_forwarders(
+    services: Services, environ: Mapping[str, str] | None = None
+) -> dict[Channel, Forwarder]:
+    """One upstream per channel: the mail server always, the SMS provider
+    when one is configured. Raises :class:`proxy.core.config.ConfigError`
+    when a provider is configured but its secret is missing."""
+    forwarders: dict[Channel, Forwarder] = {Channel.EMAIL: EmailForwarder(services.outbound)}
+    sms = sms_forwarder(services.settings, environ)
+    if sms is not None:
+        forwarders[Channel.SMS] = sms
+    return forwarders
+
+
+def build_pipeline(
+    services: Services,
+    forwarders: Mapping[Channel, Forwarder],
+    *,
+    links: NoticeLinks | None = None,
+    recorder: DeliveryRecorder | None = None,
+) -> Pipeline:
+    """The one pipeline every front door hands its submissions to."""
+    return Pipeline(
+        settings=services.settings,
+        clock=services.clock,
+        linter=services.linter,
+        forwarders=forwarders,
+        spool=services.spool,
+        notices=services.notices,
+        kick=lambda: services.kick(),  # late: the scheduler is wired after this
+        links=links,
+        recorder=recorder or DisclosureRecorder(services.engine),
+        warnings=AuditTrail(services.engine),
     )
 
 
@@ -177,32 +217,21 @@ async def start(
         pool = AnalysisPool(settings, db_url)
         await pool.start()
         services.linter = pool
-    deliverers: list[SpoolDeliverer] = []
-    sms = sms_deliverer(services)
-    if sms is not None:
-        deliverers.append(sms)
+    forwarders = channel_forwarders(services)
     scheduler = Scheduler(
-        services, deliverers, on_sent=_sent_hook(services), interval=scheduler_interval
+        services, forwarders, on_sent=_sent_hook(services), interval=scheduler_interval
     )
     services.kick = scheduler.kick
     services.notices.set_kick(scheduler.kick)
     links = links_from_settings(settings, clock)
-    recorder = DisclosureRecorder(services.engine)
-    pipeline = SubmissionPipeline(
-        settings=settings,
-        linter=services.linter,
-        outbound=services.outbound,
-        spool=services.spool,
-        notices=services.notices,
-        links=links,
-        recorder=recorder,
-        warnings=AuditTrail(services.engine),
-        clock=clock,
-    )
+    pipeline = build_pipeline(services, forwarders, links=links)
     extensions = await probe_extensions(settings)
     try:
         smtp = await serve_smtp(
-            settings, pipeline, clock=clock, upstream_extensions=extensions
+            settings,
+            PipelineProcessor(pipeline, settings.agency.tz),
+            clock=clock,
+            upstream_extensions=extensions,
         )
     except BaseException:
         if pool is not None:
@@ -214,7 +243,7 @@ async def start(
     if settings.review.digest_hours > 0:
         digest = _every(settings.review.digest_hours * 3600.0, send_digest, services)
         running._periodic.append(loop.create_task(digest))
-    sms_routes = build_sms_routes(services, links=links, recorder=recorder)
+    sms_routes = build_sms_routes(services, pipeline)
     server, task, address = await _start_http(services, sms_routes)
     running.http, running.http_address = server, address
     running._tasks.append(task)

@@ -32,7 +32,7 @@ from proxy.cli.audit import DatabaseUnavailable, fail, migrated_engine, print_ta
 from proxy.cli.held_views import list_json, list_table, print_show, show_json
 from proxy.core.clock import system_clock
 from proxy.core.config import Settings, load_settings
-from proxy.pipeline.act import NoticeQueue
+from proxy.pipeline.notice_queue import NoticeQueue
 from proxy.review.decisions import (
     MAX_REASON,
     Action,

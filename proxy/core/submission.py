@@ -1,8 +1,10 @@
-"""One accepted SMTP transaction and the reply Tactful gives for it.
+"""One submission, whatever front door it came through, and the SMTP reply.
 
-These values cross the boundary between the front door (:mod:`proxy.smtp.receive`)
-and the stages after it (lint in the pool, act, relay or hold), so they are
-typed and frozen rather than an aiosmtpd ``Envelope`` with loose attributes.
+A :class:`Submission` crosses the boundary between a front door (the SMTP
+server, the SMS Messages API) and the one pipeline after it (lint in the
+pool, act, forward or hold), so it is typed and frozen rather than an
+aiosmtpd ``Envelope`` or a form with loose attributes; its ``channel``
+says which upstream it is for.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
+
+from proxy.core.consent import Channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +24,7 @@ class Submission:
     user: str  # the authenticated account name
     raw: bytes = field(repr=False)  # the message exactly as received (CRLF line ends)
     received_at: datetime
+    channel: Channel = Channel.EMAIL  # which upstream: the mail server, the SMS provider
 
 
 @dataclass(frozen=True, slots=True)

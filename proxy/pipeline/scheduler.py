@@ -14,12 +14,11 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Protocol
 
-from proxy.outbound.relay import DeliveryResult
-from proxy.pipeline.act import Outbound, OutgoingError
+from proxy.core.consent import Channel
+from proxy.pipeline.forward import EmailForwarder, Forwarder
 from proxy.pipeline.notices import expired_notice, partly_undeliverable_notice, undeliverable_notice
 from proxy.pipeline.services import Services
 from proxy.store.crypto import DecryptionError
@@ -39,33 +38,6 @@ RETRY_DELAYS = (
 NOTICE_USER = "tactful"  # the spool user of notices: never notify about a notice
 
 
-class SpoolDeliverer(Protocol):
-    """One channel's way of sending a spooled message (email, SMS)."""
-
-    def handles(self, message: SpooledMessage) -> bool: ...
-
-    async def deliver(self, message: SpooledMessage, raw: bytes) -> DeliveryResult: ...
-
-
-class EmailDeliverer:
-    """The default: the same Outbound as the proxy's direct path, so
-    released and deferred mail is tag-stripped and DKIM-signed alike."""
-
-    def __init__(self, outbound: Outbound) -> None:
-        self._outbound = outbound
-
-    def handles(self, message: SpooledMessage) -> bool:
-        return True
-
-    async def deliver(self, message: SpooledMessage, raw: bytes) -> DeliveryResult:
-        try:
-            return await self._outbound.send(
-                message.sender, message.recipients, raw, message.summary.rule_codes
-            )
-        except OutgoingError as exc:
-            return DeliveryResult(False, 554, "5.6.0", str(exc))
-
-
 SentHook = Callable[[SpooledMessage, datetime], Awaitable[None]]
 
 
@@ -77,14 +49,16 @@ class Scheduler:
     def __init__(
         self,
         services: Services,
-        deliverers: Sequence[SpoolDeliverer] = (),
+        forwarders: Mapping[Channel, Forwarder] | None = None,
         *,
         on_sent: SentHook | None = None,
         interval: float = 5.0,
         owner: str | None = None,
     ) -> None:
         self._services = services
-        self._deliverers = (*deliverers, EmailDeliverer(services.outbound))
+        # Email always; other channels (texts) when the composition root has
+        # an upstream for them. Chosen by the channel the spool recorded.
+        self._forwarders = {Channel.EMAIL: EmailForwarder(services.outbound), **(forwarders or {})}
         self._on_sent = on_sent
         self._interval = interval
         self._clock = services.clock
@@ -148,8 +122,20 @@ class Scheduler:
             log.error("spooled message %s has no content; marking it refused", message.id)
             await asyncio.to_thread(spool.mark_refused, lease, 554, "5.3.0", now)
             return False
-        deliverer = next(d for d in self._deliverers if d.handles(lease.message))
-        result = await deliverer.deliver(lease.message, raw)
+        forwarder = self._forwarders.get(lease.message.channel)
+        if forwarder is None:
+            log.error(
+                "spooled %s %s cannot be sent: no upstream is configured for that channel",
+                lease.message.channel.value,
+                message.id,
+            )
+            retry_at = now + RETRY_DELAYS[-1]
+            await asyncio.to_thread(spool.mark_failed, lease, 451, "4.3.0", retry_at, now)
+            return False
+        forwarded = await forwarder.forward(
+            lease.message.sender, lease.message.recipients, raw, lease.message.summary.rule_codes
+        )
+        result = forwarded.status
         done = self._clock()
         if result.accepted:
             refused = result.refused

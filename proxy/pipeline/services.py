@@ -15,7 +15,9 @@ from sqlalchemy import Engine
 
 from proxy.core.clock import Clock
 from proxy.core.config import Settings
-from proxy.pipeline.act import Linter, NoticeQueue, Outbound
+from proxy.pipeline.act import Linter
+from proxy.pipeline.forward import Outbound
+from proxy.pipeline.notice_queue import NoticeQueue
 from proxy.store.spool_store import SpoolStore
 
 

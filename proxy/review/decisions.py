@@ -40,8 +40,9 @@ from enum import StrEnum
 
 from proxy.accounts.users import UserDirectory
 from proxy.lint.engine import LintResult
-from proxy.pipeline.act import Linter, NoticeQueue
+from proxy.pipeline.act import Linter, lint_channel
 from proxy.pipeline.analysis_pool import AnalysisFailure
+from proxy.pipeline.notice_queue import NoticeQueue
 from proxy.pipeline.notices import Notice, deleted_notice, released_notice, returned_notice
 from proxy.pipeline.redact import RedactResult, redact_message
 from proxy.review.highlight import redaction_values
@@ -229,7 +230,7 @@ async def relint(linter: Linter | None, message: SpooledMessage, raw: bytes) -> 
         sender=message.sender,
         recipients=message.recipients,
         at=message.received_at,
-        channel=None,  # channel: see SpooledMessage.channel
+        channel=lint_channel(message.channel),  # a held text is judged as a text
     )
     if isinstance(result, AnalysisFailure):
         return f"Tactful could not re-check the message just now ({result.reason})."

@@ -13,7 +13,6 @@ is lost. Bad input is refused before anything is linted or forwarded.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hmac
@@ -31,15 +30,13 @@ from starlette.routing import BaseRoute, Route
 
 from proxy.accounts.auth import AuthBackend, AuthOutcome, Identity, make_auth_backend
 from proxy.accounts.users import Role
+from proxy.core.consent import Channel
 from proxy.core.submission import Submission
 from proxy.core.verdict import Action, Verdict
-from proxy.lint.engine import LintResult
 from proxy.lint.rules import CONSENT_REVOKED
 from proxy.lint.segments import count_segments
-from proxy.pipeline.act import DeliveryRecorder
-from proxy.pipeline.analysis_pool import AnalysisFailure
-from proxy.pipeline.notices import NoticeLinks, deferred_notice, held_notice, masked_notice
-from proxy.pipeline.redact import redact_message
+from proxy.pipeline.act import Pipeline
+from proxy.pipeline.outcome import Disposition
 from proxy.pipeline.services import Services
 from proxy.sms import errors
 from proxy.sms.errors import SmsError
@@ -47,9 +44,8 @@ from proxy.sms.form import FormProblem, read_form
 from proxy.sms.inbound import InboundWebhook
 from proxy.sms.keywords import KeywordHandler
 from proxy.sms.phone import e164, envelope_address
-from proxy.sms.provider import OutgoingText, ProviderClient, ProviderReply, Unreachable
+from proxy.sms.provider import OutgoingText, ProviderReply
 from proxy.sms.textmail import body_of, to_message
-from proxy.store.spool_summary import summarize
 
 log = logging.getLogger(__name__)
 
@@ -92,22 +88,17 @@ class MessagesEndpoint:
     def __init__(
         self,
         services: Services,
+        pipeline: Pipeline,
         *,
         auth: AuthBackend,
-        provider: ProviderClient | None,
         environ: Mapping[str, str] | None = None,
-        links: NoticeLinks | None = None,
-        recorder: DeliveryRecorder | None = None,
     ) -> None:
-        self._services = services
-        self._recorder = recorder
+        self._pipeline = pipeline
         self._settings = services.settings
         self._auth = auth
-        self._provider = provider
         self._env = os.environ if environ is None else environ
         self._keys = {k.sid: _Key(k.secret_env, k.user) for k in self._settings.sms.api_keys}
         self._clock = services.clock
-        self._links = links
 
     # --- the request -----------------------------------------------------------
 
@@ -124,7 +115,7 @@ class MessagesEndpoint:
         text = self._validate(fields)
         if isinstance(text, SmsError):
             return text.response()
-        if self._provider is None:
+        if not self._pipeline.forwards(Channel.SMS):
             return SmsError(
                 503,
                 errors.NO_PROVIDER,
@@ -220,145 +211,68 @@ class MessagesEndpoint:
     # --- the verdict -----------------------------------------------------------
 
     async def _process(self, account_sid: str, identity: Identity, text: OutgoingText) -> Response:
+        """A text is a submission on the SMS channel: the one pipeline judges
+        and acts; this only turns its outcome into the Messages API's answer."""
         now = self._clock()
         message_id = uuid.uuid4().hex
         sender = _sender_address(identity)
-        raw = to_message(sender=sender, text=text, message_id=message_id, at=now)
         submission = Submission(
             id=message_id,
             sender=sender,
             recipients=(envelope_address(text.to),),
             user=identity.name,
-            raw=raw,
+            raw=to_message(sender=sender, text=text, message_id=message_id, at=now),
             received_at=now,
+            channel=Channel.SMS,
         )
-        linter = self._services.linter
-        if linter is None:  # analysis.enabled: false
-            return await self._forward(text)
-        result = await linter.lint(raw, sender=sender, recipients=(text.to,), at=now, channel="sms")
-        if isinstance(result, AnalysisFailure):
-            log.error("text %s not judged (%s)", message_id, result.reason)
-            if self._settings.on_error == "pass":
-                return await self._forward(text)
-            return SmsError(
-                503,
-                errors.SERVICE_UNAVAILABLE,
-                "Tactful could not check this text just now, so it was not sent. "
-                "Try again in a minute.",
-                retry_after=RETRY_AFTER,
-            ).response()
-        verdict = result.verdict
-        action = verdict.enforced
-        log.info(
-            "text %s: %s%s (rules: %s)",
-            message_id,
-            action.value,
-            "" if action == verdict.verdict else f" (policy said {verdict.verdict.value})",
-            ",".join(sorted({h.rule for h in verdict.hits})) or "-",
-        )
-        if action == Action.REJECT:
-            return _rejection(verdict).response()
-        if action == Action.HOLD:
-            return await self._hold(account_sid, submission, text, result)
-        masked = 0
-        values = verdict.masked_values()
-        if values:
-            redacted = await asyncio.to_thread(redact_message, raw, values)
-            if not redacted.complete:
-                log.info("text %s: masking incomplete, holding instead", message_id)
-                return await self._hold(account_sid, submission, text, result)
-            submission = replace(submission, raw=redacted.data)
-            text = replace(text, body=body_of(redacted.data))
-            masked = redacted.masked
-        if action == Action.DEFER:
-            return await self._defer(account_sid, submission, text, result)
-        response = await self._forward(text)
-        if 200 <= response.status_code < 300 and self._recorder is not None:
-            await self._recorder.delivered(message_id, verdict, self._clock())
-        if 200 <= response.status_code < 300 and masked:
-            await self._services.notices.send(
-                masked_notice(
-                    message_id=message_id,
-                    sender=sender,
-                    subject=result.message.subject or None,
-                    recipients=1,
-                    summary=summarize(verdict),
-                    masked=masked,
+        outcome = await self._pipeline.handle(submission)
+        match outcome.disposition:
+            case Disposition.UNJUDGED:
+                return SmsError(
+                    503,
+                    errors.SERVICE_UNAVAILABLE,
+                    "Tactful could not check this text just now, so it was not sent. "
+                    "Try again in a minute.",
+                    retry_after=RETRY_AFTER,
+                ).response()
+            case Disposition.REJECTED:
+                assert outcome.verdict is not None
+                return _rejection(outcome.verdict).response()
+            case Disposition.HELD:
+                return _created(
+                    account_sid,
+                    submission,
+                    text,
+                    status="accepted",
+                    action="hold",
+                    note="Held for a supervisor to review; it has not been sent. "
+                    f"Reference {submission.id}.",
+                    reasons=list(outcome.reasons[:MAX_REASONS]),
                 )
-            )
-        return response
-
-    async def _forward(self, text: OutgoingText) -> Response:
-        assert self._provider is not None
-        outcome = await self._provider.send(text)
-        if isinstance(outcome, Unreachable):
-            return SmsError(
-                503,
-                errors.SERVICE_UNAVAILABLE,
-                "The SMS provider could not be reached, so the text was not sent. "
-                "Try again in a minute.",
-                retry_after=RETRY_AFTER,
-            ).response()
-        return _faithful(outcome)
-
-    async def _hold(
-        self, account_sid: str, submission: Submission, text: OutgoingText, result: LintResult
-    ) -> Response:
-        summary = summarize(result.verdict)
-        await asyncio.to_thread(self._services.spool.hold, submission, summary)
-        cancel = self._links.cancel_url(submission.id) if self._links is not None else None
-        await self._services.notices.send(
-            held_notice(
-                message_id=submission.id,
-                sender=submission.sender,
-                subject=result.message.subject or None,
-                recipients=1,
-                summary=summary,
-                cancel_url=cancel,
-            )
-        )
-        reasons = result.verdict.reasons(Action.HOLD)[:MAX_REASONS]
-        return _created(
-            account_sid,
-            submission,
-            text,
-            status="accepted",
-            action="hold",
-            note="Held for a supervisor to review; it has not been sent. "
-            f"Reference {submission.id}.",
-            reasons=reasons,
-        )
-
-    async def _defer(
-        self, account_sid: str, submission: Submission, text: OutgoingText, result: LintResult
-    ) -> Response:
-        verdict = result.verdict
-        send_at = verdict.defer_until or self._clock()
-        summary = summarize(verdict)
-        await asyncio.to_thread(self._services.spool.defer, submission, send_at, summary)
-        self._services.kick()
-        local = send_at.astimezone(self._settings.agency.tz)
-        await self._services.notices.send(
-            deferred_notice(
-                message_id=submission.id,
-                sender=submission.sender,
-                subject=result.message.subject or None,
-                recipients=1,
-                summary=summary,
-                send_at=local,
-            )
-        )
-        return _created(
-            account_sid,
-            submission,
-            text,
-            status="scheduled",
-            action="defer",
-            note=f"Scheduled: it will be sent {local.strftime('%a %d %b %H:%M')}. "
-            f"Reference {submission.id}.",
-            reasons=verdict.reasons(Action.DEFER)[:MAX_REASONS],
-            send_at=send_at,
-        )
+            case Disposition.DEFERRED:
+                assert outcome.send_at is not None
+                local = outcome.send_at.astimezone(self._settings.agency.tz)
+                return _created(
+                    account_sid,
+                    submission,
+                    replace(text, body=body_of(outcome.raw)),  # as masked, if it was
+                    status="scheduled",
+                    action="defer",
+                    note=f"Scheduled: it will be sent {local.strftime('%a %d %b %H:%M')}. "
+                    f"Reference {submission.id}.",
+                    reasons=list(outcome.reasons[:MAX_REASONS]),
+                    send_at=outcome.send_at,
+                )
+        reply = outcome.forwarded.reply if outcome.forwarded is not None else None
+        if isinstance(reply, ProviderReply):
+            return _faithful(reply)
+        return SmsError(
+            503,
+            errors.SERVICE_UNAVAILABLE,
+            "The SMS provider could not be reached, so the text was not sent. "
+            "Try again in a minute.",
+            retry_after=RETRY_AFTER,
+        ).response()
 
 
 # --- answers -------------------------------------------------------------------
@@ -441,32 +355,20 @@ def _created(
 
 def build_sms_routes(
     services: Services,
+    pipeline: Pipeline,
     *,
     auth: AuthBackend | None = None,
-    provider: ProviderClient | None = None,
     environ: Mapping[str, str] | None = None,
-    links: NoticeLinks | None = None,
-    recorder: DeliveryRecorder | None = None,
 ) -> list[BaseRoute]:
     """The Messages endpoint and the inbound webhook, for any Starlette app.
 
-    ``auth`` defaults to the SMTP front door's backend and ``provider`` to
-    the configured one (none: texts are refused with a clear 503).
-    ``recorder`` (the disclosure log) hears of every text the provider took
-    straight away, as the email pipeline's does. Raises
-    :class:`proxy.core.config.ConfigError` when a provider is configured but its
-    secret is missing.
+    Texts go through ``pipeline``, the same one as email; without an SMS
+    forwarder in it (no provider configured) texts are refused with a
+    clear 503. ``auth`` defaults to the SMTP front door's backend.
     """
     settings = services.settings
-    if provider is None:
-        provider = ProviderClient.from_settings(settings, environ)
     messages = MessagesEndpoint(
-        services,
-        auth=auth or make_auth_backend(settings),
-        provider=provider,
-        environ=environ,
-        links=links,
-        recorder=recorder,
+        services, pipeline, auth=auth or make_auth_backend(settings), environ=environ
     )
     inbound = InboundWebhook(
         settings, KeywordHandler(services.engine), environ=environ, clock=services.clock

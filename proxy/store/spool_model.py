@@ -62,12 +62,15 @@ class SpoolRow(Base):
     __table_args__ = (
         CheckConstraint(_in("state", SpoolState), name="ck_spooled_message_state"),
         CheckConstraint(_in("kind", SpoolKind), name="ck_spooled_message_kind"),
+        CheckConstraint("channel IN ('email', 'sms')", name="ck_spooled_message_channel"),
         Index("ix_spooled_message_due", "state", "next_attempt_at"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     state: Mapped[str] = mapped_column(String(16), nullable=False)
     kind: Mapped[str] = mapped_column(String(8), nullable=False)
+    # Which upstream it is for (proxy.core.consent.Channel): the mail server or the SMS provider.
+    channel: Mapped[str] = mapped_column(String(8), nullable=False, server_default="email")
     sender: Mapped[str] = mapped_column(String(320), nullable=False)
     recipients: Mapped[list[str]] = mapped_column(JSON, nullable=False)
     user: Mapped[str] = mapped_column(String(320), nullable=False)

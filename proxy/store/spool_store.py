@@ -115,6 +115,7 @@ class SpoolStore:
             id=submission.id,
             state=(SpoolState.HELD if kind is SpoolKind.HOLD else SpoolState.DEFERRED).value,
             kind=kind.value,
+            channel=submission.channel.value,
             sender=submission.sender,
             recipients=list(submission.recipients),
             user=submission.user,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from proxy.core.consent import Channel
 from proxy.store.db import aware
 from proxy.store.spool_model import SpoolKind, SpoolRow, SpoolState, aware_or_none
 from proxy.store.spool_summary import VerdictSummary
@@ -27,6 +28,7 @@ class SpooledMessage:
     id: str
     state: SpoolState
     kind: SpoolKind
+    channel: Channel
     sender: str = field(repr=False)
     recipients: tuple[str, ...] = field(repr=False)
     user: str = field(repr=False)
@@ -53,6 +55,7 @@ def view(row: SpoolRow) -> SpooledMessage:
         id=row.id,
         state=SpoolState(row.state),
         kind=SpoolKind(row.kind),
+        channel=Channel(row.channel),
         sender=row.sender,
         recipients=tuple(row.recipients),
         user=row.user,
