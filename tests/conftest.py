@@ -67,10 +67,20 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+# The slow kinds, by where they live, so `pytest -m "not e2e and not browser"`
+# is the quick pass: e2e starts the shipped `tactful serve` (or builds the
+# wheel) in a subprocess; browser drives headless Chromium.
+E2E_DIR = Path(__file__).resolve().parent / "e2e"
+BROWSER_MODULES = {"test_browser.py"}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.environ.get(POSTGRES_ENV):
-        return
     skip = pytest.mark.skip(reason=f"PostgreSQL tests need {POSTGRES_ENV}; .ci/run sets it")
     for item in items:
-        if "postgres" in item.keywords:
+        path = Path(str(item.fspath))
+        if E2E_DIR in path.parents:
+            item.add_marker(pytest.mark.e2e)
+        if path.name in BROWSER_MODULES:
+            item.add_marker(pytest.mark.browser)
+        if "postgres" in item.keywords and not os.environ.get(POSTGRES_ENV):
             item.add_marker(skip)

@@ -14,13 +14,11 @@ this module only walks the tree it builds.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email import errors, policy
-from email.headerregistry import Address
 from email.message import Message
 from email.parser import BytesParser
-from email.utils import getaddresses
 
 from proxy.core.config import Limits
 from proxy.core.message import (
@@ -32,6 +30,7 @@ from proxy.core.message import (
     Unscannable,
 )
 from proxy.lint.attachments import ENCRYPTED, GARBLED, Kind, classify, decode_text, extract
+from proxy.lint.headers import addresses, file_name, header_text, normalise_address, unique
 from proxy.lint.html_text import html_to_text
 from proxy.lint.quoting import split_segments
 from proxy.lint.subject_tags import parse_subject_tags
@@ -67,7 +66,6 @@ _STRUCTURE_DEFECTS = (
 
 _UNNAMED = "unnamed"
 _UNNAMED_MESSAGE = "forwarded message"
-_MAX_NAME = 200
 
 
 def _parser() -> BytesParser:
@@ -198,8 +196,8 @@ def parse_message(
 def _unreadable(sender: str | None, recipients: Sequence[str] | None, reason: str) -> ParsedMessage:
     return ParsedMessage(
         envelope=Envelope(
-            sender=_normalise_address(sender) if sender is not None else "",
-            recipients=tuple(_normalise_address(r) for r in recipients or ()),
+            sender=normalise_address(sender) if sender is not None else "",
+            recipients=tuple(normalise_address(r) for r in recipients or ()),
         ),
         subject="",
         tags=SubjectTags(),
@@ -218,23 +216,23 @@ def _build(
     recipients: Sequence[str] | None,
 ) -> ParsedMessage:
     collector = _Collector(limits)
-    subject, tags = parse_subject_tags(_header_text(message, "Subject"))
+    subject, tags = parse_subject_tags(header_text(message, "Subject"))
     if subject:
         collector.add_text(collector.new_source("subject"), subject, split_quotes=False)
     _walk(message, 0, None, collector)
 
-    from_list = _addresses(message, ("From",))
-    to = _unique(addr for _, addr in _addresses(message, ("To",)))
-    cc = _unique(addr for _, addr in _addresses(message, ("Cc",)))
+    from_list = addresses(message, ("From",))
+    to = unique(addr for _, addr in addresses(message, ("To",)))
+    cc = unique(addr for _, addr in addresses(message, ("Cc",)))
     if sender is None:
         sender = from_list[0][1] if from_list else ""
     if recipients is None:
-        everyone = _unique(addr for _, addr in _addresses(message, ("To", "Cc", "Bcc")))
+        everyone = unique(addr for _, addr in addresses(message, ("To", "Cc", "Bcc")))
     else:
-        everyone = _unique(_normalise_address(r) for r in recipients)
-    message_id = _header_text(message, "Message-ID").strip() or None
+        everyone = unique(normalise_address(r) for r in recipients)
+    message_id = header_text(message, "Message-ID").strip() or None
     return ParsedMessage(
-        envelope=Envelope(sender=_normalise_address(sender), recipients=everyone),
+        envelope=Envelope(sender=normalise_address(sender), recipients=everyone),
         subject=subject,
         tags=tags,
         from_name=from_list[0][0] if from_list else "",
@@ -295,7 +293,7 @@ def read_as(part: Message, payload: bytes) -> Kind:
     one decision: redaction (:mod:`proxy.pipeline.redact`) masks values in
     place exactly where the scan read a part as text, and checks the rest.
     """
-    filename = _filename(part)
+    filename = file_name(part)
     if _is_body(part, filename):
         return Kind.HTML if _content_type(part) == "text/html" else Kind.TEXT
     return classify(filename, _content_type(part), payload[:8])
@@ -320,7 +318,7 @@ def _is_body(part: Message, filename: str) -> bool:
 
 def _leaf(part: Message, depth: int, embedded: str | None, collector: _Collector) -> None:
     ctype = _content_type(part)
-    filename = _filename(part)
+    filename = file_name(part)
     decoded = part.get_payload(decode=True)
     payload = decoded if isinstance(decoded, bytes) else b""
     damaged_base64 = any(isinstance(d, _BASE64_DEFECTS) for d in part.defects)
@@ -384,7 +382,7 @@ def _body(
 
 def _embedded_message(part: Message, depth: int, collector: _Collector) -> None:
     """A ``message/rfc822`` part, which the parser has already parsed."""
-    name = _filename(part) or _UNNAMED_MESSAGE
+    name = file_name(part) or _UNNAMED_MESSAGE
     source = collector.new_source(f"attachment:{name}")
     inner = part.get_payload(0)
     before = collector.decoded_bytes
@@ -411,68 +409,7 @@ def _walk_embedded(inner: Message, depth: int, source: str, collector: _Collecto
     if depth >= collector.limits.max_depth:
         collector.problem(source, REASON_TOO_DEEP)
         return
-    subject = _header_text(inner, "Subject")
+    subject = header_text(inner, "Subject")
     if subject.strip():
         collector.add_text(source, f"Subject: {subject}", split_quotes=False)
     _walk(inner, depth + 1, source, collector)
-
-
-# -- headers ------------------------------------------------------------------
-
-
-def _header_text(message: Message, name: str) -> str:
-    """A header's decoded value, or its raw text if it will not decode."""
-    try:
-        value = message.get(name)
-        return "" if value is None else str(value)
-    except Exception:
-        raw = next((v for k, v in message.raw_items() if k.lower() == name.lower()), "")
-        return " ".join(str(raw).split())
-
-
-def _addresses(message: Message, names: Iterable[str]) -> list[tuple[str, str]]:
-    """(display name, ``local@domain``) for every address in these headers.
-
-    Addresses without a domain (``undisclosed-recipients:;``, a bare word)
-    cannot receive mail and are left out.
-    """
-    found: list[tuple[str, str]] = []
-    for name in names:
-        for value in message.get_all(name) or ():
-            for display, local, domain in _header_addresses(value):
-                if local and domain:
-                    found.append((display, f"{local}@{domain.lower()}"))
-    return found
-
-
-def _header_addresses(value: object) -> list[tuple[str, str, str]]:
-    structured: tuple[Address, ...] | None = getattr(value, "addresses", None)
-    if structured is not None:
-        return [(a.display_name, a.username, a.domain) for a in structured]
-    parsed: list[tuple[str, str, str]] = []
-    for display, addr in getaddresses([str(value)]):
-        local, _, domain = addr.rpartition("@")
-        parsed.append((display, local, domain))
-    return parsed
-
-
-def _normalise_address(address: str) -> str:
-    """``Local@Example.ORG`` -> ``Local@example.org``; domains are case-blind."""
-    address = address.strip().removeprefix("<").removesuffix(">").strip()
-    local, at, domain = address.rpartition("@")
-    return f"{local}@{domain.lower()}" if at else address
-
-
-def _unique(items: Iterable[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(items))
-
-
-def _filename(part: Message) -> str:
-    """The attachment's file name, reduced to a safe, printable base name."""
-    try:
-        raw = part.get_filename() or ""
-    except Exception:
-        return ""
-    base = str(raw).replace("\\", "/").rsplit("/", 1)[-1]
-    printable = "".join(ch if ch.isprintable() else " " for ch in base)
-    return " ".join(printable.split())[:_MAX_NAME]

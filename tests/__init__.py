@@ -1,0 +1,1 @@
+"""Tactful's tests, grouped by the stage of a message's journey they exercise."""

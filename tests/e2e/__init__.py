@@ -1,0 +1,1 @@
+"""End to end: the shipped command, real clients, real upstreams, the built wheel."""

@@ -1,0 +1,1 @@
+"""Shared fixtures and builders: real sinks, servers, clients and worlds."""
