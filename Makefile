@@ -16,7 +16,7 @@ export TACTFUL_OFFLINE := 1
 SATURDAY_NIGHT := 2026-12-06 05:30:00
 SPRING_FORWARD := 2027-03-14 13:30:00
 
-.PHONY: run test test-dated lint typecheck bench bench-proxy lock debian-packages clean
+.PHONY: run test test-quick test-dated lint typecheck bench bench-proxy lock debian-packages clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ run: $(STAMP)
 test: $(STAMP) $(DEB_STAMP)
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+# The quick part while you work: no `tactful serve` subprocesses, no browser.
+test-quick: $(STAMP)
+	$(VENV)/bin/pytest -q -p no:cacheprovider -m "not e2e and not browser"
 
 # The whole suite again with the machine's clock moved (libfaketime): tests
 # must pass on any day at any hour. Set-up runs first, on the real clock.

@@ -289,6 +289,7 @@ def test_a_deferred_message_is_not_held(env: Env, capsys: pytest.CaptureFixture[
     assert "is not held: it is deferred" in capsys.readouterr().err
 
 
+@pytest.mark.e2e  # the shipped `tactful held` in a subprocess
 def test_held_list_in_a_real_process(env: Env) -> None:
     message_id = env.hold()
     child_env = {k: v for k, v in os.environ.items() if k != "TACTFUL_HOLD_KEY"}

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+# Each test runs the shipped `tactful lint` in a subprocess, as a user does.
+pytestmark = pytest.mark.e2e
+
 REPO = Path(__file__).resolve().parents[2]
 
 CONSENT = REPO / "config" / "consent.example.csv"

@@ -332,6 +332,7 @@ def wait_until(condition: object, timeout: float = 60) -> bool:
     return False
 
 
+@pytest.mark.e2e  # the shipped `tactful serve` in a subprocess
 @pytest.mark.timeout(600)
 def test_delivered_and_released_mail_is_accounted_for(
     tmp_path: Path, upstream: Sink, capsys: pytest.CaptureFixture[str]

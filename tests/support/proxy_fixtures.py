@@ -21,8 +21,9 @@ from typing import Any
 
 import yaml
 
-from proxy.accounts.users import Role, UserDirectory, new_user, save_users
+from proxy.accounts.users import Role, UserDirectory, save_users
 from proxy.core.config import Settings, deep_merge, settings_from_mapping
+from tests.support.accounts import hashed_once
 from tests.support.upstream_fixtures import free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -135,9 +136,9 @@ class TactfulServer:
         self.home.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(yaml.safe_dump(self.settings_mapping()))
         directory = UserDirectory()
-        directory = directory.with_user(new_user(WORKER, Role.WORKER, WORKER_PASSWORD, []))
+        directory = directory.with_user(hashed_once(WORKER, Role.WORKER, WORKER_PASSWORD))
         directory = directory.with_user(
-            new_user(REVIEWER, Role.REVIEWER, REVIEWER_PASSWORD, [])
+            hashed_once(REVIEWER, Role.REVIEWER, REVIEWER_PASSWORD)
         )
         save_users(self.home / "users.json", directory)
         conf = ["--config", str(self.config_file)]

@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from proxy.accounts.users import Role, UserDirectory, new_user, save_users
+from proxy.accounts.users import Role, UserDirectory, save_users
 from proxy.app.server import build_pipeline, channel_forwarders
 from proxy.core.clock import ManualClock
 from proxy.core.config import Settings, deep_merge, settings_from_mapping
@@ -48,6 +48,7 @@ from proxy.store.db import make_engine
 from proxy.store.migrations import upgrade
 from proxy.store.registry_source import registry_from_database
 from proxy.store.spool_store import SpoolStore
+from tests.support.accounts import hashed_once
 from tests.support.proxy_fixtures import ALL_DAY, CONSENT_CSV
 from tests.support.upstream_fixtures import Sink, free_port, run_sink
 
@@ -240,7 +241,7 @@ def sms_world(
         provider_port = stack.enter_context(run_app(provider.app))
         sink = stack.enter_context(run_sink())
         users = tmp_path / "users.json"
-        worker = new_user(WORKER, Role.WORKER, WORKER_PASSWORD, [])
+        worker = hashed_once(WORKER, Role.WORKER, WORKER_PASSWORD)
         save_users(users, UserDirectory().with_user(worker))
         mapping = sms_settings(
             None if no_provider else provider_url or f"http://127.0.0.1:{provider_port}",

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
-from proxy.accounts.users import Role, UserDirectory, new_user, save_users
+from proxy.accounts.users import Role, UserDirectory, save_users
 from proxy.app.server import build_services
 from proxy.core.clock import ManualClock
 from proxy.core.config import Settings, settings_from_mapping
@@ -30,6 +30,7 @@ from proxy.review.app import build_review_app
 from proxy.review.links import CancelLinks
 from proxy.store.spool_summary import FindingSummary, HitSummary, VerdictSummary, summarize
 from proxy.store.spool_view import SpooledMessage
+from tests.support.accounts import hashed_once
 from tests.support.proxy_fixtures import ALL_DAY
 
 # When the review app's world starts: a Friday evening, on purpose (any day works).
@@ -89,7 +90,7 @@ def web_settings(tmp_path: Path, upstream: str | None = None, **review: Any) -> 
 def save_accounts(path: Path, names: Sequence[str] = tuple(ROLES)) -> None:
     users = UserDirectory()
     for name in names:
-        users = users.with_user(new_user(name, ROLES[name], PASSWORD))
+        users = users.with_user(hashed_once(name, ROLES[name], PASSWORD))
     save_users(path, users)
 
 
