@@ -53,6 +53,11 @@ class Agency(_Strict):
     case_number_patterns: tuple[str, ...] = ()
     default_region: str = "US"
     secure_portal: str = "the secure portal"
+    # The agency's own street addresses and phone numbers (as in signatures):
+    # never a personal identifier. See proxy.lint.public_details.
+    contact_details: tuple[str, ...] = ()
+    # Optional CSV (name,address,phone) of public places: courts, clinics, hotlines.
+    public_directory: str | None = None
 
     @field_validator("timezone")
     @classmethod

@@ -79,3 +79,6 @@ class Finding:
     quoted: bool = False
     # UNSCANNABLE only: a short, client-data-free reason ("encrypted PDF").
     reason: str | None = None
+    # Set when the value is the agency's own or a listed public place's
+    # contact detail ("agency", "public directory"): nobody's personal data.
+    public: str | None = None

@@ -20,6 +20,7 @@ from proxy.lint.inspect import inspect_message
 from proxy.lint.nlp import NlpService
 from proxy.lint.parse import parse_message
 from proxy.lint.policy import decide
+from proxy.lint.public_details import PublicDetails
 from proxy.lint.recipients import classify_recipients
 
 
@@ -43,6 +44,7 @@ class LintEngine:
         self.registry = registry if registry is not None else Registry()
         self.nlp = nlp if nlp is not None else NlpService(settings.nlp.model, settings.nlp.language)
         self.detectors = list(detectors) if detectors is not None else load_detectors(settings)
+        self.public = PublicDetails.from_settings(settings)
 
     def lint(
         self,
@@ -73,7 +75,7 @@ class LintEngine:
         context = InspectionContext(
             settings=self.settings, registry=self.registry, nlp=self.nlp, now=now, docs=docs
         )
-        findings = inspect_message(message, self.detectors, context)
+        findings = self.public.mark(inspect_message(message, self.detectors, context))
         recipients = classify_recipients(
             message, self.settings, self.registry, force_channel=channel
         )

@@ -13,8 +13,13 @@ from typing import Any
 from proxy.core.findings import Finding
 from proxy.core.verdict import Action, RuleHit
 from proxy.lint.engine import LintResult
+from proxy.lint.public_details import AGENCY, DIRECTORY
 
 _INFORMATIONAL_MESSAGE = "Noted for information; no action needed on its own."
+_PUBLIC_MESSAGES = {
+    AGENCY: "The agency's own contact details (agency.contact_details): not a client's.",
+    DIRECTORY: "A public place's published contact details (agency.public_directory).",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +54,7 @@ def rows(result: LintResult) -> list[Row]:
     covered = {_finding_key(h.finding) for h in best.values() if h.finding is not None}
     out = [Row(h.rule, h.action, h.message, h.finding, h.overridden) for h in best.values()]
     out.extend(
-        Row(None, Action.PASS, _INFORMATIONAL_MESSAGE, f)
+        Row(None, Action.PASS, _PUBLIC_MESSAGES.get(f.public or "", _INFORMATIONAL_MESSAGE), f)
         for f in result.findings
         if _finding_key(f) not in covered
     )

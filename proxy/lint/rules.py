@@ -157,7 +157,9 @@ def financial_identifier(inp: RuleInput, recipient: Recipient) -> tuple[RuleMatc
 
 def personal_identifier(inp: RuleInput, recipient: Recipient) -> tuple[RuleMatch, ...]:
     return _per_finding(
-        PERSONAL_IDENTIFIER, inp.findings, lambda f: f.entity in PERSONAL_IDENTIFIER_ENTITIES
+        PERSONAL_IDENTIFIER,
+        inp.findings,
+        lambda f: f.entity in PERSONAL_IDENTIFIER_ENTITIES and f.public is None,
     )
 
 

@@ -1,0 +1,168 @@
+"""Whose detail is it? The agency's own, and public places', are nobody's secret.
+
+Most outside mail ends with the worker's signature: the agency's street
+address and phone number. A street address is a personal identifier, so
+without this every such message was held, and a tool that holds most mail
+gets switched off. The same goes for a court's, a clinic's or a hotline's
+published address and number.
+
+So the agency lists its own contact details (``agency.contact_details``)
+and may keep a directory of public places (``agency.public_directory``, a
+CSV of ``name,address,phone``). A finding whose value *is* one of those is
+marked ``public`` and no rule treats it as a personal identifier. The
+match is on the value, not on where it sits: a client's phone number in a
+signature is still a client's phone number.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import phonenumbers
+
+from proxy.core.config import ConfigError, Settings
+from proxy.core.findings import Entity, Finding
+
+AGENCY = "agency"  # Finding.public for the agency's own details
+DIRECTORY = "public directory"  # ... and for a listed public place's
+DIRECTORY_COLUMNS = ("name", "address", "phone")
+
+# USPS abbreviations, so "100 Main Street, Suite 2" and "100 Main St Ste 2"
+# are one address.
+_ABBREVIATIONS = {
+    "street": "st", "avenue": "ave", "av": "ave", "road": "rd", "boulevard": "blvd",
+    "drive": "dr", "lane": "ln", "court": "ct", "place": "pl", "parkway": "pkwy",
+    "highway": "hwy", "square": "sq", "terrace": "ter", "circle": "cir", "suite": "ste",
+    "apartment": "apt", "floor": "fl", "building": "bldg", "room": "rm", "north": "n",
+    "south": "s", "east": "e", "west": "w", "northeast": "ne", "northwest": "nw",
+    "southeast": "se", "southwest": "sw",
+}  # fmt: skip
+_WORD = re.compile(r"[0-9a-z]+")
+_MIN_ADDRESS_WORDS = 3  # a number, a name and a street type at least
+
+
+def address_key(text: str) -> tuple[str, ...]:
+    """The words of an address, lower case, abbreviated the USPS way."""
+    words = _WORD.findall(text.casefold())
+    return tuple(_ABBREVIATIONS.get(w, w) for w in words)
+
+
+def _street_line(text: str) -> tuple[str, ...]:
+    """The address up to the first comma or line break: the street line."""
+    return address_key(re.split(r"[,\n]", text, maxsplit=1)[0])
+
+
+@dataclass(frozen=True, slots=True)
+class _Address:
+    full: tuple[str, ...]
+    street: tuple[str, ...]
+
+    def matches(self, found: tuple[str, ...]) -> bool:
+        if len(found) < _MIN_ADDRESS_WORDS:
+            return False
+        # The detector may see less (just the street line) or the same.
+        return self.full[: len(found)] == found or found[: len(self.street)] == self.street
+
+
+class PublicDetails:
+    """The agency's and the directory's addresses and phone numbers."""
+
+    def __init__(
+        self,
+        *,
+        agency: Iterable[str] = (),
+        directory: Iterable[str] = (),
+        region: str = "US",
+    ) -> None:
+        self._region = region
+        self._phones: dict[str, str] = {}
+        self._addresses: list[tuple[_Address, str]] = []
+        for owner, values in ((AGENCY, agency), (DIRECTORY, directory)):
+            for value in values:
+                phone = self._phone(value)
+                if phone is not None:
+                    self._phones.setdefault(phone, owner)
+                    continue
+                key = address_key(value)
+                if len(key) >= _MIN_ADDRESS_WORDS:
+                    self._addresses.append((_Address(key, _street_line(value)), owner))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PublicDetails:
+        agency = settings.agency
+        directory: list[str] = []
+        if agency.public_directory:
+            directory = read_directory(Path(agency.public_directory))
+        return cls(agency=agency.contact_details, directory=directory, region=agency.default_region)
+
+    def _phone(self, text: str) -> str | None:
+        """E.164 for a string that is only a phone number, else None."""
+        if sum(c.isdigit() for c in text) < 7 or re.search(r"[a-zA-Z]{2,}", text):
+            return None
+        try:
+            number = phonenumbers.parse(text, self._region)
+        except phonenumbers.NumberParseException:
+            return None
+        if not phonenumbers.is_possible_number(number):
+            return None
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    def owner(self, finding: Finding) -> str | None:
+        """Whose public detail ``finding`` is, or None (it may be a person's)."""
+        if finding.entity is Entity.PHONE_NUMBER:
+            phone = self._phone(finding.text)
+            return self._phones.get(phone) if phone is not None else None
+        if finding.entity is Entity.STREET_ADDRESS:
+            found = address_key(finding.text)
+            return next((o for a, o in self._addresses if a.matches(found)), None)
+        return None
+
+    def mark(self, findings: Sequence[Finding]) -> tuple[Finding, ...]:
+        """The findings, with the public ones marked (none are dropped: the
+        report still shows them, as the agency's or a public place's)."""
+        if not self._phones and not self._addresses:
+            return tuple(findings)
+        marked = []
+        for finding in findings:
+            owner = self.owner(finding)
+            marked.append(finding if owner is None else replace(finding, public=owner))
+        return tuple(marked)
+
+
+def read_directory(path: Path) -> list[str]:
+    """Addresses and phone numbers of the public places in a directory CSV.
+
+    Raises :class:`ConfigError` naming the file and row of any problem, so
+    ``tactful serve`` refuses to start rather than guess."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as source:
+            reader = csv.DictReader(source)
+            header = tuple(h.strip().lower() for h in reader.fieldnames or ())
+            if header != DIRECTORY_COLUMNS:
+                raise ConfigError(
+                    f"agency.public_directory {path}: the first line must be "
+                    f"{','.join(DIRECTORY_COLUMNS)} (found {','.join(header) or 'nothing'})"
+                )
+            values: list[str] = []
+            for line, row in enumerate(reader, start=2):
+                address = (row.get("address") or "").strip()
+                phone = (row.get("phone") or "").strip()
+                if not (row.get("name") or "").strip() or not (address or phone):
+                    raise ConfigError(
+                        f"agency.public_directory {path}, line {line}: each place needs a "
+                        "name and an address or a phone number"
+                    )
+                values += [v for v in (address, phone) if v]
+            return values
+    except OSError as exc:
+        raise ConfigError(
+            f"agency.public_directory: cannot read {path}: {exc.strerror}"
+        ) from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(
+            f"agency.public_directory {path} is not a UTF-8 CSV file: {exc}"
+        ) from None
