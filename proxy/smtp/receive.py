@@ -26,6 +26,7 @@ from proxy.accounts.auth import AuthBackend, AuthOutcome, Identity
 from proxy.accounts.users import UserInputError, normalize_address
 from proxy.core.clock import Clock
 from proxy.core.submission import TEMPORARY_FAILURE, MessageProcessor, SmtpReply, Submission
+from proxy.smtp.author import author_problem
 
 log = logging.getLogger(__name__)
 
@@ -279,6 +280,15 @@ class SubmissionHandler:
             return "503 5.5.1 Bad sequence of commands"
         raw = envelope.original_content
         assert isinstance(raw, bytes)
+        # The header From:/Sender: is held to the same rule as MAIL FROM, so
+        # nothing relayed (and DKIM-signed) names someone else as its author.
+        # A trusted network's mail is not tied to a user, as in handle_MAIL.
+        identity = _identity(session)
+        if identity is not None:
+            problem = author_problem(raw, identity.may_send_as)
+            if problem is not None:
+                log.info("refused a message whose From/Sender is not the logged-in user's")
+                return str(problem)
         submission = Submission(
             id=uuid.uuid4().hex,
             sender=envelope.mail_from,
