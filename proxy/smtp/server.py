@@ -146,7 +146,11 @@ async def serve(
         config.max_message_size, config.max_recipients, extensions, config.trusted_networks
     )
     handler = SubmissionHandler(processor, backend, policy, clock, logins)
-    gate = ConnectionGate(config.max_connections)
+    gate = ConnectionGate(
+        config.max_connections,
+        per_client=config.max_connections_per_client,
+        reserve=config.reserve,
+    )
     loop = asyncio.get_running_loop()
 
     def factory(implicit: bool) -> TactfulSMTP:
