@@ -17,10 +17,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import uvicorn
+from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 
 from proxy.accounts.auth import parse_host_port
+from proxy.accounts.users import UsersFile, UsersFileError
 from proxy.core.clock import Clock, system_clock
 from proxy.core.config import Settings
 from proxy.core.consent import Channel
@@ -45,6 +47,7 @@ from proxy.store.audit import AuditTrail
 from proxy.store.crypto import MessageCipher, load_or_create_key
 from proxy.store.db import make_engine
 from proxy.store.disclosures import DisclosureRecorder, record_spooled_delivery
+from proxy.store.login_failures import LoginFailures, LoginLimits
 from proxy.store.migrations import upgrade
 from proxy.store.spool_store import SpoolStore
 from proxy.store.spool_view import SpooledMessage
@@ -81,7 +84,25 @@ def build_services(
         outbound=outbound,
         notices=NoticeQueue(spool, settings),
         linter=None,
+        logins=login_failures(settings, engine, clock),
     )
+
+
+def login_failures(settings: Settings, engine: Engine, clock: Clock) -> LoginFailures:
+    """The one login throttle every door shares (see :mod:`proxy.store.login_failures`)."""
+    users = UsersFile(settings.smtp.users_file)
+
+    def account_exists(name: str) -> bool:
+        try:
+            return users.current().get(name) is not None
+        except UsersFileError:
+            return False
+
+    limits = LoginLimits(
+        settings.review.login_max_failures,
+        timedelta(minutes=settings.review.login_lockout_minutes),
+    )
+    return LoginFailures(engine, limits, clock=clock, account_exists=account_exists)
 
 
 def channel_forwarders(
@@ -231,6 +252,7 @@ async def start(
             settings,
             PipelineProcessor(pipeline, settings.agency.tz),
             clock=clock,
+            logins=services.logins,
             upstream_extensions=extensions,
         )
     except BaseException:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from proxy.core.verdict import Action
 
@@ -209,11 +209,33 @@ class Smtp(_Strict):
     max_recipients: int = Field(50, ge=1)
     max_line_length: int = Field(998, ge=78)
     max_connections: int = Field(100, ge=1)
+    # Open connections one client address may hold at once (IPv6: per /64).
+    max_connections_per_client: int = Field(10, ge=1)
+    # Of max_connections, slots kept for a client address that has no
+    # connection waiting to log in (None: a tenth of max_connections).
+    reserved_connections: int | None = Field(None, ge=0)
+    # A connection that has not logged in after this long is closed.
+    pre_auth_timeout_seconds: float = Field(30.0, gt=0)
     idle_timeout_seconds: float = Field(120.0, gt=0)
     # Clients connecting from these networks may submit without AUTH (like
     # Postfix's permit_mynetworks), e.g. a copier or a load generator. Their
     # mail is linted like any other. Empty: everyone must log in.
     trusted_networks: tuple[IPv4Network | IPv6Network, ...] = ()
+
+    @property
+    def reserve(self) -> int:
+        """The reserved slots (``reserved_connections`` or its default)."""
+        if self.reserved_connections is not None:
+            return self.reserved_connections
+        return self.max_connections // 10
+
+    @model_validator(mode="after")
+    def _reserve_fits(self) -> Smtp:
+        if self.reserved_connections is not None and (
+            self.reserved_connections >= self.max_connections
+        ):
+            raise ValueError("smtp.reserved_connections must be smaller than smtp.max_connections")
+        return self
 
     @field_validator("trusted_networks", mode="before")
     @classmethod

@@ -18,6 +18,7 @@ from proxy.core.config import Settings
 from proxy.pipeline.act import Linter
 from proxy.pipeline.forward import Outbound
 from proxy.pipeline.notice_queue import NoticeQueue
+from proxy.store.login_failures import LoginFailures
 from proxy.store.spool_store import SpoolStore
 
 
@@ -37,3 +38,6 @@ class Services:
     notices: NoticeQueue  # durable notices to workers
     linter: Linter | None  # None when analysis is disabled
     kick: Callable[[], None] = field(default=_no_scheduler)  # wake the scheduler now
+    # The one login throttle (SMTP AUTH, review app, SMS API); None only
+    # where no door checks a password (a CLI tool, a pipeline test).
+    logins: LoginFailures | None = None

@@ -28,8 +28,8 @@ from proxy.review.decisions import clean_reason
 from proxy.review.links import CancelLinks
 from proxy.review.permissions import REVIEW_ROLES, Permission, allowed
 from proxy.review.sessions import COOKIE_NAME, Ended, ReviewSession, SessionStore
-from proxy.review.throttle import LoginThrottle
 from proxy.store.audit import AuditTrail, DetailValue
+from proxy.store.login_failures import LoginFailures
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +58,10 @@ class Kit:
         self.sessions = SessionStore(
             timedelta(minutes=review.session_idle_minutes), clock=self.clock
         )
-        self.throttle = LoginThrottle(
-            review.login_max_failures,
-            timedelta(minutes=review.login_lockout_minutes),
-            clock=self.clock,
-        )
+        if services.logins is None:
+            raise ValueError("the review app needs the shared login throttle (Services.logins)")
+        # The one throttle SMTP AUTH and the SMS API count in too.
+        self.throttle: LoginFailures = services.logins
         self.audit = AuditTrail(services.engine)
         self.env = jinja2.Environment(
             # Package data (proxy/review/templates), found through

@@ -1,9 +1,10 @@
 """Logging in and out of the review app.
 
 Only reviewers, admins and auditors may log in; a worker's account is for
-sending mail. Failures are throttled per account and client address and
-logged with the account (if it exists) and the address, never the
-password or whatever was typed as a name.
+sending mail. Failures are throttled per account and client address (and
+per address) by the one throttle SMTP AUTH shares
+(:mod:`proxy.store.login_failures`), and logged with the account (if it
+exists) and the address, never the password or whatever was typed as a name.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class LoginPages:
         password = password if isinstance(password, str) else ""
         address = client_address(request)
         key = name or "(empty)"
-        blocked = kit.throttle.blocked_until(key, address)
+        blocked = await asyncio.to_thread(kit.throttle.blocked_until, key, address)
         if blocked is not None:
             log.warning("review login refused: too many failures (from %s)", address)
             local = kit.when(blocked)
@@ -110,7 +111,11 @@ class LoginPages:
         user = await asyncio.to_thread(self._verify, directory, name, password)
         if user is None or user.role not in REVIEW_ROLES:
             # A right password for a worker account is not a guess: not throttled.
-            failures = kit.throttle.failed(key, address) if user is None else 0
+            failures = (
+                await asyncio.to_thread(kit.throttle.failed, key, address, door="review")
+                if user is None
+                else 0
+            )
             known = directory.get(name) if name else None
             actor = known.name if known is not None else "unknown-user"
             why = "wrong password" if user is None else f"role {user.role.value} may not log in"
@@ -133,7 +138,7 @@ class LoginPages:
                 "Ask an administrator for a reviewer account."
             )
             return await self._render(request, error=text, status=401 if user is None else 403)
-        kit.throttle.succeeded(key, address)
+        await asyncio.to_thread(kit.throttle.succeeded, key, address)
         session = kit.sessions.create(user.name, user.role, user.addresses)
         await kit.record(user.name, "review.login", details={"remote": address[:60]})
         log.info("review login: %s (%s) from %s", user.name, user.role.value, address)

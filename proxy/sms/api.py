@@ -13,10 +13,12 @@ is lost. Bad input is refused before anything is linted or forwarded.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
 import logging
+import math
 import os
 import uuid
 from collections.abc import Mapping
@@ -99,6 +101,9 @@ class MessagesEndpoint:
         self._env = os.environ if environ is None else environ
         self._keys = {k.sid: _Key(k.secret_env, k.user) for k in self._settings.sms.api_keys}
         self._clock = services.clock
+        if services.logins is None:
+            raise ValueError("the SMS API needs the shared login throttle (Services.logins)")
+        self._logins = services.logins
 
     # --- the request -----------------------------------------------------------
 
@@ -125,17 +130,42 @@ class MessagesEndpoint:
         return await self._process(account_sid, identity, text)
 
     async def _authenticate(self, request: Request) -> Identity | SmsError:
+        """Basic auth through the login throttle SMTP AUTH and the review app
+        share: a wrong password or key counts per login and client address."""
         credentials = _basic_credentials(request)
         if credentials is None:
             return errors.bad_auth()
         login, password = credentials
+        client = request.client.host if request.client is not None else "unknown"
+        until = await asyncio.to_thread(self._logins.blocked_until, login, client)
+        if until is not None:
+            seconds = max(60, math.ceil((until - self._logins.clock()).total_seconds()))
+            return SmsError(
+                429,
+                errors.TOO_MANY_REQUESTS,
+                "Too many wrong passwords for this login from your address: logging in is "
+                f"paused for {math.ceil(seconds / 60)} more minutes. Check the password or "
+                "API key your program uses, then try again.",
+                retry_after=seconds,
+            )
+        found = await self._check(login, password)
+        if found is None:
+            await asyncio.to_thread(self._logins.failed, login, client, door="sms")
+            return errors.bad_auth()
+        if isinstance(found, Identity):
+            await asyncio.to_thread(self._logins.succeeded, login, client)
+        return found
+
+    async def _check(self, login: str, password: str) -> Identity | SmsError | None:
+        """The identity, an error to answer (the backend is down), or None
+        for a wrong password or key."""
         key = self._keys.get(login)
         if key is not None:
             secret = self._env.get(key.secret_env, "")
             if secret and hmac.compare_digest(secret.encode(), password.encode()):
                 user = key.user.strip().lower()
                 return Identity(user, Role.WORKER, frozenset({user}))
-            return errors.bad_auth()
+            return None
         decision = await self._auth.authenticate(login, password)
         if decision.outcome is AuthOutcome.ACCEPTED and decision.identity is not None:
             return decision.identity
@@ -146,7 +176,7 @@ class MessagesEndpoint:
                 "Tactful cannot check logins right now. Try again in a minute.",
                 retry_after=RETRY_AFTER,
             )
-        return errors.bad_auth()
+        return None
 
     def _too_long(self) -> SmsError:
         limit = self._settings.sms.max_body_chars

@@ -28,7 +28,7 @@ from aiosmtpd.smtp import SMTP, TLSSetupException, syntax
 
 from proxy.core.config import Smtp
 from proxy.core.submission import TEMPORARY_FAILURE, SmtpReply
-from proxy.smtp.gate import ConnectionGate
+from proxy.smtp.gate import Admission, ConnectionGate
 from proxy.smtp.hygiene import (
     CRLF,
     END_OF_DATA,
@@ -40,6 +40,7 @@ from proxy.smtp.hygiene import (
     data_reply,
 )
 from proxy.smtp.receive import SubmissionHandler
+from proxy.store.login_failures import client_key
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,12 @@ def is_loopback(peer: Any) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped.is_loopback
     return address.is_loopback
+
+
+def _host(peer: Any) -> str:
+    if isinstance(peer, tuple) and peer and isinstance(peer[0], str):
+        return peer[0]
+    return "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +111,8 @@ class TactfulSMTP(SMTP):
         self._gate = gate
         self._implicit_tls = implicit_tls
         self._allow_loopback = allow_plaintext_auth_on_loopback
-        self._admitted = False
+        self._admission = Admission.FULL
+        self._pre_auth_timer: asyncio.TimerHandle | None = None
         self._bogus_left = BOGUS_COMMAND_LIMIT
         self._auth_failures = 0
         self._last_timer_reset = 0.0
@@ -116,20 +124,46 @@ class TactfulSMTP(SMTP):
         super().connection_made(transport)
         if upgrading:
             return
-        self._admitted = self._gate.admit(self)
         encrypted = transport.get_extra_info("ssl_object") is not None
         peer = transport.get_extra_info("peername")
         exempt = self._allow_loopback and is_loopback(peer)
+        trusted = self.event_handler.policy.trusts(peer)
+        # A trusted network never logs in: not counted per address, no
+        # pre-login deadline (see proxy.smtp.gate).
+        client = None if trusted else client_key(_host(peer))
+        self._admission = self._gate.admit(self, client)
+        if self._admission is Admission.ADMITTED and not trusted:
+            self._pre_auth_timer = self.loop.call_later(
+                self._config.pre_auth_timeout_seconds, self._pre_auth_expired
+            )
         # smtp.trusted_networks: aiosmtpd's own 530 check is lifted; the
         # handler still decides who may send (proxy.smtp.receive).
-        self._auth_required = not self.event_handler.policy.trusts(peer)
+        self._auth_required = not trusted
         # aiosmtpd only knows STARTTLS as "encrypted"; implicit TLS and the
         # loopback exemption are decided here, once per connection.
         self._auth_require_tls = not (encrypted or exempt)
 
     def connection_lost(self, error: Exception | None) -> None:
+        self._cancel_pre_auth_timer()
         self._gate.release(self)
         super().connection_lost(error)
+
+    def _cancel_pre_auth_timer(self) -> None:
+        if self._pre_auth_timer is not None:
+            self._pre_auth_timer.cancel()
+            self._pre_auth_timer = None
+
+    def _pre_auth_expired(self) -> None:
+        """smtp.pre_auth_timeout_seconds passed without a login."""
+        self._pre_auth_timer = None
+        seconds = f"{self._config.pre_auth_timeout_seconds:g}"
+        self.say_goodbye(
+            SmtpReply(
+                421,
+                "4.7.0",
+                (f"{self.hostname} No login within {seconds} seconds, closing connection",),
+            )
+        )
 
     def _timeout_cb(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -200,9 +234,23 @@ class TactfulSMTP(SMTP):
 
     async def _handle_client(self) -> None:
         assert self.session is not None
-        if not self._admitted:
+        if self._admission is Admission.FULL:
             await self._reply(
                 SmtpReply(421, "4.7.0", (f"{self.hostname} Too many connections, try again later",))
+            )
+            self._close()
+            return
+        if self._admission is Admission.CLIENT_FULL:
+            limit = self._config.max_connections_per_client
+            await self._reply(
+                SmtpReply(
+                    421,
+                    "4.7.0",
+                    (
+                        f"{self.hostname} Too many connections from your address (at most "
+                        f"{limit} at once). Close other mail programs or try again later",
+                    ),
+                )
             )
             self._close()
             return
@@ -291,6 +339,8 @@ class TactfulSMTP(SMTP):
         await super().smtp_AUTH(arg)
         assert self.session is not None
         if self.session.authenticated:
+            self._cancel_pre_auth_timer()
+            self._gate.logged_in(self)
             return
         self._auth_failures += 1
         if self._auth_failures >= MAX_AUTH_FAILURES:

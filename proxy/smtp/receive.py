@@ -14,10 +14,12 @@ import asyncio
 import binascii
 import ipaddress
 import logging
+import math
 import uuid
 from base64 import b64decode
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
@@ -26,6 +28,8 @@ from proxy.accounts.auth import AuthBackend, AuthOutcome, Identity
 from proxy.accounts.users import UserInputError, normalize_address
 from proxy.core.clock import Clock
 from proxy.core.submission import TEMPORARY_FAILURE, MessageProcessor, SmtpReply, Submission
+from proxy.smtp.author import author_problem
+from proxy.store.login_failures import LoginFailures
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +123,25 @@ def filter_ehlo(responses: Sequence[str], policy: FrontDoorPolicy) -> list[str]:
     ]
 
 
+def locked_out(remaining: timedelta) -> str:
+    """The 454 for a locked-out login: temporary, in plain words, with what to do."""
+    minutes = max(1, math.ceil(remaining.total_seconds() / 60))
+    unit = "minute" if minutes == 1 else "minutes"
+    return (
+        "454 4.7.0 Too many wrong passwords for this account from your computer: logging in "
+        f"is paused for {minutes} more {unit}. Check the password saved in your mail "
+        "program, then try again."
+    )
+
+
+def _client(server: SMTP) -> str:
+    """The client's address as the throttle counts it ("unknown" for odd sockets)."""
+    peer = server.session.peer if server.session is not None else None
+    if isinstance(peer, tuple) and peer and isinstance(peer[0], str):
+        return peer[0]
+    return "unknown"
+
+
 def _identity(session: Session) -> Identity | None:
     """The logged-in user, or None when the client has not authenticated."""
     identity = session.auth_data
@@ -136,10 +159,12 @@ class SubmissionHandler:
         backend: AuthBackend,
         policy: FrontDoorPolicy,
         clock: Clock,
+        logins: LoginFailures,
     ) -> None:
         self._clock = clock
         self._processor = processor
         self._backend = backend
+        self._logins = logins
         self.policy = policy
         self._in_flight: set[asyncio.Task[SmtpReply]] = set()
 
@@ -160,7 +185,7 @@ class SubmissionHandler:
         credentials = parse_plain_credentials(blob)
         if credentials is None:
             return AuthResult(success=False, handled=False, message=AUTH_INVALID)
-        return await self._check(*credentials)
+        return await self._check(*credentials, _client(server))
 
     async def auth_LOGIN(self, server: SMTP, args: list[str]) -> AuthResult:
         if len(args) == 1:
@@ -180,17 +205,37 @@ class SubmissionHandler:
         credentials = _decode_credentials(login, password)
         if credentials is None:
             return AuthResult(success=False, handled=False, message=AUTH_INVALID)
-        return await self._check(*credentials)
+        return await self._check(*credentials, _client(server))
 
-    async def _check(self, login: str, password: str) -> AuthResult:
+    async def _check(self, login: str, password: str, client: str) -> AuthResult:
+        """One login attempt, through the shared throttle: failures count per
+        account and client address across connections (and nodes), and a
+        locked-out pair is refused before the password is even looked at.
+        If the throttle's database cannot be reached, nobody logs in (454):
+        otherwise an outage would mean unlimited guesses."""
         if not login or not password:
             return AuthResult(success=False, handled=False, message=AUTH_INVALID)
+        try:
+            until = await asyncio.to_thread(self._logins.blocked_until, login, client)
+        except Exception as exc:
+            log.error("cannot read the login throttle: %s", type(exc).__name__)
+            return AuthResult(success=False, handled=False, message=AUTH_UNAVAILABLE)
+        if until is not None:
+            log.warning("SMTP login refused: locked out after too many wrong passwords")
+            reply = locked_out(until - self._logins.clock())
+            return AuthResult(success=False, handled=False, message=reply)
         decision = await self._backend.authenticate(login, password)
-        if decision.outcome is AuthOutcome.ACCEPTED and decision.identity is not None:
-            return AuthResult(
-                success=True, auth_data=decision.identity, message=AUTH_SUCCEEDED
-            )
-        if decision.outcome is AuthOutcome.UNAVAILABLE:
+        try:
+            if decision.outcome is AuthOutcome.ACCEPTED and decision.identity is not None:
+                await asyncio.to_thread(self._logins.succeeded, login, client)
+                return AuthResult(
+                    success=True, auth_data=decision.identity, message=AUTH_SUCCEEDED
+                )
+            if decision.outcome is AuthOutcome.UNAVAILABLE:
+                return AuthResult(success=False, handled=False, message=AUTH_UNAVAILABLE)
+            await asyncio.to_thread(self._logins.failed, login, client, door="smtp")
+        except Exception as exc:
+            log.error("cannot update the login throttle: %s", type(exc).__name__)
             return AuthResult(success=False, handled=False, message=AUTH_UNAVAILABLE)
         return AuthResult(success=False, handled=False, message=AUTH_INVALID)
 
@@ -279,6 +324,15 @@ class SubmissionHandler:
             return "503 5.5.1 Bad sequence of commands"
         raw = envelope.original_content
         assert isinstance(raw, bytes)
+        # The header From:/Sender: is held to the same rule as MAIL FROM, so
+        # nothing relayed (and DKIM-signed) names someone else as its author.
+        # A trusted network's mail is not tied to a user, as in handle_MAIL.
+        identity = _identity(session)
+        if identity is not None:
+            problem = author_problem(raw, identity.may_send_as)
+            if problem is not None:
+                log.info("refused a message whose From/Sender is not the logged-in user's")
+                return str(problem)
         submission = Submission(
             id=uuid.uuid4().hex,
             sender=envelope.mail_from,

@@ -24,6 +24,7 @@ from proxy.smtp.connection import TactfulSMTP, is_loopback
 from proxy.smtp.gate import ConnectionGate
 from proxy.smtp.receive import FrontDoorPolicy, SubmissionHandler
 from proxy.smtp.tls import build_tls_context
+from proxy.store.login_failures import LoginFailures
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ async def serve(
     *,
     clock: Clock,
     upstream_extensions: frozenset[str] | None = None,
+    logins: LoginFailures | None = None,
     auth_backend: AuthBackend | None = None,
     allow_plaintext_auth_on_loopback: bool = True,
 ) -> RunningServer:
@@ -115,6 +117,10 @@ async def serve(
     ``upstream_extensions`` are the EHLO keywords of the upstream server;
     extensions it lacks (8BITMIME, SMTPUTF8) are not offered to clients.
     A port of 0 binds a free port; see :meth:`RunningServer.address`.
+
+    ``logins`` is the login throttle the composition root shares with the
+    review app (:mod:`proxy.store.login_failures`); it is required: without
+    it wrong passwords would only be limited per connection.
     """
     config = settings.smtp
     tls_context = await asyncio.to_thread(build_tls_context, settings)
@@ -127,6 +133,8 @@ async def serve(
         )
     if config.implicit_tls_listen and tls_context is None:
         raise ConfigError("smtp.implicit_tls_listen needs smtp.tls.cert_file and key_file")
+    if logins is None:
+        raise ValueError("serve() needs the shared login throttle (Services.logins)")
     quiet_library_logging()
     backend = auth_backend if auth_backend is not None else make_auth_backend(settings)
     extensions = (
@@ -137,8 +145,12 @@ async def serve(
     policy = FrontDoorPolicy(
         config.max_message_size, config.max_recipients, extensions, config.trusted_networks
     )
-    handler = SubmissionHandler(processor, backend, policy, clock)
-    gate = ConnectionGate(config.max_connections)
+    handler = SubmissionHandler(processor, backend, policy, clock, logins)
+    gate = ConnectionGate(
+        config.max_connections,
+        per_client=config.max_connections_per_client,
+        reserve=config.reserve,
+    )
     loop = asyncio.get_running_loop()
 
     def factory(implicit: bool) -> TactfulSMTP:

@@ -33,6 +33,7 @@ from proxy.store.spool_decisions import Decided
 from proxy.store.spool_model import SpoolState
 from proxy.store.spool_store import SpoolStore
 from tests.support.proxy_fixtures import (
+    REVIEWER,
     WORKER,
     WORKER_PASSWORD,
     TactfulServer,
@@ -155,6 +156,23 @@ def test_passed_mail_arrives_signed_with_tags_stripped(
     msg = message_from_bytes(data, policy=policy.default)
     assert msg["Subject"] == "Coverage Thursday"
     assert "cover my 2pm group" in msg.get_body().get_content()  # type: ignore[union-attr]
+
+
+def test_a_forged_from_is_refused_and_nothing_is_signed_or_relayed(
+    server: TactfulServer, upstream: Sink
+) -> None:
+    """The shipped `tactful serve`: the worker logs in as herself, gives her
+    own MAIL FROM, and writes a colleague in the header From:. 553, and
+    nothing (signed or not) reaches the upstream."""
+    raw = example("01-pass-internal.eml").replace(
+        b"From: Jane Worker <jworker@example.org>", f"From: Sam <{REVIEWER}>".encode()
+    ).replace(b"<01-pass-internal@example.org>", b"<forged-from@example.org>")
+    assert f"From: Sam <{REVIEWER}>".encode() in raw
+    code, text = submit(server, raw, [COLLEAGUE])
+    assert code == 553, text
+    assert text.startswith("5.7.1 The From: line of your message names an address")
+    # Refused at DATA, before the pipeline: nothing was queued to arrive later.
+    assert to(upstream, COLLEAGUE, b"<forged-from@example.org>")() == []
 
 
 def test_masked_value_leaves_no_trace_and_sender_is_told(

@@ -178,6 +178,30 @@ def test_wrong_password_is_a_401_and_nothing_is_sent(world: SmsWorld) -> None:
     assert world.provider.calls == []
 
 
+def test_wrong_passwords_lock_the_login_out_like_smtp_and_the_review_app(
+    world: SmsWorld,
+) -> None:
+    """The SMS API counts in the one login throttle: after five wrong
+    passwords even the right one gets 429 (Twilio's 20429), nothing is sent,
+    and the lock-out is in the audit trail without the password."""
+    for _ in range(5):
+        with pytest.raises(TwilioRestException) as raised:
+            twilio_client(world, password="not-the-password").messages.create(
+                to=MARIA, from_=AGENCY_NUMBER, body="Hello"
+            )
+        assert raised.value.status == 401
+    with pytest.raises(TwilioRestException) as raised:
+        twilio_client(world).messages.create(to=MARIA, from_=AGENCY_NUMBER, body="Hello")
+    assert raised.value.status == 429
+    assert raised.value.code == 20429
+    assert "paused for 15 more minutes" in str(raised.value.msg)
+    assert world.provider.calls == []
+    entries = AuditTrail(world.services.engine).entries()
+    locks = [e for e in entries if e.action == "login.locked_out"]
+    assert [(e.actor, e.details["door"]) for e in locks] == [(WORKER, "sms")]
+    assert "not-the-password" not in repr([(e.details, e.target) for e in entries])
+
+
 def test_a_scheduled_text_wakes_the_scheduler(tmp_path: Path, nlp_service: Any) -> None:
     kicks: list[int] = []
     url = f"sqlite:///{tmp_path / 'tactful.db'}"

@@ -34,6 +34,9 @@ TACTFUL = [sys.executable, "-m", "proxy.cli"]
 
 WORKER = "jane@example.org"
 WORKER_PASSWORD = "jane-password-42"
+# The examples are written From: Jane Worker <jworker@example.org>; it is
+# listed for her, so she may send them (the header From: must be hers).
+WORKER_ALIAS = "jworker@example.org"
 REVIEWER = "sam@example.org"
 REVIEWER_PASSWORD = "sam-password-42"
 ALL_DAY = {
@@ -136,7 +139,9 @@ class TactfulServer:
         self.home.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(yaml.safe_dump(self.settings_mapping()))
         directory = UserDirectory()
-        directory = directory.with_user(hashed_once(WORKER, Role.WORKER, WORKER_PASSWORD))
+        directory = directory.with_user(
+            hashed_once(WORKER, Role.WORKER, WORKER_PASSWORD, (WORKER_ALIAS,))
+        )
         directory = directory.with_user(
             hashed_once(REVIEWER, Role.REVIEWER, REVIEWER_PASSWORD)
         )

@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from proxy.accounts.users import Role, UserDirectory, save_users
-from proxy.app.server import build_pipeline, channel_forwarders
+from proxy.app.server import build_pipeline, channel_forwarders, login_failures
 from proxy.core.clock import ManualClock
 from proxy.core.config import Settings, deep_merge, settings_from_mapping
 from proxy.lint.engine import LintEngine, LintResult
@@ -263,6 +263,7 @@ def sms_world(
             outbound=Outbound(SmtpUpstream("127.0.0.1", sink.port, starttls="off"), None, True),
             notices=NoticeQueue(spool, settings),
             linter=linter if linter is not None else ThreadLinter(settings, db_url, nlp),
+            logins=login_failures(settings, engine, clock),
         )
         if kick is not None:
             services.kick = kick

@@ -35,13 +35,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from sqlalchemy import Engine
 
 from proxy.accounts.auth import AuthBackend
 from proxy.accounts.users import Role, UserDirectory, new_user, save_users
+from proxy.app.server import login_failures
 from proxy.core.clock import ManualClock
 from proxy.core.config import Settings, settings_from_mapping
 from proxy.core.submission import MessageProcessor, SmtpReply, Submission
 from proxy.smtp.server import RunningServer, serve
+from proxy.store.db import make_engine
+from proxy.store.login_failures import LoginFailures
+from proxy.store.migrations import upgrade
 
 # The front door stamps submissions with this (a fixed moment, any day).
 RECEIVED_AT = dt.datetime(2026, 11, 24, 16, 0, tzinfo=dt.UTC)
@@ -265,7 +270,20 @@ class FrontDoorFactory:
     users_file: Path
     cert_file: Path
     key_file: Path
+    state: Path  # a directory for each door's own database
     started: list[FrontDoor] = field(default_factory=list)
+    engines: list[Engine] = field(default_factory=list)
+
+    def login_failures(self, db_url: str | None = None) -> LoginFailures:
+        """The shared login throttle, built as ``tactful serve`` builds it
+        (shipped limits, accounts from the users file), on a fresh, migrated
+        database: a SQLite file of this door's own unless ``db_url`` is given."""
+        url = db_url or f"sqlite:///{self.state / f'door-{len(self.engines)}.db'}"
+        engine = make_engine(url)
+        upgrade(engine)
+        self.engines.append(engine)
+        settings = settings_from_mapping({"smtp": {"users_file": str(self.users_file)}})
+        return login_failures(settings, engine, ManualClock(RECEIVED_AT))
 
     def __call__(
         self,
@@ -277,6 +295,7 @@ class FrontDoorFactory:
         auth_backend: AuthBackend | None = None,
         implicit_tls: bool = True,
         tls: bool = True,
+        logins: LoginFailures | None = None,
     ) -> FrontDoor:
         sink = self.bg.run(start_sink())
         overrides: dict[str, Any] = {
@@ -296,6 +315,7 @@ class FrontDoorFactory:
                 settings,
                 chosen,
                 clock=ManualClock(RECEIVED_AT),
+                logins=logins if logins is not None else self.login_failures(),
                 upstream_extensions=upstream_extensions,
                 auth_backend=auth_backend,
                 allow_plaintext_auth_on_loopback=allow_plaintext_auth_on_loopback,
@@ -309,6 +329,8 @@ class FrontDoorFactory:
         for door in self.started:
             self.bg.run(door.running.stop(grace_seconds=5))
             door.sink.server.close()
+        for engine in self.engines:
+            engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -330,9 +352,9 @@ def users_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def front_door(
-    bg_loop: BackgroundLoop, users_file: Path, tls_files: tuple[Path, Path]
+    bg_loop: BackgroundLoop, users_file: Path, tls_files: tuple[Path, Path], tmp_path: Path
 ) -> Iterator[FrontDoorFactory]:
-    factory = FrontDoorFactory(bg_loop, users_file, *tls_files)
+    factory = FrontDoorFactory(bg_loop, users_file, *tls_files, tmp_path)
     yield factory
     factory.stop_all()
 
@@ -341,9 +363,13 @@ class RawClient:
     """A byte-exact SMTP client over a plain socket, for what real mail
     programs never send: bare line ends, pipelined commands, NUL bytes."""
 
-    def __init__(self, host: str, port: int, *, timeout: float = 20) -> None:
+    def __init__(
+        self, host: str, port: int, *, timeout: float = 20, source: str | None = None
+    ) -> None:
+        # ``source``: another loopback address (127.0.0.2, ...) to connect
+        # from, so one test can be several client machines.
         self.sock: socket.socket | ssl.SSLSocket = socket.create_connection(
-            (host, port), timeout=timeout
+            (host, port), timeout=timeout, source_address=(source, 0) if source else None
         )
         self._file = self.sock.makefile("rb")
 
@@ -393,9 +419,11 @@ class RawClient:
             pass
 
 
-def session(door: FrontDoor, *, tls: bool = False, user: str = ALICE) -> RawClient:
+def session(
+    door: FrontDoor, *, tls: bool = False, user: str = ALICE, source: str | None = None
+) -> RawClient:
     """A raw client that is through EHLO (and STARTTLS) and logged in."""
-    client = RawClient(door.host, door.port)
+    client = RawClient(door.host, door.port, source=source)
     assert client.reply()[0] == 220
     assert client.command("EHLO client.example")[0] == 250
     if tls:

@@ -25,6 +25,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "proxy.store.spool_model",
     "proxy.store.audit_model",
     "proxy.store.disclosure_model",
+    "proxy.store.login_failure_model",
 )
 
 
