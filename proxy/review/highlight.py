@@ -54,6 +54,14 @@ def part_label(source: str) -> str:
         return f"Message text from the HTML part, shown as plain text{suffix}"
     if base.startswith("attachment:"):
         return f"Attachment {base.removeprefix('attachment:')}{suffix}"
+    if base.startswith("header:"):
+        return f"Header {base.removeprefix('header:')}"
+    if base.startswith("filename:"):
+        return f"File name of attachment {base.removeprefix('filename:')}"
+    if base == "html-attributes":
+        return f"Attribute text in the HTML part (tooltips, image descriptions){suffix}"
+    if base == "html-hidden":
+        return f"Script, style and comments in the HTML part (not shown){suffix}"
     return source
 
 
