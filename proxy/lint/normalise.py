@@ -16,10 +16,11 @@ The steps, each chosen so that ordinary text stays as it is:
 2. Unicode NFKC, applied per character and its combining marks, so that
    each output character still knows where it came from.
 3. Digits of other scripts become ASCII digits (they are digits).
-4. Inside a digit-like run (a token of digits and digit look-alikes, with
+4. Inside a digit-like run (a run of digits and digit look-alikes, with
    at least as many real digits as look-alikes and no other letters),
    letters that look like a digit become that digit: "l23-45-678O" reads
-   "123-45-6780", while "Ola", "lO" and "CO2" stay words.
+   "123-45-6780" and "O3/l4/l988.txt" reads "03/14/1988.txt", while
+   "Ola", "lO", "I-95" and "CO2" stay as they are.
 5. Letters of another script that look like a Latin letter become that
    letter, in words that are otherwise Latin or wholly made of look-alikes
    ("Mаria" with a Cyrillic а); a word in another script ("привет") is
@@ -48,8 +49,8 @@ from proxy.core.message import Edit, Segment, original_span
 
 _IGNORABLE = regex.compile(r"[\p{Cf}\p{Default_Ignorable_Code_Point}]")
 _LATIN = regex.compile(r"\p{Script=Latin}")
-# A token in which digits may be spelled with look-alike letters.
-_DIGIT_TOKEN = regex.compile(r"[\p{L}\p{N}]+(?:[-./][\p{L}\p{N}]+)*")
+# A run of letters and digits, in which digits may be spelled with look-alikes.
+_DIGIT_TOKEN = regex.compile(r"[\p{L}\p{N}]+")
 _WORD = regex.compile(r"[\p{L}\p{M}\p{N}]+")
 _ASCII_DIGITS = frozenset("0123456789")
 # Directional marks that the confusables data keeps around right-to-left

@@ -112,6 +112,7 @@ def test_look_alike_letters_fold_to_latin(raw: str, read: str) -> None:
         ("DOB O1/l5/199O", "DOB 01/15/1990"),
         ("SSN 123 45 67\u041e9", "SSN 123 45 6709"),  # Cyrillic capital O
         ("Card 4111 1111 1111 111l", "Card 4111 1111 1111 1111"),
+        ("DOB O3/l4/l988.txt", "DOB 03/14/1988.txt"),  # a file name
     ],
 )
 def test_digit_look_alikes_fold_inside_numbers(raw: str, read: str) -> None:
@@ -122,7 +123,7 @@ def test_digit_look_alikes_fold_inside_numbers(raw: str, read: str) -> None:
     "raw",
     [
         "Hello World, I will call Ola at 10 about CO2 and lOl.",
-        "Iowa, Ohio, Illinois; OK? lol. O'Brien. I-beam.",
+        "Iowa, Ohio, Illinois; OK? lol. O'Brien. I-beam. I-95. l-2.",
         "l0l",  # more look-alikes than digits: a word
         "covid19 B12 A1C 3D",
         "привет, как дела?",  # another script stays itself
