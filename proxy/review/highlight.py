@@ -127,9 +127,16 @@ def render_message(
         )
         if finding.end > finding.start:
             spans.setdefault(finding.location, []).append((finding.start, finding.end, number))
+    # Header fields, file names and HTML attribute or hidden text are read
+    # like the body, but shown only where something was found: the reviewer
+    # needs the finding in its place, not every message's From and To
+    # (nor the markup's links and scripts) as text.
+    body_sources = {segment.source for segment in message.segments}
+    extra_only = {s.source for s in message.extra_segments} - body_sources
     parts = tuple(
         PartView(source, part_label(source), _pieces(text, spans.get(source, ())))
         for source, text in message.full_text.items()
+        if source not in extra_only or source in spans
     )
     return parts, tuple(views)
 
