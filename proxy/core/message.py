@@ -75,6 +75,9 @@ class Segment:
     text: str
     offset: int = 0
     quoted: bool = False
+    # The sender's signature block, or an address field (From, To...): text
+    # made of names, phones and addresses by design, which detectors do not
+    # report as news.
     signature: bool = False
     # The text detectors read, when it differs from ``text``, and where it
     # differs in length (see Edit).

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from email.header import decode_header, make_header
-from email.headerregistry import Address
+from email.headerregistry import Address, AddressHeader, HeaderRegistry
 from email.message import Message
 from email.utils import collapse_rfc2231_value, getaddresses
 
@@ -99,6 +99,17 @@ UNREAD_FIELDS = frozenset(
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 # How the parser keeps the bytes of a field that are not ASCII.
 _RAW_BYTES = re.compile("[\udc80-\udcff]")
+
+
+# Fields made of names and addresses (From, To, Cc, Reply-To, Sender...), as
+# the email library knows them.
+ADDRESS_FIELDS = frozenset(
+    name for name, kind in HeaderRegistry().registry.items() if issubclass(kind, AddressHeader)
+)
+
+
+def is_address_field(name: str) -> bool:
+    return name.lower() in ADDRESS_FIELDS
 
 
 def decode_words(value: str) -> str:

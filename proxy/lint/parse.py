@@ -35,6 +35,7 @@ from proxy.lint.headers import (
     file_name,
     file_names,
     header_text,
+    is_address_field,
     normalise_address,
     text_fields,
     unique,
@@ -150,7 +151,15 @@ class _Collector:
     def chars_left(self) -> int:
         return self.limits.max_text_chars - self.chars
 
-    def add_text(self, source: str, text: str, *, split_quotes: bool, extra: bool = False) -> None:
+    def add_text(
+        self,
+        source: str,
+        text: str,
+        *,
+        split_quotes: bool,
+        extra: bool = False,
+        signature: bool = False,
+    ) -> None:
         """Append ``text`` to ``source``'s full text and segment it.
 
         Several pieces of one embedded message share a source; they are
@@ -173,7 +182,7 @@ class _Collector:
         pieces: Sequence[Segment] = (
             split_segments(source, text, base=base)
             if split_quotes
-            else [Segment(source=source, text=text, offset=base)]
+            else [Segment(source=source, text=text, offset=base, signature=signature)]
         )
         into = self.extra_segments if extra else self.segments
         into.extend(normalise_segment(piece) for piece in pieces)
@@ -200,7 +209,16 @@ class _Collector:
         for entity, embedded in self.pending_fields:
             prefix = f"{embedded} " if embedded else ""
             for name, text in text_fields(entity):
-                self.add_text(f"{prefix}header:{name}", text, split_quotes=False, extra=True)
+                # Address fields are names and addresses by design, like a
+                # signature block: a name, phone or address there is not
+                # news, while an SSN or a client's name still counts.
+                self.add_text(
+                    f"{prefix}header:{name}",
+                    text,
+                    split_quotes=False,
+                    extra=True,
+                    signature=is_address_field(name),
+                )
             names = file_names(entity)
             if names:
                 self.named_parts += 1
