@@ -184,20 +184,22 @@ class ClientDetector:
         if not len(index):
             return []
         findings: list[Finding] = []
-        for segment in message.segments:
+        for segment in message.all_segments:
             findings.extend(self._segment_findings(index, segment))
         return findings
 
     def _segment_findings(self, index: ClientIndex, segment: Segment) -> Iterable[Finding]:
-        for match in index.find(segment.text):
+        text = segment.detection_text
+        for match in index.find(text):
+            start, end = segment.span(match.start, match.end)
             yield Finding(
                 entity=Entity.CLIENT,
                 location=segment.source,
-                start=segment.offset + match.start,
-                end=segment.offset + match.end,
+                start=start,
+                end=end,
                 score=1.0,
                 detector=self.name,
-                text=segment.text[match.start : match.end],
+                text=text[match.start : match.end],
                 client_id=match.client_id,
                 quoted=segment.quoted,
             )

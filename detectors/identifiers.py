@@ -43,7 +43,7 @@ from detectors.recognizers import (
 from proxy.core.config import Settings
 from proxy.core.findings import Entity, Finding
 from proxy.core.message import ParsedMessage, Segment
-from proxy.lint.detector import InspectionContext
+from proxy.lint.detector import InspectionContext, extra_segment_docs
 
 # Presidio logs the words around a match at DEBUG level; those words are
 # client data, so its logger never goes below WARNING in this process.
@@ -214,21 +214,24 @@ def resolve_overlaps(results: Sequence[RecognizerResult]) -> list[RecognizerResu
 
 
 def to_finding(segment: Segment, result: RecognizerResult) -> Finding:
+    """``text`` is the value as detectors read it (normalised), which is what
+    redaction looks for; ``start``/``end`` point at what was written."""
+    start, end = segment.span(result.start, result.end)
     return Finding(
         entity=Entity(result.entity_type),
         location=segment.source,
-        start=segment.offset + result.start,
-        end=segment.offset + result.end,
+        start=start,
+        end=end,
         score=round(float(result.score), 4),
         detector=DETECTOR_NAME,
-        text=segment.text[result.start : result.end],
+        text=segment.detection_text[result.start : result.end],
         quoted=segment.quoted,
     )
 
 
 def aligned_docs(message: ParsedMessage, context: InspectionContext) -> Sequence[Doc]:
     """The engine's docs for the segments, or fresh ones if it sent none."""
-    texts = [segment.text for segment in message.segments]
+    texts = [segment.detection_text for segment in message.segments]
     if not context.docs:
         return context.nlp.docs(texts)
     if len(context.docs) != len(texts) or any(
@@ -282,16 +285,21 @@ class IdentifierDetector:
         return self._built
 
     def inspect(self, message: ParsedMessage, context: InspectionContext) -> Sequence[Finding]:
-        if not message.segments:
+        if not message.all_segments:
             return []
         built = self._analyzer(context.nlp.nlp)
         findings: list[Finding] = []
-        for segment, doc in zip(message.segments, aligned_docs(message, context), strict=True):
+        pairs = [
+            *zip(message.segments, aligned_docs(message, context), strict=True),
+            *extra_segment_docs(message, context),
+        ]
+        for segment, doc in pairs:
             entities = built.wanted(segment)
-            if not entities or not segment.text.strip():
+            text = segment.detection_text
+            if not entities or not text.strip():
                 continue
             results = built.analyzer.analyze(
-                segment.text,
+                text,
                 language=self.language,
                 entities=entities,
                 score_threshold=self.options.score_threshold,

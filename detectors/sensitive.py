@@ -35,7 +35,7 @@ from proxy.core.config import Settings
 from proxy.core.consent import Registry
 from proxy.core.findings import Category, Entity, Finding
 from proxy.core.message import ParsedMessage, Segment
-from proxy.lint.detector import InspectionContext
+from proxy.lint.detector import InspectionContext, extra_segment_docs
 
 OPTIONS = frozenset({"terms_dir", "categories"})
 SCORE = 0.85
@@ -184,13 +184,15 @@ class SensitiveConditionDetector:
         known = self._known_people(nlp, context.registry)
         findings: list[Finding] = []
         for index, (segment, doc) in enumerate(zip(message.segments, context.docs, strict=True)):
-            if doc.vocab is not nlp.vocab or doc.text != segment.text:
+            if doc.vocab is not nlp.vocab or doc.text != segment.detection_text:
                 # By position only: a segment's source may name an attachment,
                 # and attachment names can carry a client's name.
                 raise ValueError(
                     f"detector 'sensitive' got a spaCy doc that does not belong to "
                     f"message segment {index + 1} of {len(message.segments)}"
                 )
+            findings.extend(self._inspect_segment(segment, doc, matchers, known, message))
+        for segment, doc in extra_segment_docs(message, context):
             findings.extend(self._inspect_segment(segment, doc, matchers, known, message))
         return findings
 
@@ -220,8 +222,8 @@ class SensitiveConditionDetector:
             Finding(
                 entity=Entity.SENSITIVE_CONDITION,
                 location=segment.source,
-                start=segment.offset + span.start_char,
-                end=segment.offset + span.end_char,
+                start=segment.span(span.start_char, span.end_char)[0],
+                end=segment.span(span.start_char, span.end_char)[1],
                 score=SCORE,
                 detector=self.name,
                 text=span.text,

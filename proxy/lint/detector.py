@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from proxy.core.consent import Registry
 from proxy.core.findings import Finding
-from proxy.core.message import ParsedMessage
+from proxy.core.message import ParsedMessage, Segment
 
 if TYPE_CHECKING:
     from spacy.tokens import Doc
@@ -37,6 +37,24 @@ class InspectionContext:
     # spaCy docs for ``message.segments``, same order; computed once per
     # message by the engine so no detector runs spaCy again.
     docs: Sequence[Doc] = ()
+    # The same for ``message.extra_segments`` (header fields, file names...).
+    extra_docs: Sequence[Doc] = ()
+
+
+def extra_segment_docs(
+    message: ParsedMessage, context: InspectionContext
+) -> list[tuple[Segment, Doc]]:
+    """The extra segments with their docs: the engine's when they line up
+    with the segments' detection text, else fresh ones (a caller that built
+    the context by hand for the body alone still gets the headers read)."""
+    segments = message.extra_segments
+    texts = [segment.detection_text for segment in segments]
+    docs = list(context.extra_docs)
+    if len(docs) != len(texts) or any(
+        doc.text != text for doc, text in zip(docs, texts, strict=True)
+    ):
+        docs = context.nlp.docs(texts) if texts else []
+    return list(zip(segments, docs, strict=True))
 
 
 @runtime_checkable

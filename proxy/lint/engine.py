@@ -71,9 +71,16 @@ class LintEngine:
     def judge(
         self, message: ParsedMessage, *, now: datetime, channel: str | None = None
     ) -> LintResult:
-        docs = self.nlp.docs(s.text for s in message.segments)
+        # Detectors read each segment as a reader sees it (normalised).
+        docs = self.nlp.docs(s.detection_text for s in message.segments)
+        extra_docs = self.nlp.docs(s.detection_text for s in message.extra_segments)
         context = InspectionContext(
-            settings=self.settings, registry=self.registry, nlp=self.nlp, now=now, docs=docs
+            settings=self.settings,
+            registry=self.registry,
+            nlp=self.nlp,
+            now=now,
+            docs=docs,
+            extra_docs=extra_docs,
         )
         findings = self.public.mark(inspect_message(message, self.detectors, context))
         recipients = classify_recipients(

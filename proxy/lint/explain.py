@@ -60,6 +60,10 @@ def where(finding: Finding | None) -> str:
         return "the message"
     if finding.location.startswith("attachment:"):
         return "an attachment"
+    if finding.location.startswith("filename:"):
+        return "an attachment's file name"
+    if finding.location.startswith("header:"):
+        return f"the {finding.location.removeprefix('header:')} header"
     if finding.quoted:
         return "the quoted earlier message (it goes out with your reply)"
     if finding.location == "subject":

@@ -10,11 +10,19 @@ plain-text quote finder (:mod:`proxy.lint.quoting`) already understands.
 
 Built on the standard library's tolerant :class:`html.parser.HTMLParser`,
 which decodes numeric and named character references for us.
+
+What a reader is not shown is relayed all the same, so it is read too
+(:func:`read_html`): attribute text (``alt``, ``title``, ``value``,
+``placeholder``, ``aria-label``, link targets...), which mail programs show
+as tooltips, in place of images or in form fields, and the hidden content
+of ``<script>``, ``<style>`` and comments, which anyone can see in the
+message source. Redaction masks values there in place, like in the text.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from html.parser import HTMLParser
 
 # Elements whose content is never shown to the reader.
@@ -38,6 +46,20 @@ _WHITESPACE = re.compile(r"\s+")
 INVISIBLE = frozenset("\u00ad\u200b\u200c\u200d\u2060\ufeff")
 _INVISIBLE = dict.fromkeys(map(ord, INVISIBLE))
 _NBSP = {0xA0: " "}
+# Attributes that only lay out or label markup for programs; they carry no
+# text of the writer's. Everything else is read.
+_LAYOUT_ATTRIBUTES = frozenset({"style", "class", "id"})
+
+
+@dataclass(frozen=True, slots=True)
+class HtmlText:
+    """What one HTML part says: the text a reader sees, the text of its
+    attributes, and what is never shown (script, style, comments); each
+    attribute value or hidden block on a line of its own."""
+
+    text: str
+    attributes: str = ""
+    hidden: str = ""
 
 
 class _TextRenderer(HTMLParser):
@@ -52,17 +74,25 @@ class _TextRenderer(HTMLParser):
         self._breaks = 0
         self._space = False
         self._at_line_start = True
+        self.attributes: list[str] = []
+        self.hidden: list[str] = []
 
     # -- parser callbacks -------------------------------------------------
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._attributes(attrs)
         self._open(tag)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._attributes(attrs)
         # <br/>, <hr/>: a void element never opens a hidden or pre region.
         if tag in _HIDDEN or tag == "pre" or tag == _QUOTE:
             return
         self._open(tag)
+
+    def handle_comment(self, data: str) -> None:
+        if data.strip():
+            self.hidden.append(data)
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _HIDDEN:
@@ -81,6 +111,8 @@ class _TextRenderer(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if self._hidden:
+            if data.strip():
+                self.hidden.append(data)
             return
         text = data.translate(_INVISIBLE)
         if not self._pre:
@@ -108,6 +140,14 @@ class _TextRenderer(HTMLParser):
     # must not separate the text around them: the default handlers drop them.
 
     # -- helpers ----------------------------------------------------------
+
+    def _attributes(self, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if not value or not value.strip() or name in _LAYOUT_ATTRIBUTES:
+                continue
+            if value.lstrip()[:5].lower() == "data:":
+                continue  # an embedded file (an inline image), not text
+            self.attributes.append(" ".join(value.split()))
 
     def _open(self, tag: str) -> None:
         if tag in _HIDDEN:
@@ -150,10 +190,19 @@ _TRAILING_SPACE = re.compile(r"[ \t]+\n")
 _BLANK_RUN = re.compile(r"\n{3,}")
 
 
-def html_to_text(html: str) -> str:
-    """The text a reader sees in ``html``; tolerant of any malformed markup."""
+def read_html(html: str) -> HtmlText:
+    """Everything ``html`` carries as text; tolerant of any malformed markup."""
     renderer = _TextRenderer()
     renderer.feed(html)
     renderer.close()
     text = _TRAILING_SPACE.sub("\n", renderer.text())
-    return _BLANK_RUN.sub("\n\n", text).rstrip().lstrip("\n")
+    return HtmlText(
+        text=_BLANK_RUN.sub("\n\n", text).rstrip().lstrip("\n"),
+        attributes="\n".join(renderer.attributes),
+        hidden="\n".join(renderer.hidden),
+    )
+
+
+def html_to_text(html: str) -> str:
+    """The text a reader sees in ``html``; tolerant of any malformed markup."""
+    return read_html(html).text

@@ -30,8 +30,18 @@ from proxy.core.message import (
     Unscannable,
 )
 from proxy.lint.attachments import ENCRYPTED, GARBLED, Kind, classify, decode_text, extract
-from proxy.lint.headers import addresses, file_name, header_text, normalise_address, unique
-from proxy.lint.html_text import html_to_text
+from proxy.lint.headers import (
+    addresses,
+    file_name,
+    file_names,
+    header_text,
+    is_address_field,
+    normalise_address,
+    text_fields,
+    unique,
+)
+from proxy.lint.html_text import read_html
+from proxy.lint.normalise import normalise_segment
 from proxy.lint.quoting import split_segments
 from proxy.lint.subject_tags import parse_subject_tags
 
@@ -81,6 +91,11 @@ class _Collector:
 
     limits: Limits
     segments: list[Segment] = field(default_factory=list)
+    extra_segments: list[Segment] = field(default_factory=list)
+    # Header fields and HTML side text, read once the parts are read (so the
+    # text limit falls on the same body text as before): (entity, where).
+    pending_fields: list[tuple[Message, str | None]] = field(default_factory=list)
+    pending_text: list[tuple[str, str]] = field(default_factory=list)
     full_text: dict[str, str] = field(default_factory=dict)
     unscannable: list[Unscannable] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
@@ -90,6 +105,7 @@ class _Collector:
     chars: int = 0
     out_of_parts: bool = False
     out_of_text: bool = False
+    named_parts: int = 0
 
     def problem(self, source: str, reason: str) -> None:
         record = Unscannable(source, reason)
@@ -135,11 +151,21 @@ class _Collector:
     def chars_left(self) -> int:
         return self.limits.max_text_chars - self.chars
 
-    def add_text(self, source: str, text: str, *, split_quotes: bool) -> None:
+    def add_text(
+        self,
+        source: str,
+        text: str,
+        *,
+        split_quotes: bool,
+        extra: bool = False,
+        signature: bool = False,
+    ) -> None:
         """Append ``text`` to ``source``'s full text and segment it.
 
         Several pieces of one embedded message share a source; they are
         joined by a blank line so that offsets still index the full text.
+        ``full_text`` keeps the text as written; each segment's ``text`` is
+        normalised for the detectors (:mod:`proxy.lint.normalise`).
         """
         text = _normalise_newlines(text)
         if not text.strip() or self.out_of_text:
@@ -153,10 +179,52 @@ class _Collector:
         base = len(existing) + len(separator)
         self.full_text[source] = existing + separator + text
         self.chars += len(text)
-        if split_quotes:
-            self.segments.extend(split_segments(source, text, base=base))
-        else:
-            self.segments.append(Segment(source=source, text=text, offset=base))
+        pieces: Sequence[Segment] = (
+            split_segments(source, text, base=base)
+            if split_quotes
+            else [Segment(source=source, text=text, offset=base, signature=signature)]
+        )
+        into = self.extra_segments if extra else self.segments
+        into.extend(normalise_segment(piece) for piece in pieces)
+
+    def read_fields_later(self, entity: Message, embedded: str | None) -> None:
+        self.pending_fields.append((entity, embedded))
+
+    def add_text_later(self, source: str, text: str) -> None:
+        self.pending_text.append((source, text))
+
+    def finish(self) -> None:
+        """Read what was put off: HTML side text, then every header field
+        that carries text and every file name. They are relayed, so they
+        are scanned like the body, as extra segments.
+
+        Each field is its own source (``header:To``; inside a forwarded
+        message ``attachment:NAME header:To``), each field value, display
+        name list or file name its own segment, so that two of them never
+        run together into one false match. ``filename:N`` holds the file
+        names of the N-th part that has one.
+        """
+        for source, text in self.pending_text:
+            self.add_text(source, text, split_quotes=False, extra=True)
+        for entity, embedded in self.pending_fields:
+            prefix = f"{embedded} " if embedded else ""
+            for name, text in text_fields(entity):
+                # Address fields are names and addresses by design, like a
+                # signature block: a name, phone or address there is not
+                # news, while an SSN or a client's name still counts.
+                self.add_text(
+                    f"{prefix}header:{name}",
+                    text,
+                    split_quotes=False,
+                    extra=True,
+                    signature=is_address_field(name),
+                )
+            names = file_names(entity)
+            if names:
+                self.named_parts += 1
+            for name in names:
+                source = f"filename:{self.named_parts}"
+                self.add_text(source, name, split_quotes=False, extra=True)
 
 
 def _normalise_newlines(text: str) -> str:
@@ -219,7 +287,9 @@ def _build(
     subject, tags = parse_subject_tags(header_text(message, "Subject"))
     if subject:
         collector.add_text(collector.new_source("subject"), subject, split_quotes=False)
-    _walk(message, 0, None, collector)
+    collector.read_fields_later(message, None)
+    _walk(message, 0, None, collector, root=True)
+    collector.finish()
 
     from_list = addresses(message, ("From",))
     to = unique(addr for _, addr in addresses(message, ("To",)))
@@ -239,6 +309,7 @@ def _build(
         to=to,
         cc=cc,
         segments=tuple(collector.segments),
+        extra_segments=tuple(collector.extra_segments),
         unscannable=tuple(collector.unscannable),
         attachments=tuple(collector.attachments),
         message_id=message_id,
@@ -249,15 +320,25 @@ def _build(
 # -- the walk over the MIME tree ---------------------------------------------
 
 
-def _walk(part: Message, depth: int, embedded: str | None, collector: _Collector) -> None:
+def _walk(
+    part: Message,
+    depth: int,
+    embedded: str | None,
+    collector: _Collector,
+    *,
+    root: bool = False,
+) -> None:
     """Visit ``part`` and everything below it.
 
     ``embedded`` is the source name of the forwarded message this part sits
     in, or None at the top level: an embedded message's text all belongs to
-    its own ``attachment:NAME`` source.
+    its own ``attachment:NAME`` source. A message's ``root`` had its header
+    fields read with the message's own.
     """
     if not collector.count_part():
         return
+    if not root:
+        collector.read_fields_later(part, embedded)
     where = embedded or MESSAGE_SOURCE
     ctype = part.get_content_type()
     if part.is_multipart():
@@ -376,8 +457,17 @@ def _body(
     decoded = decode_text(payload, part.get_content_charset())
     if decoded.garbled:
         collector.problem(source, REASON_GARBLED)
-    text = html_to_text(decoded.text) if is_html else decoded.text
-    collector.add_text(source, text, split_quotes=True)
+    if not is_html:
+        collector.add_text(source, decoded.text, split_quotes=True)
+        return
+    read = read_html(decoded.text)
+    collector.add_text(source, read.text, split_quotes=True)
+    # Attribute text and what is never shown are relayed too: read them as
+    # their own sources (inside a forwarded message, as part of it).
+    for extra, text in (("html-attributes", read.attributes), ("html-hidden", read.hidden)):
+        if text.strip():
+            where = f"{embedded} {extra}" if embedded else collector.new_source(extra)
+            collector.add_text_later(where, text)
 
 
 def _embedded_message(part: Message, depth: int, collector: _Collector) -> None:
@@ -412,4 +502,5 @@ def _walk_embedded(inner: Message, depth: int, source: str, collector: _Collecto
     subject = header_text(inner, "Subject")
     if subject.strip():
         collector.add_text(source, f"Subject: {subject}", split_quotes=False)
-    _walk(inner, depth + 1, source, collector)
+    collector.read_fields_later(inner, source)
+    _walk(inner, depth + 1, source, collector, root=True)

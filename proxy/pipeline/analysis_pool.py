@@ -92,7 +92,7 @@ def _lint_in_worker(
             _registry_stamp = stamp
     result = _engine.lint(raw, sender=sender, recipients=recipients, at=at, channel=channel)
     # The parsed text is not needed by the caller; don't ship megabytes back.
-    slim = replace(result.message, segments=(), full_text={})
+    slim = replace(result.message, segments=(), extra_segments=(), full_text={})
     return replace(result, message=slim)
 
 

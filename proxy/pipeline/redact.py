@@ -10,10 +10,18 @@ decoded first, separators may differ ("123 45 6789" for "123-45-6789"), and
 markup or invisible characters inside a number do not hide it.
 
 Which parts are text, HTML, documents or attached messages is decided by
-:func:`proxy.lint.parse.read_as`, the very decision the scan made, and the
-characters that render as nothing are the HTML renderer's: a value the scan
-read in a part is masked in that same part, not missed because the two
-disagreed about what the part was.
+:func:`proxy.lint.parse.read_as`, the very decision the scan made, and text
+is read through the scan's own :func:`proxy.lint.normalise.normalise`
+(invisible characters removed, look-alike letters and digits folded): a
+value the scan read in a part is masked in that same part, not missed
+because the two disagreed about what the part was or how it reads.
+
+Header fields and file names are read as the scan reads them
+(:func:`proxy.lint.headers.text_fields` and
+:func:`proxy.lint.headers.file_names`); a field or file name that contains
+a value is rewritten with the value masked (display names included), and
+the rebuilt message is read once more: any value still there in a field
+or file name makes the redaction incomplete, so the message is held.
 
 Everything else keeps its bytes where MIME allows: unchanged parts are
 written back as they came, and a changed part keeps its charset and its
@@ -38,9 +46,12 @@ from email.generator import BytesGenerator
 from email.message import Message
 from email.parser import BytesParser
 from email.quoprimime import body_encode as qp_body_encode
+from email.utils import collapse_rfc2231_value
 
 from proxy.lint.attachments import PDF_WITHOUT_TEXT, Extracted, Kind, docx_text, pdf_text
+from proxy.lint.headers import UNREAD_FIELDS, decode_words, file_names, text_fields
 from proxy.lint.html_text import INVISIBLE
+from proxy.lint.normalise import normalise
 from proxy.lint.parse import read_as
 from proxy.outbound.header_safety import safe_header_value
 
@@ -153,7 +164,17 @@ def _view(source: str, *, html_refs: bool, skip_markup: bool) -> _View:
             chars.append(char)
             spans.append((i, i + 1))
         i += 1
-    return _View("".join(chars), tuple(spans))
+    text = "".join(chars)
+    # Read as the scan reads: what renders as nothing removed, look-alikes
+    # folded; each character still points at what it came from.
+    read = normalise(text)
+    if read.text == text:
+        return _View(text, tuple(spans))
+    composed = []
+    for index in range(len(read.text)):
+        first, last = read.span(index, index + 1)
+        composed.append((spans[first][0], spans[last - 1][1]))
+    return _View(read.text, tuple(composed))
 
 
 def _mask_text(
@@ -261,6 +282,81 @@ def _redact_subject(msg: Message, ctx: _Context) -> None:
     ctx.masked += count
 
 
+def _field_value(masked: str, name: str) -> str:
+    # We are rewriting this field anyway; a line break smuggled into it
+    # through an encoded-word must not survive into the new one.
+    return safe_header_value(_CONTROL.sub(" ", masked), name=name)
+
+
+def _redact_fields(entity: Message, ctx: _Context) -> None:
+    """Mask values in every header field the scan reads (display names,
+    comments, keywords, X- fields...), each field rewritten where it stands.
+
+    The field is rewritten from the permissive reading of its raw value
+    (:func:`proxy.lint.headers.decode_words`), which keeps comments and
+    stray words; a field that cannot be rewritten is left for the final
+    check to report.
+    """
+    headers = entity._headers  # type: ignore[attr-defined]
+    for index, (name, raw) in enumerate(list(entity.raw_items())):
+        if name.lower() in UNREAD_FIELDS:
+            continue
+        text = decode_words(str(raw))
+        masked, count = _mask_text(text, ctx.pattern, ctx.mask, is_html=False)
+        if not count:
+            continue
+        try:
+            # Replaced in place: the field keeps its position.
+            headers[index] = entity.policy.header_store_parse(  # type: ignore[attr-defined]
+                name, _field_value(masked, name)
+            )
+        except Exception:
+            continue
+        ctx.masked += count
+
+
+def _redact_file_names(entity: Message, ctx: _Context) -> None:
+    """Mask values in the part's file names (Content-Disposition
+    ``filename`` and Content-Type ``name``), written back RFC 2231-encoded
+    when they are not ASCII."""
+    for header, param in (("Content-Disposition", "filename"), ("Content-Type", "name")):
+        try:
+            value = entity.get_param(param, header=header)
+            if value is None:
+                continue
+            text = decode_words(str(collapse_rfc2231_value(value)))
+            masked, count = _mask_text(text, ctx.pattern, ctx.mask, is_html=False)
+            if not count:
+                continue
+            clean = _field_value(masked, header)
+            entity.set_param(
+                param, clean, header=header, charset=None if clean.isascii() else "utf-8"
+            )
+        except Exception:
+            continue
+        ctx.masked += count
+
+
+def _unmasked_fields(data: bytes, pattern: re.Pattern[str]) -> list[str]:
+    """Header fields and file names of the rebuilt message that still read
+    as a value, named without their content ("header To", "file name")."""
+    try:
+        msg = BytesParser(policy=policy.default).parsebytes(data)
+    except Exception:
+        return ["message headers (could not be checked)"]
+    found: list[str] = []
+    for entity in msg.walk():
+        texts = [(f"header {name}", text) for name, text in text_fields(entity)]
+        subject = entity.get("Subject")
+        if subject is not None:
+            texts.append(("header Subject", str(subject)))
+        texts.extend(("file name", name) for name in file_names(entity))
+        for label, text in texts:
+            if pattern.search(_view(text, html_refs=False, skip_markup=False).text):
+                found.append(label)
+    return list(dict.fromkeys(found))
+
+
 def _redact_text_part(part: Message, data: bytes, ctx: _Context, *, is_html: bool) -> None:
     codec = _codec(part)
     text = data.decode(codec, errors="surrogateescape")
@@ -311,6 +407,8 @@ def _visit(entity: Message, ctx: _Context, depth: int) -> None:
     if depth > ctx.max_depth:
         ctx.unredactable.append(f"{_label(entity)} (nested too deeply to check)")
         return
+    _redact_fields(entity, ctx)
+    _redact_file_names(entity, ctx)
     ctype = entity.get_content_type()
     if entity.is_multipart():
         for sub in entity.get_payload():
@@ -340,12 +438,16 @@ def _redact(
     ctx = _Context(pattern, mask, max_depth)
     _redact_subject(msg, ctx)
     _visit(msg, ctx, depth)
-    if not ctx.masked:
-        # Nothing changed: the original bytes, not a re-serialisation.
-        return RedactResult(raw, 0, tuple(ctx.unredactable))
-    out = io.BytesIO()
-    BytesGenerator(out, mangle_from_=False, policy=_POLICY).flatten(msg)
-    return RedactResult(out.getvalue(), ctx.masked, tuple(ctx.unredactable))
+    if ctx.masked:
+        out = io.BytesIO()
+        BytesGenerator(out, mangle_from_=False, policy=_POLICY).flatten(msg)
+        data = out.getvalue()
+    else:
+        data = raw  # nothing changed: the original bytes, not a re-serialisation
+    # What the scan reads in fields and file names must now be clean; if a
+    # value is still there, it could not be masked in place: hold.
+    ctx.unredactable.extend(_unmasked_fields(data, pattern))
+    return RedactResult(data, ctx.masked, tuple(ctx.unredactable))
 
 
 def redact_message(

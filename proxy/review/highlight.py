@@ -54,6 +54,14 @@ def part_label(source: str) -> str:
         return f"Message text from the HTML part, shown as plain text{suffix}"
     if base.startswith("attachment:"):
         return f"Attachment {base.removeprefix('attachment:')}{suffix}"
+    if base.startswith("header:"):
+        return f"Header {base.removeprefix('header:')}"
+    if base.startswith("filename:"):
+        return f"File name of attachment {base.removeprefix('filename:')}"
+    if base == "html-attributes":
+        return f"Attribute text in the HTML part (tooltips, image descriptions){suffix}"
+    if base == "html-hidden":
+        return f"Script, style and comments in the HTML part (not shown){suffix}"
     return source
 
 
@@ -119,9 +127,16 @@ def render_message(
         )
         if finding.end > finding.start:
             spans.setdefault(finding.location, []).append((finding.start, finding.end, number))
+    # Header fields, file names and HTML attribute or hidden text are read
+    # like the body, but shown only where something was found: the reviewer
+    # needs the finding in its place, not every message's From and To
+    # (nor the markup's links and scripts) as text.
+    body_sources = {segment.source for segment in message.segments}
+    extra_only = {s.source for s in message.extra_segments} - body_sources
     parts = tuple(
         PartView(source, part_label(source), _pieces(text, spans.get(source, ())))
         for source, text in message.full_text.items()
+        if source not in extra_only or source in spans
     )
     return parts, tuple(views)
 
