@@ -29,6 +29,7 @@ from proxy.core.message import (
     SubjectTags,
     Unscannable,
 )
+from proxy.lint.ambiguous import AMBIGUOUS, read_two_ways
 from proxy.lint.attachments import ENCRYPTED, GARBLED, Kind, classify, decode_text, extract
 from proxy.lint.headers import addresses, file_name, header_text, normalise_address, unique
 from proxy.lint.html_text import html_to_text
@@ -50,6 +51,7 @@ REASON_BAD_STRUCTURE = "damaged message structure"
 REASON_BAD_PART = "part of the message could not be read"
 REASON_GARBLED = GARBLED
 REASON_ENCRYPTED = ENCRYPTED
+REASON_AMBIGUOUS = AMBIGUOUS
 
 _BASE64_DEFECTS = (
     errors.InvalidBase64PaddingDefect,
@@ -259,6 +261,9 @@ def _walk(part: Message, depth: int, embedded: str | None, collector: _Collector
     if not collector.count_part():
         return
     where = embedded or MESSAGE_SOURCE
+    if read_two_ways(part):
+        # Held, not guessed; the part is still read the one way we read it.
+        collector.problem(where, REASON_AMBIGUOUS)
     ctype = part.get_content_type()
     if part.is_multipart():
         if ctype == "multipart/encrypted":
