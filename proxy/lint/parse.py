@@ -34,6 +34,7 @@ from proxy.lint.attachments import ENCRYPTED, GARBLED, Kind, classify, decode_te
 from proxy.lint.headers import addresses, file_name, header_text, normalise_address, unique
 from proxy.lint.html_text import html_to_text
 from proxy.lint.quoting import split_segments
+from proxy.lint.sniff import SNIFF_BYTES
 from proxy.lint.subject_tags import parse_subject_tags
 
 log = logging.getLogger(__name__)
@@ -301,7 +302,7 @@ def read_as(part: Message, payload: bytes) -> Kind:
     filename = file_name(part)
     if _is_body(part, filename):
         return Kind.HTML if _content_type(part) == "text/html" else Kind.TEXT
-    return classify(filename, _content_type(part), payload[:8])
+    return classify(filename, _content_type(part), payload[:SNIFF_BYTES])
 
 
 def _content_type(part: Message) -> str:
