@@ -28,6 +28,7 @@ from docx.table import Table
 from docx.text.paragraph import Paragraph
 from pypdf import PasswordType, PdfReader
 
+from proxy.lint.containers import calendar_text, is_calendar, is_rtf, rtf_text
 from proxy.lint.html_text import html_to_text
 from proxy.lint.sniff import (
     Magic,
@@ -176,6 +177,17 @@ def decode_text(payload: bytes, charset: str | None) -> DecodedText:
     return DecodedText(lenient, garbled=garbled)
 
 
+def readable_text(text: str) -> str:
+    """Plain text as the program that opens it shows it: a calendar or
+    contact file unfolded and unescaped, an RTF document without its
+    control words; anything else as it is."""
+    if is_calendar(text):
+        return calendar_text(text)
+    if is_rtf(text):
+        return rtf_text(text)
+    return text
+
+
 def _text_codec(label: str) -> str | None:
     """The codec a charset label names, or None if it names no text codec."""
     if not label:
@@ -291,7 +303,7 @@ def extract(
     match kind:
         case Kind.TEXT | Kind.HTML:
             decoded = decode_text(payload, charset)
-            text = html_to_text(decoded.text) if kind is Kind.HTML else decoded.text
+            text = html_to_text(decoded.text) if kind is Kind.HTML else readable_text(decoded.text)
             problem = GARBLED if decoded.garbled else None
             return Extracted(text, scanned=True, problem=problem)
         case Kind.PDF:
