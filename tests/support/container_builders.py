@@ -112,12 +112,12 @@ def uuencode(name: str, data: bytes, mode: str = "644") -> str:
     return "\n".join(lines) + "\n"
 
 
-def calendar(description: str, *, attachment: bytes | None = None) -> str:
-    """An iCalendar invitation whose DESCRIPTION is folded at 20 characters
-    (RFC 5545 folds at 75 octets; any width is legal) and escaped."""
+def calendar(description: str, *, attachment: bytes | None = None, fold: int = 20) -> str:
+    """An iCalendar invitation whose DESCRIPTION is folded every ``fold``
+    characters (RFC 5545 folds at 75 octets; any width is legal) and escaped."""
     escaped = description.replace("\\", "\\\\").replace(",", "\\,").replace("\n", "\\n")
     value = f"DESCRIPTION:{escaped}"
-    folded = "\r\n ".join(value[i : i + 20] for i in range(0, len(value), 20))
+    folded = "\r\n ".join(value[i : i + fold] for i in range(0, len(value), fold))
     lines = [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
