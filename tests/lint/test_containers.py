@@ -299,3 +299,19 @@ def test_a_docx_is_still_a_document_not_a_zip() -> None:
 )
 def test_rtf_text(rtf: str, text: str) -> None:
     assert rtf_text(rtf) == text
+
+
+def test_winmail_whose_properties_are_cut_short_is_damaged() -> None:
+    """tnefparse logs, and carries on past, a block of properties that does
+    not add up (here it claims five and holds one); what it skipped is
+    unknown, so the file counts as damaged rather than read."""
+    from tests.support.container_builders import mapi_block
+
+    good = tnef_bytes(rtf=r"{\rtf1 SSN 123-45-6789}")
+    block = mapi_block(good)
+    assert block is not None
+    start, end = block
+    broken = good[:start] + (5).to_bytes(4, "little") + good[start + 4 : end]
+    broken += (sum(broken[start:end]) & 0xFFFF).to_bytes(2, "little")
+    parsed = parse(with_file(broken, "application/ms-tnef", "winmail.dat"))
+    assert Unscannable("attachment:winmail.dat", TNEF_DAMAGED) in parsed.unscannable

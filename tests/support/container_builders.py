@@ -135,3 +135,15 @@ def calendar(description: str, *, attachment: bytes | None = None, fold: int = 2
         lines.append("\r\n ".join(line[i : i + 70] for i in range(0, len(line), 70)))
     lines += ["END:VEVENT", "END:VCALENDAR", ""]
     return "\r\n".join(lines)
+
+
+def mapi_block(tnef: bytes) -> tuple[int, int] | None:
+    """Where the data of the first MAPI-properties attribute is, in a TNEF
+    stream from :func:`tnef_bytes` (start, end), so a test can damage it."""
+    offset = 6
+    while offset + 11 <= len(tnef):
+        name, _kind, length = struct.unpack_from("<HHI", tnef, offset + 1)
+        if name == _ATT_MAPI_PROPS[0]:
+            return offset + 9, offset + 9 + length
+        offset += 11 + length
+    return None
