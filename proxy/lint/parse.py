@@ -4,10 +4,11 @@ Everything downstream trusts this stage to have found every piece of text a
 recipient could read: the subject, each text and HTML body, attachments,
 forwarded messages, and the files inside containers a mail program opens
 (zip files, winmail.dat, uuencoded blocks, calendar files), each read as
-what its bytes are rather than what its label says. So it never raises and never drops anything silently:
-whatever it cannot read (an encrypted PDF, a damaged base64 part, a message
-nested too deep) becomes an :class:`~proxy.core.message.Unscannable` record the
-policy can act on. Limits bound the work a hostile message can cause.
+what its bytes are rather than what its label says. So it never raises and
+never drops anything silently: whatever it cannot read (an encrypted PDF, a
+damaged base64 part, a message nested too deep, a password-protected zip)
+becomes an :class:`~proxy.core.message.Unscannable` record the policy can act
+on. Limits bound the work a hostile message can cause.
 
 MIME itself is left to the standard :mod:`email` package (``policy.default``);
 this module only walks the tree it builds.
