@@ -151,10 +151,20 @@ class Nlp(_Strict):
 
 
 class Limits(_Strict):
+    """Bounds on the work one message can cause. Whatever is over a limit
+    is reported as unscannable (and held), never skipped in silence."""
+
     max_depth: int = Field(10, ge=1)
     max_parts: int = Field(200, ge=1)
     max_decoded_bytes: int = Field(50 * 1024 * 1024, ge=1024)
     max_text_chars: int = Field(500_000, ge=1000)
+    # Containers (zip files, winmail.dat): how deeply they may nest, how many
+    # files and bytes they may unpack to per message, and how hard a file in
+    # a zip may be compressed (a zip bomb unpacks 1000:1 or more).
+    max_archive_depth: int = Field(3, ge=1)
+    max_archive_members: int = Field(500, ge=1)
+    max_archive_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    max_compression_ratio: int = Field(100, ge=2)
 
 
 class DetectorConfig(_Strict):

@@ -1,11 +1,14 @@
 """Raw RFC 5322 bytes to a :class:`~proxy.core.message.ParsedMessage`.
 
 Everything downstream trusts this stage to have found every piece of text a
-recipient could read: the subject, each text and HTML body, attachments and
-forwarded messages. So it never raises and never drops anything silently:
-whatever it cannot read (an encrypted PDF, a damaged base64 part, a message
-nested too deep) becomes an :class:`~proxy.core.message.Unscannable` record the
-policy can act on. Limits bound the work a hostile message can cause.
+recipient could read: the subject, each text and HTML body, attachments,
+forwarded messages, and the files inside containers a mail program opens
+(zip files, winmail.dat, uuencoded blocks, calendar files), each read as
+what its bytes are rather than what its label says. So it never raises and
+never drops anything silently: whatever it cannot read (an encrypted PDF, a
+damaged base64 part, a message nested too deep, a password-protected zip)
+becomes an :class:`~proxy.core.message.Unscannable` record the policy can act
+on. Limits bound the work a hostile message can cause.
 
 MIME itself is left to the standard :mod:`email` package (``policy.default``);
 this module only walks the tree it builds.
@@ -29,7 +32,24 @@ from proxy.core.message import (
     SubjectTags,
     Unscannable,
 )
-from proxy.lint.attachments import ENCRYPTED, GARBLED, Kind, classify, decode_text, extract
+from proxy.lint.ambiguous import AMBIGUOUS, read_two_ways
+from proxy.lint.attachments import (
+    ENCRYPTED,
+    GARBLED,
+    Kind,
+    classify,
+    decode_text,
+    extract,
+    readable_text,
+)
+from proxy.lint.containers import (
+    Member,
+    calendar_files,
+    is_calendar,
+    open_tnef,
+    open_zip,
+    uuencoded_files,
+)
 from proxy.lint.headers import (
     addresses,
     file_name,
@@ -43,6 +63,7 @@ from proxy.lint.headers import (
 from proxy.lint.html_text import read_html
 from proxy.lint.normalise import normalise_segment
 from proxy.lint.quoting import split_segments
+from proxy.lint.sniff import SNIFF_BYTES
 from proxy.lint.subject_tags import parse_subject_tags
 
 log = logging.getLogger(__name__)
@@ -60,6 +81,8 @@ REASON_BAD_STRUCTURE = "damaged message structure"
 REASON_BAD_PART = "part of the message could not be read"
 REASON_GARBLED = GARBLED
 REASON_ENCRYPTED = ENCRYPTED
+REASON_AMBIGUOUS = AMBIGUOUS
+REASON_NESTED_FILES = "files packed inside each other too deeply to scan"
 
 _BASE64_DEFECTS = (
     errors.InvalidBase64PaddingDefect,
@@ -76,6 +99,8 @@ _STRUCTURE_DEFECTS = (
 
 _UNNAMED = "unnamed"
 _UNNAMED_MESSAGE = "forwarded message"
+# Files inside containers carry no content type; their names and bytes decide.
+_MEMBER_TYPE = "application/octet-stream"
 
 
 def _parser() -> BytesParser:
@@ -103,6 +128,8 @@ class _Collector:
     parts: int = 0
     decoded_bytes: int = 0
     chars: int = 0
+    archive_members: int = 0
+    archive_bytes: int = 0
     out_of_parts: bool = False
     out_of_text: bool = False
     named_parts: int = 0
@@ -340,6 +367,9 @@ def _walk(
     if not root:
         collector.read_fields_later(part, embedded)
     where = embedded or MESSAGE_SOURCE
+    if read_two_ways(part):
+        # Held, not guessed; the part is still read the one way we read it.
+        collector.problem(where, REASON_AMBIGUOUS)
     ctype = part.get_content_type()
     if part.is_multipart():
         if ctype == "multipart/encrypted":
@@ -377,7 +407,7 @@ def read_as(part: Message, payload: bytes) -> Kind:
     filename = file_name(part)
     if _is_body(part, filename):
         return Kind.HTML if _content_type(part) == "text/html" else Kind.TEXT
-    return classify(filename, _content_type(part), payload[:8])
+    return classify(filename, _content_type(part), payload[:SNIFF_BYTES])
 
 
 def _content_type(part: Message) -> str:
@@ -408,36 +438,119 @@ def _leaf(part: Message, depth: int, embedded: str | None, collector: _Collector
         collector.problem(embedded or MESSAGE_SOURCE, REASON_BAD_STRUCTURE)
     kind = read_as(part, payload)
     if _is_body(part, filename):
-        _body(part, kind, payload, damaged_base64, embedded, collector)
+        _body(part, kind, payload, damaged_base64, depth, embedded, collector)
         return
     name = filename or (_UNNAMED_MESSAGE if kind is Kind.MESSAGE else _UNNAMED)
     source = collector.new_source(f"attachment:{name}")
     if damaged_base64:
         collector.problem(source, REASON_BAD_BASE64)
+    file = _File(source, name, ctype, part.get_content_charset(), payload, kind)
+    _file(file, depth, 0, collector, damaged=damaged_base64)
+
+
+@dataclass(frozen=True, slots=True)
+class _File:
+    """A file to read: an attachment, or one found inside another file."""
+
+    source: str
+    name: str
+    content_type: str
+    charset: str | None
+    payload: bytes
+    kind: Kind
+
+
+def _file(file: _File, depth: int, nesting: int, collector: _Collector, *, damaged: bool) -> None:
+    """Read one file the way the recipient's programs would open it.
+
+    ``depth`` is the MIME depth of the part it came from; ``nesting`` how
+    many containers it sits in (a zip in a zip is 2).
+    """
+    name, ctype, payload, kind = file.name, file.content_type, file.payload, file.kind
     if not collector.spend_bytes(len(payload)):
         collector.attachments.append(Attachment(name, ctype, len(payload), scanned=False))
         return
     if kind is Kind.MESSAGE:
-        inner = _parse_embedded_bytes(payload, source, collector)
+        inner = _parse_embedded_bytes(payload, file.source, collector)
         if inner is not None:
             before = collector.decoded_bytes
-            _walk_embedded(inner, depth, source, collector)
+            _walk_embedded(inner, depth, file.source, collector)
             size = len(payload) + collector.decoded_bytes - before
             collector.attachments.append(Attachment(name, ctype, size, scanned=True))
+        return
+    if kind is Kind.ARCHIVE or kind is Kind.TNEF:
+        _container(file, depth, nesting + 1, collector)
         return
     extracted = extract(
         kind,
         payload,
         content_type=ctype,
-        charset=part.get_content_charset(),
+        charset=file.charset,
         max_chars=max(collector.chars_left, 1),
         max_bytes=collector.bytes_left,
     )
-    scanned = extracted.scanned and not damaged_base64
+    scanned = extracted.scanned and not damaged
     collector.attachments.append(Attachment(name, ctype, len(payload), scanned=scanned))
-    collector.add_text(source, extracted.text, split_quotes=False)
+    collector.add_text(file.source, extracted.text, split_quotes=False)
     if extracted.problem:
-        collector.problem(source, extracted.problem)
+        collector.problem(file.source, extracted.problem)
+    if kind is Kind.TEXT and is_calendar(extracted.text):
+        members, problems = calendar_files(decode_text(payload, file.charset).text)
+        _members(file, members, problems, depth, nesting, collector)
+
+
+def _container(file: _File, depth: int, nesting: int, collector: _Collector) -> None:
+    """A zip file or winmail.dat: every file in it is read in turn."""
+    limits = collector.limits
+    if nesting > limits.max_archive_depth:
+        collector.problem(file.source, REASON_NESTED_FILES)
+        collector.attachments.append(
+            Attachment(file.name, file.content_type, len(file.payload), scanned=False)
+        )
+        return
+    members_left = limits.max_archive_members - collector.archive_members
+    bytes_left = min(limits.max_archive_bytes - collector.archive_bytes, collector.bytes_left)
+    if file.kind is Kind.ARCHIVE:
+        opened = open_zip(
+            file.payload,
+            max_members=members_left,
+            max_bytes=bytes_left,
+            max_ratio=limits.max_compression_ratio,
+        )
+    else:
+        opened = open_tnef(file.payload, max_members=members_left, max_bytes=bytes_left)
+    collector.archive_members += len(opened.members)
+    collector.archive_bytes += sum(len(m.data) for m in opened.members)
+    collector.attachments.append(
+        Attachment(
+            file.name, file.content_type, len(file.payload), scanned=not opened.problems
+        )
+    )
+    _members(file, list(opened.members), list(opened.problems), depth, nesting, collector)
+
+
+def _members(
+    file: _File,
+    members: list[Member],
+    problems: list[str],
+    depth: int,
+    nesting: int,
+    collector: _Collector,
+) -> None:
+    """Read the files found inside ``file``, each as its own source."""
+    for problem in problems:
+        collector.problem(file.source, problem)
+    for member in members:
+        if collector.out_of_parts:
+            return
+        # What a body carries is an attachment to the reader; what a file
+        # carries is named by the path to it.
+        parent = file.source if file.source.startswith("attachment:") else "attachment:"
+        source = collector.new_source(f"{parent.rstrip('/')}/{member.name}".replace(":/", ":"))
+        name = source.removeprefix("attachment:")
+        kind = classify(member.name, _MEMBER_TYPE, member.data[:SNIFF_BYTES])
+        inner = _File(source, name, _MEMBER_TYPE, None, member.data, kind)
+        _file(inner, depth, nesting, collector, damaged=False)
 
 
 def _body(
@@ -445,6 +558,7 @@ def _body(
     kind: Kind,
     payload: bytes,
     damaged_base64: bool,
+    depth: int,
     embedded: str | None,
     collector: _Collector,
 ) -> None:
@@ -458,7 +572,15 @@ def _body(
     if decoded.garbled:
         collector.problem(source, REASON_GARBLED)
     if not is_html:
-        collector.add_text(source, decoded.text, split_quotes=True)
+        collector.add_text(source, readable_text(decoded.text), split_quotes=True)
+        # Mail programs show a uuencoded block in a plain body as an attachment.
+        members, problems = uuencoded_files(decoded.text)
+        if is_calendar(decoded.text):
+            found, trouble = calendar_files(decoded.text)
+            members, problems = members + found, problems + trouble
+        if members or problems:
+            holder = _File(source, source, "text/plain", None, b"", Kind.TEXT)
+            _members(holder, members, problems, depth, 0, collector)
         return
     read = read_html(decoded.text)
     collector.add_text(source, read.text, split_quotes=True)

@@ -152,7 +152,9 @@ class Pipeline:
         masked = 0
         values = verdict.masked_values()
         if values:
-            redacted = await asyncio.to_thread(redact_message, submission.raw, values)
+            redacted = await asyncio.to_thread(
+                redact_message, submission.raw, values, limits=self._settings.limits
+            )
             if not redacted.complete:
                 # A value we cannot mask (inside a PDF, say) must not go out.
                 log.info("message %s: masking incomplete, holding instead", submission.id)

@@ -48,11 +48,12 @@ from email.parser import BytesParser
 from email.quoprimime import body_encode as qp_body_encode
 from email.utils import collapse_rfc2231_value
 
+from proxy.core.config import Limits
 from proxy.lint.attachments import PDF_WITHOUT_TEXT, Extracted, Kind, docx_text, pdf_text
 from proxy.lint.headers import UNREAD_FIELDS, decode_words, file_names, text_fields
 from proxy.lint.html_text import INVISIBLE
 from proxy.lint.normalise import normalise
-from proxy.lint.parse import read_as
+from proxy.lint.parse import parse_message, read_as
 from proxy.outbound.header_safety import safe_header_value
 
 Mask = Callable[[str], str]
@@ -451,10 +452,42 @@ def _redact(
 
 
 def redact_message(
-    raw: bytes, values: Sequence[str], *, mask: Mask = mask_keep_last4, max_depth: int = MAX_DEPTH
+    raw: bytes,
+    values: Sequence[str],
+    *,
+    mask: Mask = mask_keep_last4,
+    max_depth: int = MAX_DEPTH,
+    limits: Limits | None = None,
 ) -> RedactResult:
-    """``raw`` with every occurrence of each value masked, and what could not be."""
+    """``raw`` with every occurrence of each value masked, and what could not be.
+
+    The result is then read again exactly as the scan reads a message
+    (:func:`proxy.lint.parse.parse_message`, with the agency's ``limits``):
+    inside zip files and winmail.dat, uuencoded blocks, UTF-16 text,
+    calendar files. Masking rewrites only what it can rewrite in place, so
+    a value the scan can still read anywhere in the output is reported in
+    ``unredactable_parts`` and the caller holds the message rather than
+    send it on.
+    """
     pattern = value_pattern(values)
     if pattern is None:
         return RedactResult(raw, 0)
-    return _redact(raw, pattern, mask, max_depth, 0)
+    result = _redact(raw, pattern, mask, max_depth, 0)
+    left = [
+        source
+        for source in _still_readable(result.data, pattern, limits or Limits())
+        if source not in result.unredactable_parts
+    ]
+    if not left:
+        return result
+    return RedactResult(result.data, result.masked, (*result.unredactable_parts, *left))
+
+
+def _still_readable(data: bytes, pattern: re.Pattern[str], limits: Limits) -> list[str]:
+    """The sources in which the scan, reading ``data``, still finds a value."""
+    parsed = parse_message(data, limits=limits)
+    return [
+        source
+        for source, text in parsed.full_text.items()
+        if pattern.search(_view(text, html_refs=False, skip_markup=False).text)
+    ]

@@ -47,7 +47,7 @@ from tests.support.mime_builders import (
         ("smime.p7s", "application/pkcs7-signature", b"", Kind.SIGNATURE),
         ("smime.p7m", "application/pkcs7-mime", b"", Kind.ENCRYPTED),
         ("a.bin", "application/octet-stream", b"\x00", Kind.UNKNOWN),
-        ("a.zip", "application/zip", b"PK\x03\x04", Kind.UNKNOWN),
+        ("a.zip", "application/zip", b"PK\x03\x04", Kind.ARCHIVE),  # opened since h-mime
     ],
 )
 def test_classify(filename: str, content_type: str, head: bytes, kind: Kind) -> None:

@@ -436,7 +436,7 @@ def test_pdf_and_docx_attachments_are_read() -> None:
         (b"PK\x03\x04 truncated zip", DOCX_TYPE, "x.docx", "damaged Word document"),
         (b"\x00\x01\x02binary", "application/octet-stream", "x.bin",
          "unknown file type application/octet-stream"),
-        (b"PK\x03\x04zip", "application/zip", "x.zip", "unknown file type application/zip"),
+        (b"PK\x03\x04zip", "application/zip", "x.zip", "damaged zip file"),  # opened since h-mime
         (fake_encrypted_docx_bytes(), "application/msword", "x.doc",
          "old-format Word document (.doc)"),
     ],

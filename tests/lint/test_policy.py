@@ -325,9 +325,15 @@ CASES = [
     # unreadable parts
     Case("unscannable/external", (LANDLORD,), (UNREADABLE,), R.UNSCANNABLE, Action.HOLD,
          Action.HOLD),
-    Case("unscannable/client", (ANN,), (UNREADABLE,), R.UNSCANNABLE, Action.WARN, Action.WARN),
-    Case("unscannable/authorized", (SIS,), (UNREADABLE,), R.UNSCANNABLE, Action.WARN,
-         Action.WARN),
+    # An unreadable part may carry another client's details: a client or an
+    # authorised party gets it only after review, like an outsider.
+    Case("unscannable/client", (ANN,), (UNREADABLE,), R.UNSCANNABLE, Action.HOLD, Action.HOLD),
+    Case("unscannable/authorized", (SIS,), (UNREADABLE,), R.UNSCANNABLE, Action.HOLD,
+         Action.HOLD),
+    Case("unscannable/sms", (STRANGER_SMS,), (UNREADABLE,), R.UNSCANNABLE, Action.HOLD,
+         Action.HOLD),
+    Case("unscannable/client-override", (ANN,), (UNREADABLE,), R.UNSCANNABLE, Action.PASS,
+         Action.PASS, tags=OVERRIDE, overridden=True),
     Case("unscannable/internal", (KIM,), (UNREADABLE,), R.UNSCANNABLE, None, Action.PASS),
     # monitor mode: computed in full, enforced at most as a warning
     Case("monitor/hold", (LANDLORD,), (DOB,), R.PERSONAL_IDENTIFIER, Action.HOLD, Action.HOLD,
