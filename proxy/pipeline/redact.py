@@ -473,14 +473,26 @@ def redact_message(
     if pattern is None:
         return RedactResult(raw, 0)
     result = _redact(raw, pattern, mask, max_depth, 0)
+    known = {_place(part) for part in result.unredactable_parts}
     left = [
         source
         for source in _still_readable(result.data, pattern, limits or Limits())
-        if source not in result.unredactable_parts
+        if _place(source) not in known
     ]
     if not left:
         return result
     return RedactResult(result.data, result.masked, (*result.unredactable_parts, *left))
+
+
+def _place(label: str) -> str:
+    """One name for a place whichever check found it: the field check says
+    ``header To`` and ``file name``, the scan's sources ``header:To`` and
+    ``filename:2``."""
+    if label.startswith("filename:") or label == "file name":
+        return "file name"
+    if label.startswith("header:"):
+        return "header " + label.removeprefix("header:")
+    return label
 
 
 def _still_readable(data: bytes, pattern: re.Pattern[str], limits: Limits) -> list[str]:
