@@ -12,6 +12,14 @@ on. Limits bound the work a hostile message can cause.
 
 MIME itself is left to the standard :mod:`email` package (``policy.default``);
 this module only walks the tree it builds.
+
+Why it is longer than the house's ~400 lines: the walk is one recursive
+idea -- a part, a body, an attached file, a container's members and a
+forwarded message each hand back to the walk -- and its collector keeps the
+limits all of them spend. Split apart, the pieces would import each other.
+Reading header fields is in :mod:`proxy.lint.headers`, containers in
+:mod:`proxy.lint.containers`, telling a part's real type in
+:mod:`proxy.lint.sniff`.
 """
 
 from __future__ import annotations
