@@ -381,7 +381,9 @@ class NoopProbe:
 
 
 # ``tactful serve`` logs one line per judged message when the verdict is in.
-VERDICT_LINE = re.compile(rb"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO proxy\.act: message ")
+VERDICT_LINE = re.compile(
+    rb"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO proxy\.pipeline\.act: message "
+)
 
 
 def verdict_times(log: Path) -> list[float]:
