@@ -82,7 +82,7 @@ bench-proxy: $(STAMP) $(DEB_STAMP)
 # Regenerate the hash-pinned lock after changing pyproject.toml.
 lock:
 	$(PYTHON) -m pip install --quiet uv
-	$(PYTHON) -m uv pip compile pyproject.toml --extra test --generate-hashes \
+	$(PYTHON) -m uv pip compile pyproject.toml --extra test --extra bench --extra fast --generate-hashes \
 	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements.lock
 
 clean:
