@@ -111,7 +111,9 @@ class Label(BaseModel):
     @model_validator(mode="after")
     def _scored(self) -> Label:
         if self.kind not in SCORED_KINDS:
-            raise ValueError(f"kind {self.kind.value} is not scored; use one of {SCORED_KIND_NAMES}")
+            raise ValueError(
+                f"kind {self.kind.value} is not scored; use one of {SCORED_KIND_NAMES}"
+            )
         return self
 
 
@@ -144,7 +146,9 @@ class EvalMessage(BaseModel):
         text = self.subject + "\n" + self.body
         for label in self.expect.entities:
             if label.text not in text:
-                raise ValueError(f"labelled {label.kind.value} {label.text!r} is not in the message")
+                raise ValueError(
+                    f"labelled {label.kind.value} {label.text!r} is not in the message"
+                )
         return self
 
     @property
@@ -373,7 +377,10 @@ def build_report(outcomes: Sequence[Outcome]) -> Report:
             tally.labels_found += category in gold and category in o.categories
             tally.spans += category in o.categories
             tally.spans_right += category in o.categories and category in gold
-    for source, total in ((report.by_kind, report.entities), (report.by_category, report.categories)):
+    for source, total in (
+        (report.by_kind, report.entities),
+        (report.by_category, report.categories),
+    ):
         for tally in source.values():
             total.labels += tally.labels
             total.labels_found += tally.labels_found
