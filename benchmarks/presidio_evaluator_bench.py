@@ -25,6 +25,10 @@ per-entity precision, recall and F1 side by side.
   finds (Tactful's case numbers or birth dates, Presidio's dates and
   locations) is outside the comparison: neither counted as found nor as a
   false alarm.
+* **Adjacent spans**: the generator labels the parts of one address
+  separately ("083" and "254 Damvergi Street"); like presidio-evaluator's
+  ``SpanEvaluator``, spans of one entity separated only by spaces or
+  punctuation are merged into one, on both sides, before matching.
 * **Matching**: a prediction matches a reference span of the same entity
   when their character intersection over union (presidio-evaluator's
   ``Span.iou``) is at least ``--iou`` (0.5). Precision is matching
@@ -180,6 +184,20 @@ def tactful_predictor() -> Predictor:
     return predict
 
 
+def merge_adjacent(text: str, spans: Iterable[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Spans of one entity with only spaces or punctuation between them are one."""
+    merged: list[tuple[str, int, int]] = []
+    for entity, start, end in sorted(spans, key=lambda s: (s[1], s[2])):
+        if merged:
+            last_entity, last_start, last_end = merged[-1]
+            gap = text[last_end:start] if start > last_end else ""
+            if last_entity == entity and all(not c.isalnum() for c in gap):
+                merged[-1] = (entity, last_start, max(last_end, end))
+                continue
+        merged.append((entity, start, end))
+    return merged
+
+
 def score(
     samples: Sequence[Sample], predictions: Iterable[list[tuple[str, int, int]]], iou: float
 ) -> dict[str, Tally]:
@@ -187,8 +205,12 @@ def score(
 
     tallies = {name: Tally() for name in SCORED}
     for sample, predicted in zip(samples, predictions, strict=True):
-        gold = [Span(e, sample.text[s:t], s, t) for e, s, t in sample.spans if e in tallies]
-        guess = [Span(e, sample.text[s:t], s, t) for e, s, t in predicted]
+        text = sample.text
+        gold = [
+            Span(e, text[s:t], s, t)
+            for e, s, t in merge_adjacent(text, (sp for sp in sample.spans if sp[0] in tallies))
+        ]
+        guess = [Span(e, text[s:t], s, t) for e, s, t in merge_adjacent(text, predicted)]
         for g in gold:
             tallies[g.entity_type].reference += 1
             tallies[g.entity_type].found += any(
