@@ -576,7 +576,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown := wanted - {m.id for m in messages}:
             print(f"eval: unknown ids: {', '.join(sorted(unknown))}", file=sys.stderr)
             return EXIT_BAD_SET
-    report = run_eval(messages)
+    from proxy.core.config import ConfigError
+
+    try:
+        report = run_eval(messages)
+    except (ConfigError, OSError) as exc:
+        print(f"eval: cannot set up the engine: {exc}", file=sys.stderr)
+        return EXIT_BAD_SET
     fails = [] if args.only else below_thresholds(report, thresholds)
     if args.json:
         print(json.dumps(to_json(report, fails), ensure_ascii=False))
