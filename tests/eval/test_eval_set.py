@@ -219,3 +219,17 @@ def test_texts_go_in_as_the_sms_api_spools_them(messages: list[EvalMessage]) -> 
 def test_messages_live_in_the_eval_folder() -> None:
     assert MESSAGES_DIR.name == "messages"
     assert MESSAGES_DIR.parent.name == "eval"
+
+
+def test_the_set_is_judged_with_the_agency_details_and_directory() -> None:
+    """The signatures in the set carry the agency's own address and numbers;
+    without the overlay every outside message would be held for them."""
+    from benchmarks.eval_set import eval_settings
+    from proxy.lint.public_details import AGENCY, DIRECTORY, PublicDetails
+
+    settings = eval_settings()
+    public = PublicDetails.from_settings(settings)
+    assert public.owner(_finding(Entity.PHONE_NUMBER, "312.555.0100")) == AGENCY
+    assert public.owner(_finding(Entity.STREET_ADDRESS, "200 W Adams St, Ste 1200")) == AGENCY
+    assert public.owner(_finding(Entity.PHONE_NUMBER, "(312) 433-6500")) == DIRECTORY
+    assert public.owner(_finding(Entity.PHONE_NUMBER, "(773) 555-0188")) is None
