@@ -43,7 +43,13 @@ from proxy.lint.engine import LintResult
 from proxy.pipeline.act import Linter, lint_channel
 from proxy.pipeline.analysis_pool import AnalysisFailure
 from proxy.pipeline.notice_queue import NoticeQueue
-from proxy.pipeline.notices import Notice, deleted_notice, released_notice, returned_notice
+from proxy.pipeline.notices import (
+    About,
+    Notice,
+    deleted_notice,
+    released_notice,
+    returned_notice,
+)
 from proxy.pipeline.redact import RedactResult, redact_message
 from proxy.review.highlight import redaction_values
 from proxy.review.permissions import Permission
@@ -205,18 +211,17 @@ Preview = Masking | CannotMask | OwnMessage | Conflict | Missing
 def sender_notice(action: Action, message: SpooledMessage, reviewer: str, reason: str) -> Notice:
     """The email that tells the sender what happened. A deletion's reason is
     the admin's and stays in the spool row, not in the email."""
+    about = About.spooled(message)
     if action is Action.RELEASE:
         return released_notice(
-            message_id=message.id,
+            about=about,
             sender=message.sender,
             reviewer=reviewer,
             redacted=message.redacted_on_release,
         )
     if action is Action.RETURN:
-        return returned_notice(
-            message_id=message.id, sender=message.sender, reviewer=reviewer, note=reason
-        )
-    return deleted_notice(message_id=message.id, sender=message.sender)
+        return returned_notice(about=about, sender=message.sender, reviewer=reviewer, note=reason)
+    return deleted_notice(about=about, sender=message.sender)
 
 
 async def relint(linter: Linter | None, message: SpooledMessage, raw: bytes) -> LintResult | str:
