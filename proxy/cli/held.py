@@ -17,9 +17,7 @@ asks for.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,6 +44,7 @@ from proxy.review.decisions import (
     ReviewService,
     clean_reason,
 )
+from proxy.review.routing import NotAReviewer, NotAssigned, Routing
 from proxy.store.crypto import DecryptionError, MessageCipher, load_or_create_key
 from proxy.store.spool_model import SpoolState
 from proxy.store.spool_store import MIN_PREFIX, Ambiguous, SpoolStore
@@ -105,7 +104,9 @@ def register(
             description=(
                 f"{summary[0].upper()}{summary[1:]}. The reason is recorded"
                 + (" and sent to the sender" if name == "reject" else "")
-                + ". You cannot decide on a message you sent yourself."
+                + ". --as names your reviewer or admin account. You cannot decide on "
+                "a message you sent yourself, nor, while review.enforce_routing is on, on "
+                "mail review.supervisors routes to other reviewers (admins may)."
             ),
         )  # fmt: skip
         decide.add_argument("id", metavar="ID", help="message id or its first characters")
@@ -116,7 +117,7 @@ def register(
         )  # fmt: skip
         decide.add_argument(
             "--as", dest="reviewer", metavar="NAME", default=None,
-            help="your reviewer name (default: $USER)",
+            help="your reviewer or admin account (required; the decision is recorded as yours)",
         )  # fmt: skip
         decide.set_defaults(func=func)
 
@@ -244,14 +245,10 @@ def _print_raw(spool: SpoolStore, message: SpooledMessage) -> int:
 
 
 def _reviewer(args: argparse.Namespace) -> str | None:
+    """The --as name. Never the operating-system user: whoever is at the
+    terminal (root, a shared service account) is not who the four-eyes
+    rule and the audit trail must name."""
     name: str | None = args.reviewer
-    if name is None:
-        name = os.environ.get("USER")
-        if not name:
-            try:
-                name = getpass.getuser()
-            except (OSError, KeyError):
-                name = None
     return name.strip() if name and name.strip() else None
 
 
@@ -283,7 +280,11 @@ def _decide(args: argparse.Namespace, action: Action) -> int:
         return fail("--reason must say why (it is recorded with the decision)", EXIT_USAGE)
     name = _reviewer(args)
     if name is None:
-        return fail("who is deciding? give --as NAME (no $USER is set)", EXIT_USAGE)
+        return fail(
+            "who is deciding? give --as NAME, your reviewer or admin account "
+            "(`tactful user list` shows them); the decision is recorded as theirs",
+            EXIT_USAGE,
+        )
     short = _too_short(args.id)
     if short is not None:
         return short
@@ -293,20 +294,35 @@ def _decide(args: argparse.Namespace, action: Action) -> int:
             if isinstance(found, int):
                 return found
             # Four eyes also knows the sender addresses of --as's account.
-            reviewer = Reviewer.looked_up(name, load_users(ctx.settings.smtp.users_file))
-            service = ReviewService(ctx.spool, NoticeQueue(ctx.spool, ctx.settings))
+            directory = load_users(ctx.settings.smtp.users_file)
+            reviewer = Reviewer.looked_up(name, directory)
+            routing = Routing.configured(ctx.settings.review, lambda: directory)
+            service = ReviewService(ctx.spool, NoticeQueue(ctx.spool, ctx.settings), routing)
             outcome = service.decide(reviewer, found.id, action, reason)
-            return _report(outcome, found.id, name)
+            return _report(outcome, found.id, name, ctx.settings)
     except DatabaseUnavailable as exc:
         return fail(str(exc), EXIT_USAGE)
     except UsersFileError as exc:
         return fail(f"{exc} (it says which addresses are yours, for four eyes)", EXIT_USAGE)
 
 
-def _report(outcome: Decision, shown: str, reviewer: str) -> int:
+def _report(outcome: Decision, shown: str, reviewer: str, settings: Settings) -> int:
     match outcome:
         case Done():
             return _done(outcome)
+        case NotAReviewer():
+            return fail(
+                f"--as {reviewer!r} is not a reviewer or admin account in "
+                f"{settings.smtp.users_file}; give your own reviewer account "
+                "(`tactful user list` shows them)",
+                EXIT_USAGE,
+            )
+        case NotAssigned():
+            return fail(
+                f"message {shown} is for {', '.join(outcome.reviewers)} to decide "
+                "(review.supervisors); only they or an admin may release or return it",
+                EXIT_FINDINGS,
+            )
         case OwnMessage():
             return fail(
                 f"you ({reviewer}) sent message {shown}; another reviewer must decide on it "

@@ -334,6 +334,9 @@ class Review(_Strict):
     # Sender address or account name -> reviewer account names. Anyone not
     # listed (or whose reviewers are all gone) goes to every reviewer.
     supervisors: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # Only the reviewers ``supervisors`` names for a sender (and admins) may
+    # release or return that sender's mail, in the web app and the CLI.
+    enforce_routing: bool = True
     # Hours between reviewers' digest emails; 0 turns the digest off.
     digest_hours: int = Field(4, ge=0)
     # auto: Secure cookies when the app is reached over https (base_url or
