@@ -55,6 +55,12 @@ TITLE_CHARS = 60
 MASK_EXAMPLE = mask_keep_last4("123-45-8821")
 
 
+# Lines up to RFC 5322's limit: a subject naming a message is often longer
+# than 78 characters, and folding it (worse, around an encoded word) shows
+# some mail programs a stray leading or doubled space.
+_NOTICE_POLICY = SMTP.clone(max_line_length=998)
+
+
 class NoticeLinks(Protocol):
     """Links the review web app can offer in a notice (signed, expiring)."""
 
@@ -72,7 +78,7 @@ class Notice:
 
     def to_bytes(self, from_address: str, *, agency: str, now: datetime) -> bytes:
         """The notice as RFC 5322 bytes with CRLF line ends."""
-        msg = EmailMessage(policy=SMTP)
+        msg = EmailMessage(policy=_NOTICE_POLICY)
         msg["From"] = safe_header_value(f"Tactful ({agency}) <{from_address}>", name="From")
         msg["To"] = safe_header_value(self.to, name="To")
         msg["Subject"] = safe_header_value(self.subject, name="Subject")
@@ -149,7 +155,7 @@ def _shortened(text: str, *, words: int | None = None) -> str:
     short = " ".join(cut)
     if len(short) > TITLE_CHARS:
         short = short[:TITLE_CHARS].rsplit(" ", 1)[0] or short[:TITLE_CHARS]
-    return short + ("…" if short != " ".join(parts) else "")
+    return short + ("..." if short != " ".join(parts) else "")
 
 
 def title_of(
