@@ -9,6 +9,7 @@ provider on their own ports), the real lint engine, a real spool.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -190,3 +191,15 @@ def test_five_scheduled_texts_can_be_told_apart(world: SmsWorld) -> None:
     assert len(set(subjects)) == 5
     for day in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday"):
         assert any(f'text "Reminder for {day}: bring the signed..."' in s for s in subjects)
+
+
+def test_the_readme_shows_the_tactful_object_of_a_masked_text(world: SmsWorld) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    start = readme.index('For the text "I put your\nSSN 512-44-8821 on the SNAP form." it is:')
+    fence = readme.index("```json\n", start) + len("```json\n")
+    shown = readme[fence : readme.index("\n```\n", fence)]
+    reply = post(world, "I put your SSN 512-44-8821 on the SNAP form.")
+    assert reply.status_code == 201
+    tactful = reply.json()["tactful"]
+    written = json.dumps(tactful).replace(tactful["reference"], "9f1c2e4b7a6d4c0e8b5a3f2d1e0c9b8a")
+    assert written == shown
