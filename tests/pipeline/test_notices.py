@@ -147,6 +147,8 @@ def test_a_scheduled_message_gives_its_time_with_the_zone(
     assert reply.code == 250 and sink.received == []
     [(subject, body)] = notices(spool)
     when = "Wednesday 25 November at 08:00 CST (America/Chicago)"
+    # The mail program's reply says the same.
+    assert f"it will be sent on {when} (start of the next working window)" in str(reply)
     assert subject == f'Scheduled for {when}: "Visit on Thursday"'
     assert body.startswith(
         f'Tactful will send your message "Visit on Thursday" to 1 recipient on {when},\n'
