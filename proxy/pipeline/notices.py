@@ -39,6 +39,7 @@ from typing import Protocol
 from proxy.core.consent import Channel
 from proxy.core.verdict import Action, Verdict
 from proxy.lint.explain import entity_noun, when, where
+from proxy.lint.rules import AFTER_HOURS, QUIET_HOURS
 from proxy.outbound.header_safety import safe_header_value
 from proxy.pipeline.redact import mask_keep_last4, value_pattern
 from proxy.store.spool_summary import HitSummary, VerdictSummary
@@ -195,6 +196,23 @@ def _reason_lines(summary: VerdictSummary, actions: Sequence[str]) -> list[str]:
     return [f"  - {reason}" for reason in _unique_reasons(wanted)]
 
 
+# The time rules' own words say when the message will go and how to send
+# one now; the scheduled notice says both itself, worded for after the fact
+# (sending it again with [urgent] now would send it twice).
+_WAIT_WORDS = {
+    AFTER_HOURS: "It was sent outside the agency's working hours.",
+    QUIET_HOURS: "It was sent during the quiet hours for texts.",
+}
+
+
+def _wait_reasons(summary: VerdictSummary) -> list[str]:
+    seen: dict[str, None] = {}
+    for hit in summary.hits:
+        if hit.action == "defer" and not hit.overridden:
+            seen.setdefault(_WAIT_WORDS.get(hit.rule, " ".join(hit.message.split())), None)
+    return [f"  - {reason}" for reason in seen]
+
+
 def _bullets(lines: Iterable[str]) -> list[str]:
     return [f"  - {line}" for line in lines]
 
@@ -253,8 +271,9 @@ def deferred_notice(
         window = "when texts may be sent again."
     else:
         urgent = [
-            "If a message like this cannot wait, put [urgent] at the start of its subject",
-            "next time and it goes at once. This one will be sent at the time above.",
+            "It will go at the time above. Next time, if a message cannot wait, put",
+            "[urgent] at the start of its subject and it goes at once (sending this one",
+            "again now would send it twice).",
         ]
         window = "at the start of the next working window."
     lines = [
@@ -263,7 +282,7 @@ def deferred_notice(
         "It has NOT been sent yet.",
         "",
         "Why it waits:",
-        *(_reason_lines(summary, ("defer",)) or ["  - It was sent outside working hours."]),
+        *(_wait_reasons(summary) or ["  - It was sent outside working hours."]),
     ]
     if masked:
         lines += [

@@ -154,7 +154,8 @@ def test_a_scheduled_message_gives_its_time_with_the_zone(
         f'Tactful will send your message "Visit on Thursday" to 1 recipient on {when},\n'
         "at the start of the next working window.\nIt has NOT been sent yet.\n"
     )
-    assert "This one will be sent at the time above." in body
+    assert "  - It was sent outside the agency's working hours.\n" in body
+    assert "sending this one\nagain now would send it twice" in body
 
 
 def test_a_held_message_is_named_by_its_subject_with_values_masked(
