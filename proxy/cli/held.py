@@ -4,11 +4,13 @@ The review web app is the everyday tool; this is the one that works over
 SSH at 7 a.m. when the web app is down, and the one admins script. It
 decides through the same review service as the web app
 (:mod:`proxy.review.decisions`): the same compare-and-set, so a terminal
-and a browser deciding at once cannot both win, the same four-eyes rule
-(the ``--as`` name, plus the sender addresses of the account of that name
-in the user file), and the same sender notices (the scheduler in
-``tactful serve`` sends them). This module only turns argv into a call and
-the outcome into a message and an exit code.
+and a browser deciding at once cannot both win, the same rules on who
+decides (``--as`` must name a reviewer or admin account in the user file,
+never the operating-system user; four eyes with that account's sender
+addresses; routing when ``review.enforce_routing`` is on; deleting is an
+admin's), and the same sender notices (the scheduler in ``tactful serve``
+sends them). This module only turns argv into a call and the outcome into
+a message and an exit code.
 
 Nothing here prints message content except ``show --raw``, which an admin
 asks for.
@@ -39,6 +41,7 @@ from proxy.review.decisions import (
     Done,
     Missing,
     NoReason,
+    NotAllowed,
     OwnMessage,
     Reviewer,
     ReviewService,
@@ -97,7 +100,7 @@ def register(
     for name, func, summary in (
         ("release", run_release, "send a held message on to its recipients"),
         ("reject", run_reject, "return a held message to its sender, unsent"),
-        ("delete", run_delete, "delete a held message without sending it"),
+        ("delete", run_delete, "delete a held message without sending it (admins)"),
     ):
         decide = actions.add_parser(
             name, parents=[common], help=summary,
@@ -315,6 +318,11 @@ def _report(outcome: Decision, shown: str, reviewer: str, settings: Settings) ->
                 f"--as {reviewer!r} is not a reviewer or admin account in "
                 f"{settings.smtp.users_file}; give your own reviewer account "
                 "(`tactful user list` shows them)",
+                EXIT_USAGE,
+            )
+        case NotAllowed():
+            return fail(
+                f"{reviewer} is a reviewer; only an admin may {outcome.action.value} a message",
                 EXIT_USAGE,
             )
         case NotAssigned():

@@ -47,7 +47,7 @@ from proxy.pipeline.notices import (
 from proxy.pipeline.redact import RedactResult, redact_message
 from proxy.review.four_eyes import Reviewer, sent_it
 from proxy.review.highlight import redaction_values
-from proxy.review.permissions import Permission
+from proxy.review.permissions import Permission, allowed
 from proxy.review.routing import NotAReviewer, NotAssigned, Routing, may_decide
 from proxy.store.crypto import DecryptionError
 from proxy.store.spool_decisions import AlreadyDecided, DecisionResult, NotFound
@@ -67,10 +67,9 @@ class Action(StrEnum):
     DELETE = "delete"
 
 
-# What each decision needs in the review app's permission table.
-# ``tactful held`` has no roles: whoever can read the hold key and the
-# database already holds every message, so a role there would only be a
-# name typed after --as.
+# What each decision needs in the review app's permission table; the
+# review service checks it for ``tactful held`` too, whose --as names an
+# account with a role.
 NEEDS: dict[Action, Permission] = {
     Action.RELEASE: Permission.DECIDE,
     Action.RETURN: Permission.DECIDE,
@@ -114,6 +113,13 @@ class OwnMessage:
     """Four eyes: the reviewer sent this message."""
 
     message: SpooledMessage
+
+
+@dataclass(frozen=True, slots=True)
+class NotAllowed:
+    """The reviewer's role may not take this action (deleting is an admin's)."""
+
+    action: Action
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +175,7 @@ class Masking:
     digest: str
 
 
-Refused = OwnMessage | NotAReviewer | NotAssigned
+Refused = OwnMessage | NotAReviewer | NotAllowed | NotAssigned
 Decision = Done | Refused | Conflict | Missing | NoReason
 Outcome = Decision | CannotMask | StalePreview
 Preview = Masking | CannotMask | Refused | Conflict | Missing
@@ -217,10 +223,14 @@ class ReviewService:
         self._notices = notices
         self._routing = routing
 
-    def refused(self, reviewer: Reviewer, message: SpooledMessage) -> Refused | None:
-        """Blocking (reads the user file): why ``reviewer`` may not decide on
-        ``message``, or None. Not a reviewer first: a name with no account
-        must never get as far as a four-eyes answer that sounds like consent."""
+    def refused(
+        self, reviewer: Reviewer, message: SpooledMessage, action: Action = Action.RELEASE
+    ) -> Refused | None:
+        """Blocking (reads the user file): why ``reviewer`` may not take
+        ``action`` on ``message``, or None. Not a reviewer first: a name with
+        no account must never get as far as a four-eyes answer that sounds
+        like consent. The role's permission is the web app's table, so
+        ``tactful held delete`` is an admin's, as on the web."""
         routed = may_decide(
             self._routing, reviewer.name, sender=message.sender, user=message.user
         )
@@ -228,6 +238,9 @@ class ReviewService:
             return routed
         if sent_it(reviewer, message):
             return OwnMessage(message)
+        account = self._routing.directory().get(reviewer.name)
+        if account is not None and not allowed(account.role, NEEDS[action]):
+            return NotAllowed(action)
         return routed
 
     # --- deciding -------------------------------------------------------------
@@ -248,7 +261,7 @@ class ReviewService:
         message = self._spool.get(message_id)
         if message is None:
             return Missing(message_id)
-        refused = self.refused(reviewer, message)
+        refused = self.refused(reviewer, message, action)
         if refused is not None:
             return refused
         text = clean_reason(reason)

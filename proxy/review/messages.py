@@ -31,6 +31,7 @@ from proxy.review.decisions import (
     Masking,
     Missing,
     NoReason,
+    NotAllowed,
     Outcome,
     OwnMessage,
     Preview,
@@ -332,6 +333,14 @@ class MessagePages:
                     "Assigned to another reviewer",
                     f"This message is for {', '.join(outcome.reviewers)} to decide (or an "
                     "admin). Ask them, or an admin, if it cannot wait.",
+                    status=403,
+                    back=back,
+                )
+            case NotAllowed():
+                return page(
+                    who,
+                    "Not allowed",
+                    "Your account cannot do this; ask an admin.",
                     status=403,
                     back=back,
                 )

@@ -309,6 +309,17 @@ def test_every_decision_names_a_reviewer_account(
     assert row.decided_by is None and env.notices() == []
 
 
+def test_deleting_is_an_admins_decision_as_on_the_web(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    message_id = env.hold()
+    assert env.run("delete", message_id, "--reason", "duplicate", "--as", "sam") == 2
+    assert "sam is a reviewer; only an admin may delete a message" in capsys.readouterr().err
+    row = env.spool.get(message_id)
+    assert row is not None and row.state is SpoolState.HELD and env.notices() == []
+    assert env.run("delete", message_id, "--reason", "duplicate", "--as", "boss") == 0
+
+
 def _route(env: Env, enforce: bool | None) -> None:
     """review.supervisors sends the worker's mail to pat."""
     config = yaml.safe_load(env.config.read_text(encoding="utf-8"))
