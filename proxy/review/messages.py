@@ -31,6 +31,7 @@ from proxy.review.decisions import (
     Masking,
     Missing,
     NoReason,
+    NotAllowed,
     Outcome,
     OwnMessage,
     Preview,
@@ -44,6 +45,7 @@ from proxy.review.highlight import FindingView, PartView, part_label, render_mes
 from proxy.review.kit import Kit
 from proxy.review.permissions import Permission, allowed
 from proxy.review.queue import STATE_WORDS, QueueFilter, queue_rows
+from proxy.review.routing import NotAReviewer, NotAssigned, Routing
 from proxy.review.sessions import ReviewSession
 from proxy.store.consent_store import ConsentStore
 from proxy.store.spool_decisions import AlreadyDecided
@@ -111,7 +113,11 @@ class MessagePages:
     def __init__(self, kit: Kit) -> None:
         self.kit = kit
         self.consent = ConsentStore(kit.services.engine)
-        self.service = ReviewService(kit.services.spool, kit.services.notices)
+        self.service = ReviewService(
+            kit.services.spool,
+            kit.services.notices,
+            Routing.configured(kit.settings.review, kit.users.current),
+        )
 
     # --- queue -----------------------------------------------------------------
 
@@ -318,6 +324,31 @@ class MessagePages:
                     who,
                     "Another reviewer must decide",
                     "You sent this message, so someone else has to release or return it.",
+                    status=403,
+                    back=back,
+                )
+            case NotAssigned():
+                return page(
+                    who,
+                    "Assigned to another reviewer",
+                    f"This message is for {', '.join(outcome.reviewers)} to decide (or an "
+                    "admin). Ask them, or an admin, if it cannot wait.",
+                    status=403,
+                    back=back,
+                )
+            case NotAllowed():
+                return page(
+                    who,
+                    "Not allowed",
+                    "Your account cannot do this; ask an admin.",
+                    status=403,
+                    back=back,
+                )
+            case NotAReviewer():
+                return page(
+                    who,
+                    "Only reviewers decide",
+                    "Your account cannot release or return messages.",
                     status=403,
                     back=back,
                 )
