@@ -346,6 +346,20 @@ class Review(_Strict):
         }
 
 
+class Part2(_Strict):
+    """The 42 CFR Part 2 notice (§2.32) added to each disclosure of a Part 2
+    client's substance-use information; the shipped texts are in tactful.yaml."""
+
+    notice: str = Field(min_length=1)  # §2.32(a)(1), for email
+    short_notice: str = Field(min_length=1)  # §2.32(a)(2), for texts
+
+
+class Disclosures(_Strict):
+    """The accounting of disclosures: HIPAA asks for six years."""
+
+    retention_years: int = Field(6, ge=1)
+
+
 class Settings(_Strict):
     mode: Literal["enforce", "monitor"] = "enforce"
     agency: Agency = Agency()
@@ -366,6 +380,8 @@ class Settings(_Strict):
     on_error: Literal["tempfail", "pass"] = "tempfail"
     notices: Notices = Notices()
     review: Review = Review()
+    part2: Part2 = Part2(notice="42 CFR part 2", short_notice="42 CFR part 2")
+    disclosures: Disclosures = Disclosures()
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
