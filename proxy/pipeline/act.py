@@ -34,6 +34,7 @@ from proxy.pipeline.forward import Forwarded, Forwarder
 from proxy.pipeline.notice_queue import NoticeQueue
 from proxy.pipeline.notices import NoticeLinks, deferred_notice, held_notice, masked_notice
 from proxy.pipeline.outcome import Disposition, Outcome
+from proxy.pipeline.part2 import NoticeError, with_notice
 from proxy.pipeline.redact import redact_message
 from proxy.store.spool_store import SpoolStore
 from proxy.store.spool_summary import summarize
@@ -161,7 +162,20 @@ class Pipeline:
                 return await self._hold(submission, result)
             raw, masked = redacted.data, redacted.masked
         if action == Action.DEFER:
+            # The scheduler adds the Part 2 notice when it sends.
             return await self._defer(submission, result, raw, masked)
+        if verdict.part2_notice:
+            text_message = submission.channel is Channel.SMS or all(
+                rv.recipient.channel == Channel.SMS for rv in verdict.recipients
+            )
+            try:
+                raw = await asyncio.to_thread(
+                    with_notice, raw, self._settings, verdict.terms, text_message=text_message
+                )
+            except NoticeError as exc:
+                # Part 2 records never leave without the notice.
+                log.info("message %s: %s; holding instead", submission.id, exc)
+                return await self._hold(submission, result)
         outcome = await self._forward(submission, raw, _codes(verdict), verdict, masked)
         if outcome.accepted and masked:
             await self._notices.send(
