@@ -252,9 +252,10 @@ def _listed(words: list[str]) -> str:
 def _consent_scope(m: RuleMatch, r: Recipient | None, a: Action, s: Settings) -> str:
     party = m.party or "the person this client authorised"
     outside = _listed([_scope_words(item) for item in m.outside])
+    covered = _listed([_scope_words(item) for item in m.covered])
     return (
-        f"Client {_ids(m.client_ids)}'s release of information does not let {party} receive "
-        f"information about {outside}, and this message contains some. Remove it, or ask "
+        f"Client {_ids(m.client_ids)}'s release of information lets {party} receive only "
+        f"{covered}, but this message also tells them about {outside}. Remove that, or ask "
         "the client to sign a release that covers it; only a reviewer can send it as it is."
     )
 

@@ -104,6 +104,7 @@ class RuleMatch:
     # consent-scope: what the release does not cover (category names or
     # "identifiers"), and the authorised party's name from the registry.
     outside: tuple[str, ...] = ()
+    covered: tuple[str, ...] = ()
     party: str | None = None
     over_by: int | None = None  # part2-notice: characters too many for the notice
 
@@ -292,6 +293,7 @@ def consent_scope(inp: RuleInput, recipient: Recipient) -> tuple[RuleMatch, ...]
                 finding=finding,
                 client_ids=(row.client_id,),
                 outside=items,
+                covered=row.scope,
                 party=row.recipient_name or None,
             )
             for found in outside.values()
