@@ -255,7 +255,8 @@ def _consent_scope(m: RuleMatch, r: Recipient | None, a: Action, s: Settings) ->
     covered = _listed([_scope_words(item) for item in m.covered])
     return (
         f"Client {_ids(m.client_ids)}'s release of information lets {party} receive only "
-        f"{covered}, but this message also tells them about {outside}. Remove that, or ask "
+        f"information about {covered}, but this message also tells them about {outside}. "
+        "Remove that, or ask "
         "the client to sign a release that covers it; only a reviewer can send it as it is."
     )
 

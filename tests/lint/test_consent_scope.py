@@ -85,7 +85,8 @@ def test_a_release_with_a_scope_holds_only_what_it_does_not_cover(
              "hiv_sti": "HIV", rules.UNCATEGORISED: "health or legal"}  # fmt: skip
     for item in outside:
         assert nouns[item] in text
-    covered, told = text.split("receive only ", 1)[1].split(", but this message", 1)
+    after = text.split("receive only information about ", 1)[1]
+    covered, told = after.split(", but this message", 1)
     assert covered.startswith("substance use")
     assert "substance use" not in told
 
