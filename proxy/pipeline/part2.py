@@ -66,7 +66,8 @@ def scope_words(scope: Sequence[str]) -> str:
         for item in scope
         if item == SCOPE_IDENTIFIERS or item in known
     ]
-    return "information about " + ", ".join(words)
+    listed = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    return "information about " + listed
 
 
 def scope_line(terms: ReleaseTerms) -> str:
@@ -74,7 +75,7 @@ def scope_line(terms: ReleaseTerms) -> str:
     who = terms.recipient_name or terms.recipient
     purpose = terms.purpose or "not stated"
     return (
-        f"Scope of the patient's consent: disclosure to {who} of {scope_words(terms.scope)}; "
+        f"Scope of the patient's consent: {who} may receive {scope_words(terms.scope)}; "
         f"purpose: {purpose}."
     )
 
@@ -155,7 +156,12 @@ def _append(part: Message, addition: str, *, is_html: bool) -> None:
 
 
 def _plain(lines: Sequence[str]) -> str:
-    paragraphs = [textwrap.fill(line, _WIDTH) for line in lines]
+    # Words are never split (a hyphenated word stays whole), so the notice
+    # reads, and can be found, exactly as written.
+    paragraphs = [
+        textwrap.fill(line, _WIDTH, break_long_words=False, break_on_hyphens=False)
+        for line in lines
+    ]
     return "\r\n\r\n" + "\r\n\r\n".join(paragraphs).replace("\n", "\r\n") + "\r\n"
 
 

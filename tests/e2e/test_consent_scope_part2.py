@@ -143,6 +143,8 @@ def assert_signed_notice(server: TactfulServer, received: Received, scope_line: 
     plain, _ = bodies(received.data)
     assert notice_of(server) in words(plain)
     assert words(scope_line) in words(plain)
+    # Lines are broken between words only, never inside one.
+    assert all(not line.endswith("-") for line in plain.splitlines())
     return plain
 
 
@@ -153,7 +155,7 @@ def message_id(received: Received) -> str:
 
 
 ATTORNEY_SCOPE = (
-    "Scope of the patient's consent: disclosure to Dana Ortiz, attorney of information about "
+    "Scope of the patient's consent: Dana Ortiz, attorney may receive information about "
     "substance use; purpose: legal representation."
 )
 
@@ -240,8 +242,8 @@ def test_masked_mail_gets_the_notice_after_masking(server: TactfulServer, upstre
     received = arrived(upstream, OFFICER, b"<part2-masked@example.org>")
     plain = assert_signed_notice(
         server, received,
-        "Scope of the patient's consent: disclosure to Pat Reyes, probation officer of "
-        "information about substance use, identifying details; purpose: court-ordered "
+        "Scope of the patient's consent: Pat Reyes, probation officer may receive "
+        "information about substance use and identifying details; purpose: court-ordered "
         "supervision.",
     )  # fmt: skip
     assert SSN not in received.data.decode("latin-1") and SSN not in plain
