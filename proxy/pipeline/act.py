@@ -165,8 +165,9 @@ class Pipeline:
             # The scheduler adds the Part 2 notice when it sends.
             return await self._defer(submission, result, raw, masked)
         if verdict.part2_notice:
-            text_message = submission.channel is Channel.SMS or all(
-                rv.recipient.channel == Channel.SMS for rv in verdict.recipients
+            text_message = submission.channel is Channel.SMS or (
+                bool(verdict.recipients)
+                and all(rv.recipient.channel == Channel.SMS for rv in verdict.recipients)
             )
             try:
                 raw = await asyncio.to_thread(

@@ -157,8 +157,9 @@ class Scheduler:
             return False
         summary = lease.message.summary
         if summary.part2_notice:
-            text_message = lease.message.channel is Channel.SMS or all(
-                r.channel == Channel.SMS for r in summary.recipients
+            text_message = lease.message.channel is Channel.SMS or (
+                bool(summary.recipients)
+                and all(r.channel == Channel.SMS for r in summary.recipients)
             )
             try:
                 raw = await asyncio.to_thread(
