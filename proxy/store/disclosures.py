@@ -138,7 +138,8 @@ def _with_terms(
     recipient: DisclosureRecipient, terms: Sequence[ReleaseTerms]
 ) -> DisclosureRecipient:
     """The recipient with the purpose and name its releases state."""
-    mine = [t for t in terms if t.recipient.lower() == recipient.address.lower()]
+    address = recipient.address.lower().removeprefix("sms:")
+    mine = [t for t in terms if t.recipient.lower().removeprefix("sms:") == address]
     if not mine:
         return recipient
     return replace(
@@ -212,10 +213,11 @@ def spooled_recipients(message: SpooledMessage) -> list[DisclosureRecipient]:
     """The envelope recipients with the kinds the policy gave them. A
     recipient the summary does not describe (rows stored before summaries
     carried recipients) counts as external: better one entry too many."""
-    known = {r.address.lower(): r for r in message.summary.recipients}
+    # Texts from the Messages API are judged and spooled as "sms:+E164".
+    known = {r.address.lower().removeprefix("sms:"): r for r in message.summary.recipients}
     result = []
     for envelope_address in message.recipients:
-        # Texts are spooled to "sms:+E164" but judged as "+E164".
+        # Texts are spooled to "sms:+E164"; the accounting names the number.
         address = envelope_address.removeprefix("sms:")
         summary = known.get(address.lower())
         if summary is None:
@@ -224,7 +226,10 @@ def spooled_recipients(message: SpooledMessage) -> list[DisclosureRecipient]:
         else:
             result.append(
                 DisclosureRecipient(
-                    summary.address, summary.kind, summary.channel, tuple(summary.client_ids)
+                    summary.address.removeprefix("sms:"),
+                    summary.kind,
+                    summary.channel,
+                    tuple(summary.client_ids),
                 )
             )
     return result
