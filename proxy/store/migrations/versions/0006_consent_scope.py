@@ -25,30 +25,30 @@ depends_on: str | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("consent") as batch:
-        batch.add_column(
-            sa.Column("recipient_name", sa.String(200), nullable=False, server_default="")
-        )
-        batch.add_column(sa.Column("scope", sa.JSON(), nullable=False, server_default="[]"))
-        batch.add_column(sa.Column("purpose", sa.Text(), nullable=False, server_default=""))
-        batch.add_column(
-            sa.Column("part2", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-    with op.batch_alter_table("disclosure") as batch:
-        batch.add_column(sa.Column("purpose", sa.Text(), nullable=True))
-        batch.add_column(sa.Column("recipient_name", sa.String(200), nullable=True))
-        batch.add_column(sa.Column("released_by", sa.String(320), nullable=True))
-        batch.add_column(
-            sa.Column("part2_notice", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # Plain ADD COLUMN, never a batch (copy-and-move) on SQLite: recreating
+    # ``disclosure`` would cascade-delete its ``disclosure_client`` rows.
+    op.add_column(
+        "consent", sa.Column("recipient_name", sa.String(200), nullable=False, server_default="")
+    )
+    op.add_column("consent", sa.Column("scope", sa.JSON(), nullable=False, server_default="[]"))
+    op.add_column("consent", sa.Column("purpose", sa.Text(), nullable=False, server_default=""))
+    op.add_column(
+        "consent", sa.Column("part2", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
+    op.add_column("disclosure", sa.Column("purpose", sa.Text(), nullable=True))
+    op.add_column("disclosure", sa.Column("recipient_name", sa.String(200), nullable=True))
+    op.add_column("disclosure", sa.Column("released_by", sa.String(320), nullable=True))
+    op.add_column(
+        "disclosure",
+        sa.Column("part2_notice", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
     op.create_index("ix_disclosure_at", "disclosure", ["at"])
 
 
 def downgrade() -> None:
+    # ALTER TABLE ... DROP COLUMN (SQLite 3.35 and later), for the same reason.
     op.drop_index("ix_disclosure_at", table_name="disclosure")
-    with op.batch_alter_table("disclosure") as batch:
-        for column in ("part2_notice", "released_by", "recipient_name", "purpose"):
-            batch.drop_column(column)
-    with op.batch_alter_table("consent") as batch:
-        for column in ("part2", "purpose", "scope", "recipient_name"):
-            batch.drop_column(column)
+    for column in ("part2_notice", "released_by", "recipient_name", "purpose"):
+        op.drop_column("disclosure", column)
+    for column in ("part2", "purpose", "scope", "recipient_name"):
+        op.drop_column("consent", column)
