@@ -354,6 +354,44 @@ class Review(_Strict):
         }
 
 
+# 42 CFR 2.32(a)(1) and (a)(2) as amended by the final rule of 16 February
+# 2024 (89 FR 12472); the shipped tactful.yaml carries the same text, with
+# where it comes from (tests/core/test_shipped_config.py keeps them equal).
+PART2_NOTICE = (
+    "This record which has been disclosed to you is protected by Federal confidentiality "
+    "rules (42 CFR part 2). These rules prohibit you from using or disclosing this record, or"
+    " testimony that describes the information contained in this record, in any civil, "
+    "criminal, administrative, or legislative proceedings by any Federal, State, or local "
+    "authority, against the patient, unless authorized by the consent of the patient, except "
+    "as provided at 42 CFR 2.12(c)(5) or as authorized by a court in accordance with 42 CFR "
+    "2.64 or 2.65. In addition, the Federal rules prohibit you from making any other use or "
+    "disclosure of this record unless at least one of the following applies: (i) Further use "
+    "or disclosure is expressly permitted by the written consent of the individual whose "
+    "information is being disclosed in this record or as otherwise permitted by 42 CFR part "
+    "2. (ii) You are a covered entity or business associate and have received the record for "
+    "treatment, payment, or health care operations, or (iii) You have received the record "
+    "from a covered entity or business associate as permitted by 45 CFR part 164, subparts A "
+    "and E. A general authorization for the release of medical or other information is NOT "
+    "sufficient to meet the required elements of written consent to further use or redisclose"
+    " the record (see 42 CFR 2.31)."
+)
+PART2_SHORT_NOTICE = "42 CFR part 2 prohibits unauthorized use or disclosure of these records."
+
+
+class Part2(_Strict):
+    """The 42 CFR Part 2 notice (§2.32) added to each disclosure of a Part 2
+    client's substance-use information."""
+
+    notice: str = Field(PART2_NOTICE, min_length=1)  # §2.32(a)(1), for email
+    short_notice: str = Field(PART2_SHORT_NOTICE, min_length=1)  # §2.32(a)(2), for texts
+
+
+class Disclosures(_Strict):
+    """The accounting of disclosures: HIPAA asks for six years."""
+
+    retention_years: int = Field(6, ge=1)
+
+
 class Settings(_Strict):
     mode: Literal["enforce", "monitor"] = "enforce"
     agency: Agency = Agency()
@@ -374,6 +412,8 @@ class Settings(_Strict):
     on_error: Literal["tempfail", "pass"] = "tempfail"
     notices: Notices = Notices()
     review: Review = Review()
+    part2: Part2 = Part2()
+    disclosures: Disclosures = Disclosures()
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from proxy.pipeline.notices import (
     warned_notice,
 )
 from proxy.pipeline.outcome import Disposition, Outcome
+from proxy.pipeline.part2 import NoticeError, with_notice
 from proxy.pipeline.redact import redact_message
 from proxy.store.spool_store import SpoolStore
 from proxy.store.spool_summary import VerdictSummary, summarize
@@ -172,7 +173,21 @@ class Pipeline:
                 return await self._hold(submission, result)
             raw, masked = redacted.data, redacted.masked
         if action == Action.DEFER:
+            # The scheduler adds the Part 2 notice when it sends.
             return await self._defer(submission, result, raw, masked)
+        if verdict.part2_notice:
+            text_message = submission.channel is Channel.SMS or (
+                bool(verdict.recipients)
+                and all(rv.recipient.channel == Channel.SMS for rv in verdict.recipients)
+            )
+            try:
+                raw = await asyncio.to_thread(
+                    with_notice, raw, self._settings, verdict.terms, text_message=text_message
+                )
+            except NoticeError as exc:
+                # Part 2 records never leave without the notice.
+                log.info("message %s: %s; holding instead", submission.id, exc)
+                return await self._hold(submission, result)
         outcome = await self._forward(submission, raw, _codes(verdict), verdict, masked)
         if outcome.accepted:
             await self._tell_sent(submission, result, masked)

@@ -403,6 +403,22 @@ def undeliverable_notice(*, about: About, sender: str, code: int, enhanced: str)
     return _notice(sender, f"Undeliverable, not sent: {about.name}", about, lines)
 
 
+def part2_unsent_notice(*, about: About, sender: str) -> Notice:
+    """A released message about a Part 2 client that cannot carry the notice
+    42 CFR 2.32 requires: it must not leave without it."""
+    lines = [
+        f"Tactful could not send {about.described()}.",
+        "It carries substance-use information about a client whose records fall",
+        "under 42 CFR Part 2, and Tactful could not add the notice the rule",
+        "requires (the message has no text part it can safely add it to, or a",
+        "text would become too long). It was NOT sent.",
+        "",
+        "Write it again as a plain message (not only an attachment), or as a",
+        "shorter text, and send it again.",
+    ]
+    return _notice(sender, f"Not sent: {about.name}", about, lines)
+
+
 def partly_undeliverable_notice(
     *, about: About, sender: str, refused: Sequence[str], codes: Sequence[int]
 ) -> Notice:

@@ -19,6 +19,7 @@ from proxy.core.package_data import data_directory
 from proxy.pipeline.services import Services
 from proxy.review.cancel import CancelPages
 from proxy.review.consent_pages import ConsentPages
+from proxy.review.disclosure_pages import DisclosurePages
 from proxy.review.headers import SecurityHeaders
 from proxy.review.kit import Kit
 from proxy.review.links import CancelLinks, links_from_settings
@@ -72,6 +73,7 @@ def build_review_app(
         Route("/cancel/{token}", cancel.show, methods=["GET"]),
         Route("/cancel/{token}", cancel.submit, methods=["POST"]),
         Route("/audit", audit.show, methods=["GET"]),
+        Route("/disclosures", DisclosurePages(kit).show, methods=["GET"]),
         Route("/consent", consent.search, methods=["GET"]),
         Route("/consent/add", consent.add_form, methods=["GET"]),
         Route("/consent/add", consent.add, methods=["POST"]),

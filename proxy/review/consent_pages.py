@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from proxy.core.consent import CSV_COLUMNS, Channel, ConsentRecord, ConsentStatus
+from proxy.core.consent import ALL_CSV_COLUMNS, SCOPE_NAMES, Channel, ConsentRecord, ConsentStatus
 from proxy.review.kit import Kit, reason_from
 from proxy.review.permissions import Permission
 from proxy.store.consent_address import AddressError, normalize_address
@@ -45,8 +45,8 @@ def _matches(record: ConsentRecord, needle: str) -> bool:
 def _csv_line(values: dict[str, str]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    writer.writerow([values.get(column, "") for column in CSV_COLUMNS])
+    writer.writerow(ALL_CSV_COLUMNS)
+    writer.writerow([values.get(column, "") for column in ALL_CSV_COLUMNS])
     return out.getvalue()
 
 
@@ -119,7 +119,9 @@ class ConsentPages:
             "relationship": "self",
             "client_id": request.query_params.get("client_id", "")[:100],
         }
-        return self.kit.page("consent_add.html", who, values=values, errors=[])
+        return self.kit.page(
+            "consent_add.html", who, values=values, errors=[], scope_names=SCOPE_NAMES
+        )
 
     async def add(self, request: Request) -> Response:
         kit = self.kit
@@ -140,9 +142,15 @@ class ConsentPages:
             "expires_on",
             "identifiers",
             "evidence",
+            "recipient_name",
+            "purpose",
         )
         values = {k: str(data.get(k, "") or "").strip() for k in fields}
         values["preferred"] = "yes" if data.get("preferred") else "no"
+        # The scope is ticked from the known categories; anything else sent
+        # is kept so the CSV reader names it.
+        values["scope"] = ";".join(str(v).strip() for v in data.getlist("scope") if str(v).strip())
+        values["part2"] = "yes" if data.get("part2") else "no"
         values["status"] = "granted"
         errors: list[RowError] = []
         evidence = reason_from(data, "evidence")
@@ -159,7 +167,10 @@ class ConsentPages:
         except ConsentCsvError as exc:
             errors.extend(exc.errors)
         if errors:
-            return kit.page("consent_add.html", who, values=values, errors=errors, status=422)
+            return kit.page(
+                "consent_add.html", who, values=values, errors=errors, status=422,
+                scope_names=SCOPE_NAMES,
+            )  # fmt: skip
         try:
             await asyncio.to_thread(
                 lambda: self.store.import_records(records, actor=who.user, at=kit.clock())
@@ -171,6 +182,7 @@ class ConsentPages:
                 values=values,
                 errors=[RowError(2, None, str(exc))],
                 status=409,
+                scope_names=SCOPE_NAMES,
             )
         record = records[0]
         return RedirectResponse(f"/consent/client/{record.client_id}?done=added", status_code=303)

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from proxy.core.verdict import Verdict
+from proxy.core.verdict import ReleaseTerms, Verdict
 
 # Fixed phrases for ``last_error``: the upstream's own text can quote the
 # message or its recipients, so it is never stored.
@@ -76,6 +76,10 @@ class VerdictSummary:
     # every detected value masked: notices after the content is purged
     # (expired, cancelled, returned) still name it.
     title: str | None = None
+    # The release terms of authorised recipients, and whether the 42 CFR
+    # Part 2 notice goes with the message when it is sent from the spool.
+    terms: tuple[ReleaseTerms, ...] = ()
+    part2_notice: bool = False
 
     @property
     def rule_codes(self) -> tuple[str, ...]:
@@ -99,6 +103,11 @@ class VerdictSummary:
                 for r in data.get("recipients", ())
             ),
             title=str(data["title"]) if data.get("title") else None,
+            terms=tuple(
+                ReleaseTerms(**{**t, "scope": tuple(t.get("scope", ()))})
+                for t in data.get("terms", ())
+            ),
+            part2_notice=bool(data.get("part2_notice", False)),
         )
 
 
@@ -146,6 +155,8 @@ def summarize(verdict: Verdict) -> VerdictSummary:
             )
             for rv in verdict.recipients
         ),
+        terms=verdict.terms,
+        part2_notice=verdict.part2_notice,
     )
 
 

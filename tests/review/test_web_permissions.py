@@ -76,6 +76,9 @@ CASES: dict[str, Case] = {
         {REVIEWER: 403, ADMIN: 200, AUDITOR: 403}, SpoolState.DELETED,
     ),
     "audit trail": Case("GET", lambda m: "/audit", {}, {REVIEWER: 403, ADMIN: 200, AUDITOR: 200}),
+    "accounting of disclosures": Case(
+        "GET", lambda m: "/disclosures?client=C-1", {}, {REVIEWER: 403, ADMIN: 200, AUDITOR: 200}
+    ),
     "consent search": Case("GET", lambda m: "/consent", {}, ALLOWED_ALL),
     "consent import form": Case(
         "GET", lambda m: "/consent/import", {}, {REVIEWER: 200, ADMIN: 200, AUDITOR: 403}
