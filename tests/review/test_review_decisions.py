@@ -112,7 +112,8 @@ def test_four_eyes_in_the_web_app(world: World, case_name: str) -> None:
             f"/messages/{message.id}/release",
             data={"reason": "checked", "csrf": session_token(client)},
         )
-    assert done.status_code == 200
+        assert done.status_code == 303
+        assert client.get(done.headers["location"]).status_code == 200
     after = world.services.spool.get(message.id)
     assert after is not None and after.state is SpoolState.RELEASED
     assert after.decided_by == REVIEWER2
