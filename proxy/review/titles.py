@@ -14,6 +14,7 @@ list a reviewer sees (web queue, recently decided, ``tactful held list``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from email import message_from_bytes
 from email import policy as email_policy
 from email.message import EmailMessage, Message
@@ -23,6 +24,8 @@ from proxy.core.consent import Channel
 from proxy.lint.headers import header_text
 from proxy.lint.subject_tags import parse_subject_tags
 from proxy.pipeline.scheduler import NOTICE_USER
+from proxy.store.crypto import DecryptionError
+from proxy.store.spool_store import SpoolStore
 from proxy.store.spool_view import SpooledMessage
 
 # Long enough to tell five texts apart, short enough for a table cell.
@@ -30,6 +33,7 @@ TEXT_WORDS = 12
 MAX_TITLE = 120
 NO_SUBJECT = "(no subject)"
 NO_CONTENT = "(content no longer stored)"
+UNREADABLE = "(cannot be decrypted with this key)"
 
 
 def sent_by_person(message: SpooledMessage) -> bool:
@@ -77,3 +81,17 @@ def headline(raw: bytes | None, channel: Channel) -> str:
     subject, _ = parse_subject_tags(header_text(headers, "Subject"))
     subject = _shorten(subject)
     return subject or NO_SUBJECT
+
+
+def titles_in(spool: SpoolStore, messages: Iterable[SpooledMessage]) -> dict[str, str]:
+    """Blocking: the title of each message, read from the spool (decrypted;
+    a message whose content is gone or unreadable says so)."""
+    titles = {}
+    for message in messages:
+        try:
+            raw = spool.raw(message.id) if message.has_content else None
+        except DecryptionError:
+            titles[message.id] = UNREADABLE
+            continue
+        titles[message.id] = headline(raw, message.channel)
+    return titles
