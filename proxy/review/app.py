@@ -38,9 +38,15 @@ class AuditPages:
         who = await kit.require(request, Permission.VIEW_AUDIT)
         if isinstance(who, Response):
             return who
-        verify = request.query_params.get("verify") == "1"
-        report = await asyncio.to_thread(kit.audit.verify) if verify else None
-        await kit.record(who.user, "audit.view", details={"verified": verify})
+        # Looking is recorded as looking; a check records what it found,
+        # never a bare flag that reads like a failed check.
+        report = None
+        if request.query_params.get("verify") == "1":
+            report = await asyncio.to_thread(kit.audit.verify)
+            outcome = {"result": "intact" if report.ok else "broken", "checked": report.checked}
+            await kit.record(who.user, "audit.verify", details=outcome)
+        else:
+            await kit.record(who.user, "audit.view")
         entries = await asyncio.to_thread(kit.audit.entries, AUDIT_ROWS)
         return kit.page("audit.html", who, entries=list(reversed(entries)), report=report)
 
