@@ -223,10 +223,14 @@ def masked_parts(original: ParsedMessage, masked: ParsedMessage) -> tuple[PartVi
     difference is taken, not the mask format assumed, so the preview marks
     whatever the masking really changed."""
     before = original.full_text
+    body_sources = {segment.source for segment in masked.segments}
+    extra_only = {s.source for s in masked.extra_segments} - body_sources
     parts = []
     for source, text in masked.full_text.items():
         old = before.get(source)
         if old is None or old == text:
+            if source in extra_only:
+                continue  # header fields and the like: shown only where masked
             pieces: tuple[Piece, ...] = (Piece(text),) if text else ()
         else:
             pieces = _diff_pieces(old, text)
@@ -234,18 +238,27 @@ def masked_parts(original: ParsedMessage, masked: ParsedMessage) -> tuple[PartVi
     return tuple(parts)
 
 
+# What joins the characters of one value ("123-45-6789", "03/14/1988");
+# sentence punctuation and spaces end it.
+_VALUE_JOINERS = frozenset("-/_+*#@")
+
+
+def _in_value(char: str) -> bool:
+    return char.isalnum() or char in _VALUE_JOINERS
+
+
 def _diff_pieces(old: str, new: str) -> tuple[Piece, ...]:
     """``new`` in pieces, the runs that differ from ``old`` marked masked.
-    A changed run is widened to the whole word it sits in, so that
+    A changed run is widened to the whole value it sits in, so that
     "XXX-XX-6789" is one masked value and not three."""
     matcher = SequenceMatcher(None, old, new, autojunk=False)
     changed: list[tuple[int, int]] = []
     for tag, _, _, j1, j2 in matcher.get_opcodes():
         if tag == "equal" or j2 <= j1:
             continue
-        while j1 > 0 and not new[j1 - 1].isspace():
+        while j1 > 0 and _in_value(new[j1 - 1]):
             j1 -= 1
-        while j2 < len(new) and not new[j2].isspace():
+        while j2 < len(new) and _in_value(new[j2]):
             j2 += 1
         if changed and j1 <= changed[-1][1]:
             changed[-1] = (changed[-1][0], max(j2, changed[-1][1]))

@@ -82,7 +82,7 @@ class Kit:
         if moment is None:
             return ""
         local = moment.astimezone(self.settings.agency.tz)
-        return local.strftime("%a %d %b %Y, %H:%M")
+        return local.strftime("%a %d %b %Y, %H:%M %Z")
 
     def page(
         self,

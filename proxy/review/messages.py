@@ -377,7 +377,7 @@ class MessagePages:
         back = f"/messages/{message_id}"
         match outcome:
             case Done():
-                return self._done_page(who, outcome)
+                return self._answer(who, message_id, outcome)
             case Missing():
                 return page(who, "Not found", _NOT_FOUND, status=404)
             case OwnMessage():
