@@ -136,6 +136,7 @@ def test_a_supervisor_reads_judges_and_decides_in_chromium(
     returned = held(world, engine, email("Visit notes for the Lee case", "DOB: 03/14/1988"))
     deleted = held(world, engine, email("Sent by mistake", "SSN 123-45-6789"))
     bulk = [held(world, engine, email(f"School form {n}", "DOB: 03/14/1988")) for n in (1, 2)]
+    pending = held(world, engine, email("Benefits paperwork", "DOB: 03/14/1988"), minutes_ago=5)
     with Served(world) as served:
         desk = Desk(browser, served.url)
         page = desk.page
@@ -257,6 +258,12 @@ def test_a_supervisor_reads_judges_and_decides_in_chromium(
         desk.check("recently-decided")
         page.goto(f"{served.url}/login")
         desk.check("login")
+        # The sender's cancel link names the message by its subject.
+        link = world.links.cancel_url(pending.id)
+        assert link is not None
+        page.goto(link.replace("http://testserver", served.url))
+        assert page.get_by_text("Benefits paperwork", exact=True).count() == 1
+        desk.check("cancel")
 
     assert desk.dialogs == []
     assert desk.problems == []
