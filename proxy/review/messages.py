@@ -10,6 +10,7 @@ highlighting, because the spool keeps no matched values by design.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -130,6 +131,7 @@ class MessagePages:
         # message's content is purged at once, and its result page (or a
         # bulk summary) should still name it. Memory only, bounded.
         self._seen: OrderedDict[str, str] = OrderedDict()
+        self._seen_lock = threading.Lock()
 
     # --- queue -----------------------------------------------------------------
 
@@ -140,12 +142,16 @@ class MessagePages:
         for message in messages:
             raw = self.service.content(message)
             if isinstance(raw, bytes):
-                titles[message.id] = self._seen[message.id] = headline(raw, message.channel)
-                self._seen.move_to_end(message.id)
-                while len(self._seen) > TITLES_KEPT:
-                    self._seen.popitem(last=False)
+                title = headline(raw, message.channel)
+                with self._seen_lock:  # pages read titles in several threads
+                    self._seen[message.id] = title
+                    self._seen.move_to_end(message.id)
+                    while len(self._seen) > TITLES_KEPT:
+                        self._seen.popitem(last=False)
             else:
-                titles[message.id] = self._seen.get(message.id) or headline(None, message.channel)
+                with self._seen_lock:
+                    title = self._seen.get(message.id) or headline(None, message.channel)
+            titles[message.id] = title
         return titles
 
     async def _rows(self, messages: list[SpooledMessage], who: ReviewSession) -> list[QueueRow]:
