@@ -188,6 +188,9 @@ class RuleConfig(_Strict):
     external: Action | None = None
     sms: Action | None = None
     overridable: bool = True
+    # A warn from this rule sends the sender a short notice with its advice
+    # (the message itself goes as written).
+    warn_notice: bool = True
 
     def action_for(self, kind: str, channel: str) -> Action:
         if channel == "sms" and self.sms is not None:
@@ -308,8 +311,10 @@ class Analysis(_Strict):
 
 class Notices(_Strict):
     from_address: str = "tactful@example.org"
-    # Add an X-Tactful-Findings header (finding codes only, no client data).
-    findings_header: bool = True
+    # Add an X-Tactful-Findings header (rule codes only) to relayed mail. Off:
+    # it reaches the recipient, and which kinds of detail a message had is
+    # itself a disclosure; the audit trail keeps the codes either way.
+    findings_header: bool = False
 
 
 class Review(_Strict):
@@ -329,6 +334,9 @@ class Review(_Strict):
     # Sender address or account name -> reviewer account names. Anyone not
     # listed (or whose reviewers are all gone) goes to every reviewer.
     supervisors: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # Only the reviewers ``supervisors`` names for a sender (and admins) may
+    # release or return that sender's mail, in the web app and the CLI.
+    enforce_routing: bool = True
     # Hours between reviewers' digest emails; 0 turns the digest off.
     digest_hours: int = Field(4, ge=0)
     # auto: Secure cookies when the app is reached over https (base_url or

@@ -81,8 +81,18 @@ def _ids(client_ids: tuple[str, ...]) -> str:
 
 
 def when(moment: datetime) -> str:
-    """``Monday 2 March at 08:00`` (agency-local, which the caller supplies)."""
-    return f"{moment:%A} {moment.day} {moment:%B} at {moment:%H:%M}"
+    """``Monday 2 March at 08:00 CST (America/Chicago)``, in the zone the
+    caller gives (the agency's). The zone is spelt out because a worker on
+    a visit, a reviewer in another office or a client abroad reads "08:00"
+    in their own zone."""
+    text = f"{moment:%A} {moment.day} {moment:%B} at {moment:%H:%M}"
+    if moment.tzinfo is None:
+        return text
+    short = moment.tzname() or ""
+    key = getattr(moment.tzinfo, "key", None)
+    if key and key != short:
+        return f"{text} {short} ({key})" if short else f"{text} ({key})"
+    return f"{text} {short}".rstrip()
 
 
 def _sms_note(recipient: Recipient | None) -> str:
@@ -192,11 +202,26 @@ def _exposed(m: RuleMatch, r: Recipient | None, a: Action, s: Settings) -> str:
     )
 
 
+# A text has no subject to tag, so the way round a wait is a phone call.
+_TEXT_CANNOT_BE_URGENT = (
+    "A text cannot be marked urgent; if it cannot wait, phone the client instead."
+)
+
+
 def _after_hours(m: RuleMatch, r: Recipient | None, a: Action, s: Settings) -> str:
+    text = r is not None and r.channel == Channel.SMS
     if a is Action.DEFER and m.until is not None:
+        what = "this text" if text else "this"
+        urgent = (
+            _TEXT_CANNOT_BE_URGENT if text else "If it cannot wait, add [urgent] to the subject."
+        )
         return (
-            f"It is outside working hours, so this will be sent on {when(m.until)}. "
-            "If it cannot wait, add [urgent] to the subject."
+            f"It is outside working hours, so {what} will be sent on {when(m.until)}. {urgent}"
+        )
+    if text:
+        return (
+            "It is outside working hours for texts to clients. Send it during working hours. "
+            + _TEXT_CANNOT_BE_URGENT
         )
     return (
         "It is outside working hours for messages to clients. Send it during working hours, "

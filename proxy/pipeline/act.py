@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
@@ -32,11 +33,21 @@ from proxy.lint.engine import LintResult
 from proxy.pipeline.analysis_pool import AnalysisFailure
 from proxy.pipeline.forward import Forwarded, Forwarder
 from proxy.pipeline.notice_queue import NoticeQueue
-from proxy.pipeline.notices import NoticeLinks, deferred_notice, held_notice, masked_notice
+from proxy.pipeline.notices import (
+    About,
+    NoticeLinks,
+    deferred_notice,
+    found_values,
+    held_notice,
+    masked_details,
+    masked_notice,
+    title_of,
+    warned_notice,
+)
 from proxy.pipeline.outcome import Disposition, Outcome
 from proxy.pipeline.redact import redact_message
 from proxy.store.spool_store import SpoolStore
-from proxy.store.spool_summary import summarize
+from proxy.store.spool_summary import VerdictSummary, summarize
 
 log = logging.getLogger(__name__)
 
@@ -163,18 +174,57 @@ class Pipeline:
         if action == Action.DEFER:
             return await self._defer(submission, result, raw, masked)
         outcome = await self._forward(submission, raw, _codes(verdict), verdict, masked)
-        if outcome.accepted and masked:
-            await self._notices.send(
-                masked_notice(
-                    message_id=submission.id,
-                    sender=submission.sender,
-                    subject=result.message.subject or None,
-                    recipients=len(submission.recipients),
-                    summary=summarize(verdict),
-                    masked=masked,
-                )
-            )
+        if outcome.accepted:
+            await self._tell_sent(submission, result, masked)
         return outcome
+
+    def _about(self, submission: Submission, result: LintResult) -> About:
+        """The message as its sender knows it, every found value masked."""
+        title = title_of(
+            subject=result.message.subject,
+            raw=submission.raw,
+            channel=submission.channel,
+            hide=found_values(result.verdict),
+        )
+        return About(submission.id, title, submission.channel, len(submission.recipients))
+
+    def _summary(self, submission: Submission, result: LintResult) -> VerdictSummary:
+        return replace(summarize(result.verdict), title=self._about(submission, result).title)
+
+    def _advice(self, verdict: Verdict) -> list[str]:
+        """The warnings the sender is told about (``warn_notice`` per rule,
+        on unless the agency turns it off)."""
+        rules = self._settings.policy.rules
+        seen: dict[str, None] = {}
+        for hit in verdict.hits:
+            if hit.action is not Action.WARN or hit.overridden:
+                continue
+            config = rules.get(hit.rule)
+            if config is None or config.warn_notice:
+                seen.setdefault(" ".join(hit.message.split()), None)
+        return list(seen)
+
+    async def _tell_sent(self, submission: Submission, result: LintResult, masked: int) -> None:
+        """Once it has gone: what was masked, and the advice of any warning.
+        The recipient is told nothing (no findings header by default): which
+        kinds of detail a message had is itself a disclosure."""
+        verdict = result.verdict
+        advice = self._advice(verdict)
+        if not masked and not advice:
+            return
+        about = self._about(submission, result)
+        if masked:
+            notice = masked_notice(
+                about=about,
+                sender=submission.sender,
+                details=masked_details(verdict),
+                masked=masked,
+                portal=self._settings.agency.secure_portal,
+                advice=advice,
+            )
+        else:
+            notice = warned_notice(about=about, sender=submission.sender, advice=advice)
+        await self._notices.send(notice)
 
     async def _forward(
         self,
@@ -234,15 +284,13 @@ class Pipeline:
             log.error("warning for %s not recorded: %s", submission.id, type(exc).__name__)
 
     async def _hold(self, submission: Submission, result: LintResult) -> Outcome:
-        summary = summarize(result.verdict)
+        summary = self._summary(submission, result)
         await asyncio.to_thread(self._spool.hold, submission, summary)
         cancel = self._links.cancel_url(submission.id) if self._links is not None else None
         await self._notices.send(
             held_notice(
-                message_id=submission.id,
+                about=self._about(submission, result),
                 sender=submission.sender,
-                subject=result.message.subject or None,
-                recipients=len(submission.recipients),
                 summary=summary,
                 cancel_url=cancel,
             )
@@ -255,7 +303,7 @@ class Pipeline:
     ) -> Outcome:
         verdict = result.verdict
         send_at = verdict.defer_until or self._clock()
-        summary = summarize(verdict)
+        summary = self._summary(submission, result)
         stored = Submission(
             id=submission.id,
             sender=submission.sender,
@@ -271,12 +319,11 @@ class Pipeline:
         local = send_at.astimezone(self._settings.agency.tz)
         await self._notices.send(
             deferred_notice(
-                message_id=submission.id,
+                about=self._about(submission, result),
                 sender=submission.sender,
-                subject=result.message.subject or None,
-                recipients=len(submission.recipients),
                 summary=summary,
                 send_at=local,
+                masked=masked,
             )
         )
         return Outcome(

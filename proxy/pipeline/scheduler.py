@@ -19,7 +19,12 @@ from datetime import datetime, timedelta
 
 from proxy.core.consent import Channel
 from proxy.pipeline.forward import EmailForwarder, Forwarder
-from proxy.pipeline.notices import expired_notice, partly_undeliverable_notice, undeliverable_notice
+from proxy.pipeline.notices import (
+    About,
+    expired_notice,
+    partly_undeliverable_notice,
+    undeliverable_notice,
+)
 from proxy.pipeline.services import Services
 from proxy.store.crypto import DecryptionError
 from proxy.store.spool_summary import partial_summary
@@ -148,7 +153,7 @@ class Scheduler:
                 if refused:  # never silently: the sender must resend to them
                     await self._services.notices.send(
                         partly_undeliverable_notice(
-                            message_id=message.id,
+                            about=About.spooled(lease.message),
                             sender=lease.message.sender,
                             refused=sorted(refused),
                             codes=[r.code for r in refused.values()],
@@ -174,7 +179,7 @@ class Scheduler:
             if lease.message.user != NOTICE_USER:
                 await self._services.notices.send(
                     undeliverable_notice(
-                        message_id=message.id,
+                        about=About.spooled(lease.message),
                         sender=lease.message.sender,
                         code=result.code,
                         enhanced=result.enhanced,
@@ -187,5 +192,5 @@ class Scheduler:
             return
         days = self._services.settings.hold.expire_days
         await self._services.notices.send(
-            expired_notice(message_id=message.id, sender=message.sender, days=days)
+            expired_notice(about=About.spooled(message), sender=message.sender, days=days)
         )

@@ -14,7 +14,7 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from proxy.pipeline.notices import cancelled_notice
+from proxy.pipeline.notices import About, cancelled_notice
 from proxy.review import csrf
 from proxy.review.kit import Kit
 from proxy.review.links import LinkProblem
@@ -116,7 +116,7 @@ class CancelPages:
                 back=None,
             )
         await kit.services.notices.send(
-            cancelled_notice(message_id=message.id, sender=message.sender)
+            cancelled_notice(about=About.spooled(message), sender=message.sender)
         )
         return kit.message_page(
             None, "Cancelled", "Your message was cancelled. It will not be sent.", back=None

@@ -34,6 +34,7 @@ from proxy.review.decisions import (
     Masking,
     Missing,
     NoReason,
+    NotAllowed,
     Outcome,
     OwnMessage,
     Preview,
@@ -54,7 +55,7 @@ from proxy.review.highlight import (
 from proxy.review.kit import Kit
 from proxy.review.permissions import Permission, allowed
 from proxy.review.queue import STATE_WORDS, QueueFilter, QueueRow, mine_first, queue_rows
-from proxy.review.routing import assign
+from proxy.review.routing import NotAReviewer, NotAssigned, Routing, assign, may_decide
 from proxy.review.sessions import ReviewSession
 from proxy.review.titles import headline, sent_by_person
 from proxy.store.consent_store import ConsentStore
@@ -126,7 +127,8 @@ class MessagePages:
     def __init__(self, kit: Kit) -> None:
         self.kit = kit
         self.consent = ConsentStore(kit.services.engine)
-        self.service = ReviewService(kit.services.spool, kit.services.notices)
+        self.routing = Routing.configured(kit.settings.review, kit.users.current)
+        self.service = ReviewService(kit.services.spool, kit.services.notices, self.routing)
         # Titles read while the content was there: a returned or deleted
         # message's content is purged at once, and its result page (or a
         # bulk summary) should still name it. Memory only, bounded.
@@ -170,6 +172,14 @@ class MessagePages:
             now=kit.clock(),
             titles=titles,
         )
+
+    def _decidable(self, who: ReviewSession, message: SpooledMessage) -> bool:
+        """Blocking (reads the user file): may ``who`` decide on it, by four
+        eyes and routing? The queue offers a tick box only then."""
+        if sent_it(reviewer_of(who), message):
+            return False
+        refused = may_decide(self.routing, who.user, sender=message.sender, user=message.user)
+        return refused is None
 
     async def _remember_title(self, *message_ids: str) -> None:
         """Read the titles of messages about to be decided, while their
@@ -222,6 +232,9 @@ class MessagePages:
             filter=wanted,
             show=show,
             own={row.message.id for row in shown if sent_it(me, row.message)},
+            decidable=await asyncio.to_thread(
+                lambda: {row.message.id for row in shown if self._decidable(who, row.message)}
+            ),
             bulk=show == "held" and allowed(who.role, Permission.DECIDE),
             no_reviewers=not any(r.assignment.reviewers for r in rows) and bool(rows),
         )
@@ -394,6 +407,31 @@ class MessagePages:
                     status=403,
                     back=back,
                 )
+            case NotAssigned():
+                return page(
+                    who,
+                    "Assigned to another reviewer",
+                    f"This message is for {', '.join(outcome.reviewers)} to decide (or an "
+                    "admin). Ask them, or an admin, if it cannot wait.",
+                    status=403,
+                    back=back,
+                )
+            case NotAllowed():
+                return page(
+                    who,
+                    "Not allowed",
+                    "Your account cannot do this; ask an admin.",
+                    status=403,
+                    back=back,
+                )
+            case NotAReviewer():
+                return page(
+                    who,
+                    "Only reviewers decide",
+                    "Your account cannot release or return messages.",
+                    status=403,
+                    back=back,
+                )
             case NoReason():
                 return page(
                     who,
@@ -433,18 +471,25 @@ class MessagePages:
         return RedirectResponse(f"/messages/{message_id}/decided{query}", status_code=303)
 
     async def _next(self, who: ReviewSession, after: str) -> tuple[str, str] | None:
-        """The next held message for this reviewer (theirs first, none they
-        sent), as (id, title)."""
-        me = reviewer_of(who)
-        held = [m for m in await self._held() if m.id != after and not sent_it(me, m)]
-        if not held:
-            return None
+        """The next held message this reviewer may decide (routed to them
+        first, none they sent), as (id, title)."""
+        held = [m for m in await self._held() if m.id != after]
         directory = await self.kit.directory()
         supervisors = self.kit.settings.review.supervisors
-        routed = [
-            m for m in held if assign(m.sender, m.user, supervisors, directory).includes(who.user)
-        ]
-        chosen = (routed or held)[0]
+
+        def pick() -> SpooledMessage | None:
+            mine = [m for m in held if self._decidable(who, m)]
+            routed = [
+                m
+                for m in mine
+                if assign(m.sender, m.user, supervisors, directory).includes(who.user)
+            ]
+            found = routed or mine
+            return found[0] if found else None
+
+        chosen = await asyncio.to_thread(pick)
+        if chosen is None:
+            return None
         return chosen.id, (await asyncio.to_thread(self._titles, [chosen]))[chosen.id]
 
     async def decided(self, request: Request) -> Response:
@@ -503,7 +548,13 @@ class MessagePages:
                 status=422,
             )
         await self._remember_title(*ids)
-        results: dict[str, list[str]] = {"done": [], "own": [], "gone": [], "untold": []}
+        results: dict[str, list[str]] = {
+            "done": [],
+            "own": [],
+            "others": [],
+            "gone": [],
+            "untold": [],
+        }
         for message_id in ids:
             outcome = await asyncio.to_thread(
                 self.service.decide, reviewer_of(who), message_id, action, data.get("reason")
@@ -515,6 +566,8 @@ class MessagePages:
                         results["untold"].append(message_id)
                 case OwnMessage():
                     results["own"].append(message_id)
+                case NotAssigned() | NotAReviewer() | NotAllowed():
+                    results["others"].append(message_id)
                 case _:
                     results["gone"].append(message_id)
         if results["done"]:
@@ -536,7 +589,7 @@ class MessagePages:
             values = [v for v in params.get(name, "").split(",") if v.isalnum()]
             return values[:MAX_BULK]
 
-        groups = {name: listed(name) for name in ("done", "own", "gone", "untold")}
+        groups = {name: listed(name) for name in ("done", "own", "others", "gone", "untold")}
         wanted = {i for ids in groups.values() for i in ids}
         spool = kit.services.spool
         found = await asyncio.to_thread(lambda: [spool.get(i) for i in sorted(wanted)])

@@ -72,6 +72,10 @@ class VerdictSummary:
     hits: tuple[HitSummary, ...] = ()
     findings: tuple[FindingSummary, ...] = ()
     recipients: tuple[RecipientSummary, ...] = ()
+    # How the sender knows the message (subject, or a text's first words),
+    # every detected value masked: notices after the content is purged
+    # (expired, cancelled, returned) still name it.
+    title: str | None = None
 
     @property
     def rule_codes(self) -> tuple[str, ...]:
@@ -94,6 +98,7 @@ class VerdictSummary:
                 RecipientSummary(**{**r, "client_ids": tuple(r.get("client_ids", ()))})
                 for r in data.get("recipients", ())
             ),
+            title=str(data["title"]) if data.get("title") else None,
         )
 
 

@@ -461,7 +461,7 @@ def test_after_hours_defers_to_next_working_start() -> None:
     verdict = judge(message((ANN,)), (), now=datetime(2026, 12, 24, 19, 0, tzinfo=CHI))
     assert verdict.defer_until == datetime(2026, 12, 28, 8, 0, tzinfo=CHI)
     (hit,) = verdict.hits
-    assert "Monday 28 December at 08:00" in hit.message
+    assert "Monday 28 December at 08:00 CST (America/Chicago)" in hit.message
     assert "[urgent]" in hit.message
 
 

@@ -144,12 +144,12 @@ def test_permanent_refusal_returns_it_to_the_sender(services: Services, sink: Si
     assert row is not None and row.state == SpoolState.RETURNED
     assert services.spool.raw(job.id) is None
     (notice,) = notices_to(services, WORKER)
-    assert b"Undeliverable" in notice and job.id.encode() in notice
+    assert b"Subject: Undeliverable, not sent:" in notice and job.id.encode() in notice
 
 
 def test_expired_hold_is_returned_with_a_notice(services: Services, sink: Sink) -> None:
     job = submission(FINE)
-    services.spool.hold(job, SUMMARY, now=T0)
+    services.spool.hold(job, replace(SUMMARY, title="Visit on Thursday"), now=T0)
     run_at(services, T0 + timedelta(days=2))
     assert notices_to(services, WORKER) == []
     # The notice is queued and, being due, sent in the same round.
@@ -158,7 +158,11 @@ def test_expired_hold_is_returned_with_a_notice(services: Services, sink: Sink) 
     assert row is not None and row.state == SpoolState.EXPIRED
     assert services.spool.raw(job.id) is None
     (notice,) = [r for r in sink.received if r.recipients == [WORKER]]
-    assert b"Expired: your held message was not sent" in notice.data
+    # The content is purged; the notice still names the message by its subject.
+    assert b'Subject: Expired, not sent: "Visit on Thursday"' in notice.data
+    assert b'Nobody reviewed your message "Visit on Thursday" to 1 recipient within 3' in (
+        notice.data
+    )
     assert job.id.encode() in notice.data
     assert not [r for r in sink.received if FINE in r.recipients]
 

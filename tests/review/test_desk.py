@@ -242,7 +242,7 @@ def test_the_queue_is_a_worklist_and_lists_no_notices(world: World, engine: Lint
     mine = held(world, engine, email("Newer, for Sam", "The SSN is 123-45-6789."), minutes_ago=5)
     decided = held(world, engine, email("Decided one", "DOB: 03/14/1988"))
     with TestClient(world.app, follow_redirects=False) as client:
-        login(client, REVIEWER2)
+        login(client, REVIEWER)  # Jane's mail is routed to Sam
         token = session_token(client)
         done = client.post(
             f"/messages/{decided.id}/release", data={"reason": "fine", "csrf": token}
@@ -279,13 +279,17 @@ def test_bulk_release_decides_each_message_on_its_own(world: World, engine: Lint
     second = held(world, engine, email("Second of three", "SSN 123-45-6789"))
     own = held(world, engine, email("Sam's own", "DOB: 03/14/1988", sender=REVIEWER),
                sender=REVIEWER)  # fmt: skip
-    ids = [first.id, second.id, own.id]
+    lee = "lee@example.org"
+    for_ria = held(world, engine, email("Lee's, for Ria", "DOB: 03/14/1988", sender=lee),
+                   sender=lee)  # fmt: skip
+    ids = [first.id, second.id, own.id, for_ria.id]
     with TestClient(world.app, follow_redirects=False) as client:
         login(client, REVIEWER)
         queue = client.get("/")
         token = session_token(client)
-        # The queue offers no box for a message the reviewer sent.
+        # No box for a message the reviewer sent, nor for one routed to Ria.
         assert f'name="id" value="{own.id}"' not in queue.text
+        assert f'name="id" value="{for_ria.id}"' not in queue.text
         assert f'name="id" value="{first.id}"' in queue.text
         no_reason = client.post("/decide", data={"id": ids, "action": "release", "csrf": token})
         assert no_reason.status_code == 422
@@ -304,10 +308,12 @@ def test_bulk_release_decides_each_message_on_its_own(world: World, engine: Lint
     assert "Released: 2 messages" in page
     assert "First of three" in page and "Second of three" in page
     assert "Not decided: you sent these" in page and "Sam's own" in page
+    assert "Not decided: assigned to another reviewer" in page and "Lee's, for Ria" in page
     spool = world.services.spool
     assert spool.get(first.id).state is SpoolState.RELEASED  # type: ignore[union-attr]
     assert spool.get(second.id).state is SpoolState.RELEASED  # type: ignore[union-attr]
     assert spool.get(own.id).state is SpoolState.HELD  # type: ignore[union-attr]
+    assert spool.get(for_ria.id).state is SpoolState.HELD  # type: ignore[union-attr]
     entries = [(e.action, e.target) for e in AuditTrail(world.services.engine).entries()]
     assert ("message.release", first.id) in entries
     assert ("message.release", second.id) in entries

@@ -170,7 +170,7 @@ def test_release_with_redactions_shows_a_preview_and_sends_exactly_that(
         login(client, REVIEWER)
         preview = client.get(f"/messages/{message.id}/redact")
         assert preview.status_code == 200
-        assert "XXX-XX-6789" in preview.text
+        assert "***-**-6789" in preview.text
         assert "123-45-6789" not in preview.text
         assert world.services.spool.get(message.id).state is SpoolState.HELD  # type: ignore[union-attr]
         digest = re.search(r'name="digest" value="([0-9a-f]{64})"', preview.text)
@@ -198,9 +198,10 @@ def test_release_with_redactions_shows_a_preview_and_sends_exactly_that(
     assert after.redacted_on_release
     sent = world.services.spool.raw(message.id)
     assert sent is not None
-    assert b"XXX-XX-6789" in sent and b"123-45-6789" not in sent
+    assert b"***-**-6789" in sent and b"123-45-6789" not in sent
     [notice] = notices_to(world, WORKER)
-    assert "with some details masked" in notice
+    assert "with some details masked (they look like ***-**-8821)" in notice
+    assert "123-45-6789" not in notice
 
 
 def test_return_to_sender_sends_the_reviewers_note(world: World) -> None:
@@ -221,7 +222,9 @@ def test_return_to_sender_sends_the_reviewers_note(world: World) -> None:
     assert after is not None and after.state is SpoolState.RETURNED and not after.has_content
     [notice] = notices_to(world, WORKER)
     assert "Please send the date of birth through the portal." in notice
-    assert notice.startswith("Returned:")
+    assert notice.startswith('Returned, not sent: "Referral for housing"\n')
+    assert 'returned your message "Referral for housing" to 1 recipient.' in notice
+    assert message.id in notice
 
 
 def test_decisions_views_and_logins_are_audited_without_message_text(world: World) -> None:

@@ -274,7 +274,7 @@ def test_two_reviewers_deciding_at_once_get_one_decision_and_a_clear_conflict(
             about.append((row.recipients, raw))
     assert len(about) == 1
     assert about[0][0] == (WORKER,)
-    assert b"Released:" in about[0][1]
+    assert b'Subject: Released and being sent: "Referral for housing"' in about[0][1]
 
 
 def test_without_linting_the_stored_findings_are_shown_and_nothing_is_masked(
