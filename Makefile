@@ -16,7 +16,13 @@ export TACTFUL_OFFLINE := 1
 SATURDAY_NIGHT := 2026-12-06 05:30:00
 SPRING_FORWARD := 2027-03-14 13:30:00
 
-.PHONY: run test test-quick test-dated lint typecheck bench bench-proxy eval bench-eval lock debian-packages clean
+# axe-core for the accessibility test (tests/review/test_browser_desk.py),
+# from the npm registry at set-up time; tests never download, they skip
+# without it.
+AXE_VERSION := 4.14.1
+AXE := var/axe-core/axe.min.js
+
+.PHONY: axe-core run test test-quick test-dated lint typecheck bench bench-proxy eval bench-eval lock debian-packages clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,7 +56,17 @@ run: $(STAMP)
 	@test -f var/dkim.key || $(VENV)/bin/tactful dkim keygen
 	$(VENV)/bin/tactful serve
 
-test: $(STAMP) $(DEB_STAMP)
+$(AXE):
+	@mkdir -p var/axe-core
+	cd var/axe-core && { npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && \
+	  tar -xzf axe-core-$(AXE_VERSION).tgz package/axe.min.js package/LICENSE && \
+	  mv package/axe.min.js package/LICENSE . && rmdir package && \
+	  rm axe-core-$(AXE_VERSION).tgz; } || \
+	  echo "axe-core could not be fetched (npm); the accessibility check will be skipped"
+
+axe-core: $(AXE)
+
+test: $(STAMP) $(DEB_STAMP) $(AXE)
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
@@ -60,7 +76,7 @@ test-quick: $(STAMP)
 
 # The whole suite again with the machine's clock moved (libfaketime): tests
 # must pass on any day at any hour. Set-up runs first, on the real clock.
-test-dated: $(STAMP) $(DEB_STAMP)
+test-dated: $(STAMP) $(DEB_STAMP) $(AXE)
 	@echo "== the suite on a Saturday night in Chicago ($(SATURDAY_NIGHT) UTC)"
 	faketime '$(SATURDAY_NIGHT)' $(VENV)/bin/pytest -q -p no:cacheprovider
 	@echo "== the suite the morning the clocks go forward ($(SPRING_FORWARD) UTC)"

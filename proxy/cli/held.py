@@ -48,6 +48,7 @@ from proxy.review.decisions import (
     clean_reason,
 )
 from proxy.review.routing import NotAReviewer, NotAssigned, Routing
+from proxy.review.titles import sent_by_person, titles_in
 from proxy.store.crypto import DecryptionError, MessageCipher, load_or_create_key
 from proxy.store.spool_model import SpoolState
 from proxy.store.spool_store import MIN_PREFIX, Ambiguous, SpoolStore
@@ -186,18 +187,21 @@ def run_list(args: argparse.Namespace) -> int:
     try:
         with _open(args) as ctx:
             messages = ctx.spool.by_state(None) if args.all else ctx.spool.list_held()
+            # Tactful's own notices to workers are not review items.
+            messages = [m for m in messages if sent_by_person(m)]
+            subjects = titles_in(ctx.spool, messages)
     except DatabaseUnavailable as exc:
         return fail(str(exc), EXIT_USAGE)
     now = system_clock()
     if args.json:
-        json.dump([list_json(m, now) for m in messages], sys.stdout, indent=2)
+        json.dump([list_json(m, now, subjects[m.id]) for m in messages], sys.stdout, indent=2)
         sys.stdout.write("\n")
         return EXIT_OK
     if not messages:
         print("No messages are waiting for a decision." if not args.all
               else "The spool is empty.")  # fmt: skip
         return EXIT_OK
-    header, rows = list_table(messages, now, all_states=args.all)
+    header, rows = list_table(messages, now, all_states=args.all, subjects=subjects)
     print_table(header, rows, sys.stdout)
     return EXIT_OK
 
@@ -213,11 +217,12 @@ def run_show(args: argparse.Namespace) -> int:
                 return found
             if args.raw:
                 return _print_raw(ctx.spool, found)
+            subject = titles_in(ctx.spool, [found])[found.id]
             if args.json:
-                json.dump(show_json(found, system_clock()), sys.stdout, indent=2)
+                json.dump(show_json(found, system_clock(), subject), sys.stdout, indent=2)
                 sys.stdout.write("\n")
             else:
-                print_show(found, ctx.settings, sys.stdout, system_clock())
+                print_show(found, ctx.settings, sys.stdout, system_clock(), subject)
             return EXIT_OK
     except DatabaseUnavailable as exc:
         return fail(str(exc), EXIT_USAGE)

@@ -186,7 +186,16 @@ class _RowParser:
         try:
             address = normalize_address(raw, shape, self.default_region)
         except AddressError as exc:
-            self.error("address", str(exc))
+            problem = str(exc)
+            # Judge a malformed address by the row's own channel: an email
+            # row with a typo (no @) is told it is not an email address,
+            # not that it is not a phone number.
+            if channel is not None and channel is not shape:
+                try:
+                    normalize_address(raw, channel, self.default_region)
+                except AddressError as own:
+                    problem = str(own)
+            self.error("address", problem)
             return None
         if channel is not None and channel is not shape:
             kind = "an email address" if shape is Channel.EMAIL else "a phone number"

@@ -173,8 +173,8 @@ def test_list_table(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     message_id = env.hold()
     assert env.run("list") == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["ID", "AGE", "SENDER", "TO", "RULES"]
-    assert lines[1].split() == [message_id[:12], "3h", "worker@agency.example", "2",
+    assert lines[0].split() == ["ID", "AGE", "SUBJECT", "SENDER", "TO", "RULES"]
+    assert lines[1].split() == [message_id[:12], "3h", "referral", "worker@agency.example", "2",
                                 "personal-identifier"]  # fmt: skip
 
 

@@ -155,16 +155,18 @@ def test_log_in_open_release_with_masking_and_it_arrives_upstream(
         log_in(page, served.url)
         row = page.get_by_role("row").filter(has_text="jane@example.org")
         assert row.count() == 1
-        assert "personal-identifier" in row.inner_text()
+        # Reasons in words, not rule codes.
+        assert "Remove the date of birth from the message" in row.inner_text()
+        assert "personal-identifier" not in row.inner_text()
         page.screenshot(path=str(ARTIFACTS / "queue.png"), full_page=True)
 
-        row.get_by_role("link", name="Open").click()
+        row.get_by_role("link", name="Benefits paperwork").click()
         page.wait_for_url(f"{served.url}/messages/{message.id}")
         assert page.locator("mark").count() >= 2
         assert page.locator("mark", has_text="123-45-6789").count() == 1
         page.screenshot(path=str(ARTIFACTS / "message.png"), full_page=True)
 
-        page.get_by_role("link", name="Preview release with details masked").click()
+        page.get_by_role("button", name="Preview release with details masked").click()
         assert page.get_by_text("***-**-6789").count() >= 1
         page.screenshot(path=str(ARTIFACTS / "redaction-preview.png"), full_page=True)
         page.get_by_label("Why it may go with these details masked").fill(

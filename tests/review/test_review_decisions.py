@@ -117,7 +117,8 @@ def test_four_eyes_in_the_web_app(world: World, case_name: str) -> None:
             f"/messages/{message.id}/release",
             data={"reason": "checked", "csrf": session_token(client)},
         )
-    assert done.status_code == 200
+        assert done.status_code == 303
+        assert client.get(done.headers["location"]).status_code == 200
     after = world.services.spool.get(message.id)
     assert after is not None and after.state is SpoolState.RELEASED
     assert after.decided_by == REVIEWER2
@@ -176,7 +177,7 @@ def test_routing_decides_who_may_decide_in_the_web_app_and_the_cli(
                 f"/messages/{first.id}/release",
                 data={"reason": "checked", "csrf": session_token(client)},
             )
-            assert done.status_code == 200
+            assert done.status_code == 303  # to the result page
         assert cli(world, "reject", second.id, "--reason", "use the portal", "--as", ADMIN) == 0
         assert cli(world, "release", third.id, "--reason", "ok", "--as", REVIEWER2) == 0
         decided = [world.services.spool.get(m.id) for m in (first, second, third)]

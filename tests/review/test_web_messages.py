@@ -186,7 +186,13 @@ def test_release_with_redactions_shows_a_preview_and_sends_exactly_that(
             data={"reason": "masked is fine", "digest": digest.group(1),
                   "csrf": csrf_of(preview.text)},
         )  # fmt: skip
-    assert done.status_code == 200, done.text
+        # POST, 303, GET: reloading the result posts nothing again.
+        assert done.status_code == 303, done.text
+        assert done.headers["location"] == f"/messages/{message.id}/decided"
+        result = client.get(done.headers["location"])
+    assert result.status_code == 200
+    assert "Released with some details masked by sam@example.org" in result.text
+    assert "Benefits paperwork" in result.text
     after = world.services.spool.get(message.id)
     assert after is not None and after.state is SpoolState.RELEASED
     assert after.redacted_on_release
@@ -207,7 +213,11 @@ def test_return_to_sender_sends_the_reviewers_note(world: World) -> None:
             f"/messages/{message.id}/return",
             data={"reason": "Please send the date of birth through the portal.", "csrf": token},
         )
-    assert response.status_code == 200
+        assert response.status_code == 303
+        result = client.get(response.headers["location"])
+    assert result.status_code == 200
+    assert "<h1>Returned</h1>" in result.text
+    assert "Referral for housing" in result.text
     after = world.services.spool.get(message.id)
     assert after is not None and after.state is SpoolState.RETURNED and not after.has_content
     [notice] = notices_to(world, WORKER)
