@@ -10,8 +10,6 @@ highlighting, because the spool keeps no matched values by design.
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -57,7 +55,7 @@ from proxy.review.permissions import Permission, allowed
 from proxy.review.queue import STATE_WORDS, QueueFilter, QueueRow, mine_first, queue_rows
 from proxy.review.routing import NotAReviewer, NotAssigned, Routing, assign, may_decide
 from proxy.review.sessions import ReviewSession
-from proxy.review.titles import headline, sent_by_person
+from proxy.review.titles import sent_by_person, titles_in
 from proxy.store.consent_store import ConsentStore
 from proxy.store.spool_decisions import AlreadyDecided
 from proxy.store.spool_model import SpoolState
@@ -74,7 +72,6 @@ DECIDED_STATES = (
 RECENT_DECIDED = 100
 # At most this many messages are decided by one bulk form.
 MAX_BULK = 100
-TITLES_KEPT = 2000
 _AUTOMATIC = frozenset({"expiry", "upstream"})
 _NOT_FOUND = "There is no held message with this reference."
 
@@ -129,32 +126,12 @@ class MessagePages:
         self.consent = ConsentStore(kit.services.engine)
         self.routing = Routing.configured(kit.settings.review, kit.users.current)
         self.service = ReviewService(kit.services.spool, kit.services.notices, self.routing)
-        # Titles read while the content was there: a returned or deleted
-        # message's content is purged at once, and its result page (or a
-        # bulk summary) should still name it. Memory only, bounded.
-        self._seen: OrderedDict[str, str] = OrderedDict()
-        self._seen_lock = threading.Lock()
 
     # --- queue -----------------------------------------------------------------
 
     def _titles(self, messages: list[SpooledMessage]) -> dict[str, str]:
-        """Blocking: each message's subject or first words (content is read
-        and decrypted; decided mail has none any more)."""
-        titles = {}
-        for message in messages:
-            raw = self.service.content(message)
-            if isinstance(raw, bytes):
-                title = headline(raw, message.channel)
-                with self._seen_lock:  # pages read titles in several threads
-                    self._seen[message.id] = title
-                    self._seen.move_to_end(message.id)
-                    while len(self._seen) > TITLES_KEPT:
-                        self._seen.popitem(last=False)
-            else:
-                with self._seen_lock:
-                    title = self._seen.get(message.id) or headline(None, message.channel)
-            titles[message.id] = title
-        return titles
+        """Blocking: each message's subject or first words."""
+        return titles_in(self.kit.services.spool, messages)
 
     async def _rows(self, messages: list[SpooledMessage], who: ReviewSession) -> list[QueueRow]:
         """Queue rows; the subjects only for a role that may read messages
@@ -180,16 +157,6 @@ class MessagePages:
             return False
         refused = may_decide(self.routing, who.user, sender=message.sender, user=message.user)
         return refused is None
-
-    async def _remember_title(self, *message_ids: str) -> None:
-        """Read the titles of messages about to be decided, while their
-        content is still stored."""
-
-        def read() -> None:
-            found = [self.kit.services.spool.get(i) for i in message_ids]
-            self._titles([m for m in found if m is not None])
-
-        await asyncio.to_thread(read)
 
     async def _held(self) -> list[SpooledMessage]:
         """Held messages a person sent, oldest first: Tactful's own notices
@@ -333,7 +300,6 @@ class MessagePages:
         if isinstance(posted, Response):
             return posted
         who, data = posted
-        await self._remember_title(request.path_params["message_id"])
         outcome = await asyncio.to_thread(
             self.service.decide,
             reviewer_of(who),
@@ -547,7 +513,6 @@ class MessagePages:
                 "kept with each decision. Nothing was decided.",
                 status=422,
             )
-        await self._remember_title(*ids)
         results: dict[str, list[str]] = {
             "done": [],
             "own": [],

@@ -12,7 +12,10 @@ import asyncio
 import re
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
+from email import message_from_bytes
+from email import policy as email_policy
 from email.message import EmailMessage
 from html import unescape
 from pathlib import Path
@@ -26,6 +29,7 @@ from proxy.core.message import ParsedMessage
 from proxy.core.submission import Submission
 from proxy.lint.engine import LintEngine, LintResult
 from proxy.pipeline import analysis_pool
+from proxy.pipeline.notices import found_values, title_of
 from proxy.pipeline.scheduler import Scheduler
 from proxy.sms.provider import OutgoingText
 from proxy.sms.textmail import to_message
@@ -119,6 +123,9 @@ def held(
         raw, sender=sender, recipients=recipients, at=world.clock(),
         channel="sms" if sms else None,
     ).verdict  # fmt: skip
+    # The title the pipeline keeps with the message (found values masked).
+    subject = str(message_from_bytes(raw, policy=email_policy.default).get("Subject", ""))
+    title = title_of(subject=subject, raw=raw, channel=channel, hide=found_values(verdict))
     submission = Submission(
         id=uuid.uuid4().hex,
         sender=sender,
@@ -128,7 +135,8 @@ def held(
         received_at=world.clock() - timedelta(minutes=minutes_ago),
         channel=channel,
     )
-    return world.services.spool.hold(submission, summarize(verdict), now=world.clock())
+    summary = replace(summarize(verdict), title=title)
+    return world.services.spool.hold(submission, summary, now=world.clock())
 
 
 def text_message(body: str) -> bytes:
@@ -196,12 +204,11 @@ def test_a_held_text_shows_its_words(world: World, engine: LintEngine) -> None:
     shown = visible(page.text)
     assert "The text message" in shown and "Text of the message" in shown
     assert words in shown
-    assert "Text: “Hi Dana, your caseworker needs the SSN 123-45-6789 before Friday's visit.”" in (
-        shown
-    )
+    # Named by the title kept with it: its first words, found values masked.
+    assert "Text: “Hi ****, your caseworker needs the...”" in shown
     assert "Text message (SMS)" in shown
     # The queue names the text by its first words, not "Text message".
-    assert "Text: “Hi Dana, your caseworker" in visible(queue.text)
+    assert "Text: “Hi ****, your caseworker" in visible(queue.text)
 
 
 def test_quoted_history_is_folded_html_is_text_and_attachments_are_read(
@@ -239,7 +246,7 @@ def test_the_queue_is_a_worklist_and_lists_no_notices(world: World, engine: Lint
     lee = "lee@example.org"
     older = email("Older, for Ria", "DOB: 03/14/1988", sender=lee)
     theirs = held(world, engine, older, sender=lee, minutes_ago=90)
-    mine = held(world, engine, email("Newer, for Sam", "The SSN is 123-45-6789."), minutes_ago=5)
+    mine = held(world, engine, email("Newer, mine", "The SSN is 123-45-6789."), minutes_ago=5)
     decided = held(world, engine, email("Decided one", "DOB: 03/14/1988"))
     with TestClient(world.app, follow_redirects=False) as client:
         login(client, REVIEWER)  # Jane's mail is routed to Sam
@@ -259,9 +266,9 @@ def test_the_queue_is_a_worklist_and_lists_no_notices(world: World, engine: Lint
         recent = client.get("/?show=decided")
     shown = visible(queue.text)
     # Mine first though newer; the subject names each row; reasons in words.
-    assert shown.index("Newer, for Sam") < shown.index("Older, for Ria")
+    assert shown.index("Newer, mine") < shown.index("Older, for Ria")
     links = re.findall(r'<a href="/messages/([0-9a-f]+)" class="subject">([^<]+)</a>', queue.text)
-    assert links == [(mine.id, "Newer, for Sam"), (theirs.id, "Older, for Ria")]
+    assert links == [(mine.id, "Newer, mine"), (theirs.id, "Older, for Ria")]
     assert "Social Security number" in shown or "SSN" in shown
     assert 'class="code"' not in queue.text
     waits = re.findall(r'<td data-label="Waiting for">([^<]*)</td>', queue.text)
@@ -277,10 +284,10 @@ def test_the_queue_is_a_worklist_and_lists_no_notices(world: World, engine: Lint
 def test_bulk_release_decides_each_message_on_its_own(world: World, engine: LintEngine) -> None:
     first = held(world, engine, email("First of three", "DOB: 03/14/1988"))
     second = held(world, engine, email("Second of three", "SSN 123-45-6789"))
-    own = held(world, engine, email("Sam's own", "DOB: 03/14/1988", sender=REVIEWER),
+    own = held(world, engine, email("The reviewer's own", "DOB: 03/14/1988", sender=REVIEWER),
                sender=REVIEWER)  # fmt: skip
     lee = "lee@example.org"
-    for_ria = held(world, engine, email("Lee's, for Ria", "DOB: 03/14/1988", sender=lee),
+    for_ria = held(world, engine, email("From the other team, for Ria", "DOB: 03/14/1988", sender=lee),
                    sender=lee)  # fmt: skip
     ids = [first.id, second.id, own.id, for_ria.id]
     with TestClient(world.app, follow_redirects=False) as client:
@@ -307,8 +314,8 @@ def test_bulk_release_decides_each_message_on_its_own(world: World, engine: Lint
     page = visible(result.text)
     assert "Released: 2 messages" in page
     assert "First of three" in page and "Second of three" in page
-    assert "Not decided: you sent these" in page and "Sam's own" in page
-    assert "Not decided: assigned to another reviewer" in page and "Lee's, for Ria" in page
+    assert "Not decided: you sent these" in page and "The reviewer's own" in page
+    assert "Not decided: assigned to another reviewer" in page and "From the other team, for Ria" in page
     spool = world.services.spool
     assert spool.get(first.id).state is SpoolState.RELEASED  # type: ignore[union-attr]
     assert spool.get(second.id).state is SpoolState.RELEASED  # type: ignore[union-attr]
