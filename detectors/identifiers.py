@@ -25,7 +25,6 @@ from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
     EmailRecognizer,
-    PhoneRecognizer,
     SpacyRecognizer,
 )
 from spacy.language import Language
@@ -38,6 +37,7 @@ from detectors.recognizers import (
     LabelledSsnRecognizer,
     MedicaidIdRecognizer,
     MedicareIdRecognizer,
+    PhoneNumberRecognizer,
     StreetAddressRecognizer,
 )
 from proxy.core.config import Settings
@@ -165,8 +165,8 @@ def build_recognizers(settings: Settings, entities: frozenset[Entity]) -> list[E
         Entity.US_SSN: lambda: LabelledSsnRecognizer(supported_language=language),
         Entity.CREDIT_CARD: lambda: CreditCardRecognizer(supported_language=language),
         Entity.US_BANK_NUMBER: lambda: BankAccountRecognizer(supported_language=language),
-        Entity.PHONE_NUMBER: lambda: PhoneRecognizer(
-            supported_language=language, supported_regions=(settings.agency.default_region,)
+        Entity.PHONE_NUMBER: lambda: PhoneNumberRecognizer(
+            (settings.agency.default_region,), supported_language=language
         ),
         Entity.EMAIL_ADDRESS: lambda: EmailRecognizer(supported_language=language),
         Entity.PERSON: lambda: SpacyRecognizer(
