@@ -299,3 +299,45 @@ def test_context_window(text: str, start: int, end: int, expected: bool) -> None
 def test_phrase_pattern_needs_phrases() -> None:
     with pytest.raises(ValueError, match="must not be empty"):
         phrase_pattern(["  "])
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        # The case word is in the number, next to it, or heads the note.
+        ("CASE-2026-00412 was reviewed", "CASE-2026-00412"),
+        ("about case AB-24-123456 today", "AB-24-123456"),
+        ("Case #: AB-24-123456", "AB-24-123456"),
+        ("the file AB-24-123456 is closed", "AB-24-123456"),
+        ("Docket no. AB-24-123456, hearing on Monday", "AB-24-123456"),
+        ("Re: AB-24-123456 - update", "AB-24-123456"),
+        ("RE AB-24-123456", "AB-24-123456"),
+        ("AB-24-123456 (case) was transferred", "AB-24-123456"),
+        ("el expediente AB-24-123456 está cerrado", "AB-24-123456"),
+        ("In re AB-24-123456, the court found", "AB-24-123456"),
+    ],
+)
+def test_case_number_with_case_context(text: str, value: str) -> None:
+    start = text.index(value)
+    assert spans(CaseNumberRecognizer(AGENCY_CASE_PATTERNS), text) == [
+        (start, start + len(value))
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # The same shape as a facilities ticket, an order or with no context.
+        "WH-26-004512",
+        "Facilities ticket WH-26-004512: the heater in room 4",
+        "Work order WH-26-004512 closed",
+        "We're sending WH-26-004512 to the vendor",
+        "The heater is fixed, see WH-26-004512.",
+        "Invoice AB-24-123456 is paid",
+        "Re: ticket AB-24-123456",
+        # A case word in another sentence does not carry over.
+        "The case is closed. Ticket AB-24-123456 is open.",
+    ],
+)
+def test_case_number_shape_without_case_context(text: str) -> None:
+    assert spans(CaseNumberRecognizer(AGENCY_CASE_PATTERNS), text) == []
