@@ -319,9 +319,7 @@ def test_phrase_pattern_needs_phrases() -> None:
 )
 def test_case_number_with_case_context(text: str, value: str) -> None:
     start = text.index(value)
-    assert spans(CaseNumberRecognizer(AGENCY_CASE_PATTERNS), text) == [
-        (start, start + len(value))
-    ]
+    assert spans(CaseNumberRecognizer(AGENCY_CASE_PATTERNS), text) == [(start, start + len(value))]
 
 
 @pytest.mark.parametrize(
