@@ -339,3 +339,51 @@ def test_case_number_with_case_context(text: str, value: str) -> None:
 )
 def test_case_number_shape_without_case_context(text: str) -> None:
     assert spans(CaseNumberRecognizer(AGENCY_CASE_PATTERNS), text) == []
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        # A question and its answer.
+        ("What's her date of birth?\n3/14/2009", "3/14/2009"),
+        ("What's her date of birth? 3/14/2009, I think.", "3/14/2009"),
+        ("When was he born?\n\nI think 03/14/2009", "03/14/2009"),
+        ("Can you send me his DOB? It's March 14, 2009.", "March 14, 2009"),
+        ("¿Cuál es su fecha de nacimiento?\n14/03/2009", "14/03/2009"),
+        # A label on the line above.
+        ("DOB:\n3/14/2009", "3/14/2009"),
+        ("Date of birth\n2009-03-14", "2009-03-14"),
+        # Tables: the label heads the date's column.
+        ("Name\tDOB\tPhone\nAna Ruiz\t1/2/1980\tnone", "1/2/1980"),
+        ("Name | Visit | DOB\nAna | 11/02/2026 | 1/2/1980", "1/2/1980"),
+        ("Name\tDOB\nAna\t1/2/1980\nLuis\t3/4/1979", "3/4/1979"),
+        # A table flattened to words (HTML cells): the one date on its row.
+        ("Name DOB\nAna 1/2/1980", "1/2/1980"),
+    ],
+)
+def test_date_of_birth_label_before_the_sentence_or_line(text: str, value: str) -> None:
+    start = text.rindex(value)
+    assert (start, start + len(value)) in spans(DateOfBirthRecognizer(), text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A statement, not a question, about the birth date.
+        "Her DOB is on file.\nThe meeting is on 03/14/2026.",
+        "Her DOB is on file\nthe meeting is 3/14/2026",
+        # A question answered by something else first.
+        "What's her date of birth? I will check the file and the court letter of 3/14/2026.",
+        # A question about something else.
+        "When is the hearing?\n3/14/2026",
+        # A heading, but the date is in another column.
+        "Name | Visit | DOB\nAna | 11/02/2026 | unknown",
+        "Name\tDOB\tVisit\nAna\t\t11/02/2026",
+        # A flattened row with two dates: which one is the birth date is unknown.
+        "Name DOB Visit\nAna 1/2/1980 11/02/2026",
+        # A paragraph break ends a heading's reach.
+        "DOB:\n\nThe hearing is on 3/14/2026",
+    ],
+)
+def test_date_of_birth_label_elsewhere_does_not_count(text: str) -> None:
+    assert spans(DateOfBirthRecognizer(), text) == []
