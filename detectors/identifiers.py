@@ -81,6 +81,9 @@ SIGNATURE_EXEMPT = frozenset({Entity.PERSON})
 # 555-0100 | Fax: ..."); in a sentence under the sign-off ("Maria's new cell
 # is ...") or under a label of someone else's ("Client address:") they are
 # a client's like anywhere else.
+# Address fields (From, To, Cc...) are names, phone numbers and email
+# addresses by design.
+ADDRESS_FIELD_EXEMPT = frozenset({Entity.PERSON, Entity.PHONE_NUMBER, Entity.EMAIL_ADDRESS})
 CONTACT_ENTITIES = frozenset({Entity.PHONE_NUMBER, Entity.EMAIL_ADDRESS, Entity.STREET_ADDRESS})
 
 
@@ -262,7 +265,12 @@ class _BuiltAnalyzer:
     entities: frozenset[str]  # what the registered recognizers can report
 
     def wanted(self, segment: Segment) -> list[str]:
-        skipped = SIGNATURE_EXEMPT if segment.signature else frozenset()
+        if not segment.signature:
+            skipped: frozenset[Entity] = frozenset()
+        elif is_address_field(segment):
+            skipped = ADDRESS_FIELD_EXEMPT
+        else:
+            skipped = SIGNATURE_EXEMPT
         return sorted(e for e in self.entities if e not in skipped)
 
 
@@ -329,6 +337,11 @@ class IdentifierDetector:
                     findings.append(to_finding(segment, result, public=SIGNATURE))
                 # The sender's own phone and email: not news, not reported.
         return findings
+
+
+def is_address_field(segment: Segment) -> bool:
+    """A header field's segment (``header:To``, ``NAME header:From``)."""
+    return segment.source.startswith("header:") or " header:" in segment.source
 
 
 def senders_own(
