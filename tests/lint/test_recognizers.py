@@ -387,3 +387,42 @@ def test_date_of_birth_label_before_the_sentence_or_line(text: str, value: str) 
 )
 def test_date_of_birth_label_elsewhere_does_not_count(text: str) -> None:
     assert spans(DateOfBirthRecognizer(), text) == []
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        # No street-type word, but a unit, a city and state, or a ZIP.
+        ("She lives at 4417 N Kedzie, Chicago, IL 60625 now", "4417 N Kedzie, Chicago, IL 60625"),
+        ("moved to 1420 Broadway Apt 3 last week", "1420 Broadway Apt 3"),
+        ("new place: 55 W Wacker #1200", "55 W Wacker #1200"),
+        ("at 1420 Broadway, New York, NY 10018", "1420 Broadway, New York, NY 10018"),
+        ("Send it to 250 Greenwich\nNew York NY 10007", "250 Greenwich\nNew York NY 10007"),
+        # USPS street types beyond the everyday ones.
+        ("at 7015 Arnott Heights", "7015 Arnott Heights"),
+        ("moved to 22 Pollen Crescent", "22 Pollen Crescent"),
+        ("5 Jimenez Cove", "5 Jimenez Cove"),
+    ],
+)
+def test_street_address_as_people_write_it(text: str, value: str) -> None:
+    start = text.index(value)
+    assert spans(StreetAddressRecognizer(), text) == [(start, start + len(value))]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Without a street type, a unit, a city with a state or a ZIP: prose.
+        "She has 4417 Kedzie things",
+        "I met her at 12 Noon, Chicago, IL",
+        "3 Kids, 2 Dogs and a cat",
+        "Room 12 on the 3rd floor",
+        "Call 911 Unit 5 responded",
+        "We need 25 Copies, Chicago office",
+        "the 2 Credit Union branches",
+        "at 10 Grand Central Station",
+        "around 40 Minutes late",
+    ],
+)
+def test_street_address_needs_a_unit_or_place_without_a_street_type(text: str) -> None:
+    assert spans(StreetAddressRecognizer(), text) == []
