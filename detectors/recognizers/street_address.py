@@ -116,6 +116,34 @@ _STREET_NO_TYPE = (
     + _CITY_STATE_ZIP
     + r")"
 )
+# Addresses abroad, where the street word comes first or is part of the
+# name and the number comes last ("Calle Juárez 123", "Via Leopardi 83",
+# "Freistädter Strasse 61", "Strepestraat 143"): families keep addresses in
+# the countries they came from. The street words are distinctive enough to
+# need no more evidence.
+_FOREIGN_FIRST = (
+    r"(?:Calle|Avenida|Avda\.|Av\.|Carrera|Carretera|Callej[oó]n|Privada|Paseo|Camino|Calzada"
+    r"|Rua|Travessa|Rue|Via|Viale|Piazza|Corso|Vicolo|Carrer|Pla[cç]a|Ulica|ul\.)"
+)
+_FOREIGN_SUFFIX = (
+    r"[A-ZÀ-Ý][a-zß-ÿ]*(?:stra(?:ss|ß)e|str\.|straat|gasse|weg|platz|vej|vei|veien"
+    r"|gatan|gata|v[aä]gen|laan|plein|utca|tie|katu)"
+)
+_PARTICLE = r"(?:de|del|de la|de los|di|da|do|dos|du|des|von|van|der|la|le|el)"
+_FOREIGN_NAME_WORD = r"(?:[A-ZÀ-Ý][\w'’.\-]*|\d{1,2}|" + _PARTICLE + r")"
+_FOREIGN_STREET = (
+    r"\b(?:"
+    + _FOREIGN_FIRST
+    + r"(?:[ \t]+"
+    + _FOREIGN_NAME_WORD
+    + r"){1,5}"
+    + r"|(?:[A-ZÀ-Ý][\w'’\-]*[ \t]+){0,2}"
+    + _FOREIGN_SUFFIX
+    + r"|[A-ZÀ-Ý][\w'’\-]*[ \t]+(?:Stra(?:ss|ß)e|Str\.|Gasse|Weg|Platz|Vej|Vei|Utca)"
+    + r")"
+    + r",?[ \t]+(?:No\.?[ \t]*|N[º°][ \t]*|\#[ \t]*)?\d{1,5}[A-Za-z]?\b"
+    + r"(?:[ \t]*(?:-|,)?[ \t]*(?:(?i:int|interior|depto|dept|piso|apt|apto)\.?[ \t]*\w{1,5}\b))?"
+)
 _PO_BOX = (
     r"\b(?i:P\.?[ \t]?O\.?[ \t]?Box|Post[ \t]+Office[ \t]+Box)[ \t]+\d{1,6}\b"
     + _CITY_STATE_ZIP
@@ -160,6 +188,7 @@ class StreetAddressRecognizer(PatternRecognizer):
     PATTERNS: ClassVar[tuple[Pattern, ...]] = (
         Pattern("street address", _STREET, 0.6),
         Pattern(NO_STREET_TYPE, _STREET_NO_TYPE, 0.6),
+        Pattern("street address abroad", _FOREIGN_STREET, 0.6),
         Pattern("po box", _PO_BOX, 0.6),
     )
     CONTEXT: ClassVar[tuple[str, ...]] = ("address", "live", "reside", "home", "stay", "move")

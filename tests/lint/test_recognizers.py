@@ -426,3 +426,31 @@ def test_street_address_as_people_write_it(text: str, value: str) -> None:
 )
 def test_street_address_needs_a_unit_or_place_without_a_street_type(text: str) -> None:
     assert spans(StreetAddressRecognizer(), text) == []
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("Her mother lives at Calle Juárez 123, Guadalajara", "Calle Juárez 123"),
+        ("Avenida de la Revolución 1500 int. 4", "Avenida de la Revolución 1500 int. 4"),
+        ("Via Leopardi 83", "Via Leopardi 83"),
+        ("Rue de Bouillon 316", "Rue de Bouillon 316"),
+        ("sent to Freistädter Strasse 61 last year", "Freistädter Strasse 61"),
+        ("Strepestraat 143", "Strepestraat 143"),
+    ],
+)
+def test_street_address_abroad(text: str, value: str) -> None:
+    start = text.index(value)
+    assert spans(StreetAddressRecognizer(), text) == [(start, start + len(value))]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "we met via Zoom 2 times",
+        "the calle is 3 blocks away",
+        "Via the portal, 3 forms were sent",
+    ],
+)
+def test_street_words_abroad_in_prose_are_not_addresses(text: str) -> None:
+    assert spans(StreetAddressRecognizer(), text) == []
