@@ -138,9 +138,14 @@ def engine(nlp_service: Any) -> LintEngine:
 
 def lint(engine: LintEngine, body: str) -> Any:
     raw = (
-        f"From: Jane Worker <jane@example.org>\r\nTo: {OUTSIDER}\r\nSubject: Referral\r\n"
-        f"\r\n{body}"
-    ).replace("\n", "\r\n").replace("\r\r\n", "\r\n").encode()
+        (
+            f"From: Jane Worker <jane@example.org>\r\nTo: {OUTSIDER}\r\nSubject: Referral\r\n"
+            f"\r\n{body}"
+        )
+        .replace("\n", "\r\n")
+        .replace("\r\r\n", "\r\n")
+        .encode()
+    )
     return engine.lint(raw, sender="jane@example.org", recipients=(OUTSIDER,), at=AT)
 
 
