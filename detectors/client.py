@@ -182,7 +182,9 @@ class ClientIndex:
                         near.setdefault((position, before, form, after), set()).add(
                             (client.client_id, word)
                         )
+        self._name_words = frozenset(word for key in near for word in (*key[1], *key[3]))
         self._nicknames = {k: tuple(sorted(v)) for k, v in nicknames.items()}
+        self._nickname_firsts = frozenset(key[0] for key in nicknames)
         self._near = {k: tuple(sorted(v)) for k, v in near.items()}
         self._longest_near = longest
 
@@ -211,6 +213,8 @@ class ClientIndex:
         return [m for m in _drop_contained(found) if _written_as_name(text, m)]
 
     def _nicknames_at(self, tokens: Sequence[_Token], i: int, text: str) -> Iterable[_Match]:
+        if tokens[i].key not in self._nickname_firsts:
+            return
         key: list[str] = []
         for j in range(i, min(len(tokens), i + self._longest_near)):
             if j > i:
@@ -220,6 +224,9 @@ class ClientIndex:
                 yield _Match(client_id, tokens[i].start, tokens[j].end, NICKNAME_SCORE)
 
     def _typos_at(self, tokens: Sequence[_Token], i: int, text: str) -> Iterable[_Match]:
+        # Of a name's first two words, one at least is written exactly.
+        if not any(t.key in self._name_words for t in tokens[i : i + 2]):
+            return
         for length in range(2, self._longest_near + 1):
             window = tokens[i : i + length]
             if len(window) < length:
@@ -227,7 +234,12 @@ class ClientIndex:
             if any(_gap_key(text[a.end : b.start]) not in _NAME_GAPS for a, b in pairwise(window)):
                 return
             words = tuple(t.key for t in window)
+            unknown = [p for p, word in enumerate(words) if word not in self._name_words]
+            if len(unknown) > 1:
+                continue  # all words but the misspelt one are a name's, exactly
             for position, written in enumerate(words):
+                if unknown and position != unknown[0]:
+                    continue
                 if len(written) < MIN_TYPO_LETTERS - 1:
                     continue
                 before, after = words[:position], words[position + 1 :]

@@ -137,7 +137,7 @@ _FOREIGN_STREET = (
     + r"(?:[ \t]+"
     + _FOREIGN_NAME_WORD
     + r"){1,5}"
-    + r"|(?:[A-ZÀ-Ý][\w'’\-]*[ \t]+){0,2}"
+    + r"|"
     + _FOREIGN_SUFFIX
     + r"|[A-ZÀ-Ý][\w'’\-]*[ \t]+(?:Stra(?:ss|ß)e|Str\.|Gasse|Weg|Platz|Vej|Vei|Utca)"
     + r")"

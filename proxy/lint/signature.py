@@ -179,8 +179,10 @@ class BoilerplateReader:
             _DISCLAIMER_OPENERS.match(paragraph)
             or _LIBRARY.DISCLAIMERS_REGEX.match("\n" + paragraph)
         )
+        if not opens_like_one:
+            return False
         cues = {m.group().casefold() for m in _LEGAL_CUES.finditer(paragraph)}
-        return opens_like_one and len(cues) >= _LEGAL_CUES_NEEDED
+        return len(cues) >= _LEGAL_CUES_NEEDED
 
     def _agency_disclaimer_spans(self, lines: Sequence[str]) -> Iterable[tuple[int, int]]:
         """Lines covered by one of the agency's disclaimers, whatever the wrapping."""
