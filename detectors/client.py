@@ -22,10 +22,11 @@ more) also matches:
 - with its first name swapped for a common nickname or the formal name
   behind one ("Bob Johnson" for Robert Johnson, and back), from the
   ``nicknames`` package's list of English given names;
-- with one typo (one letter added, dropped, changed, or two swapped,
-  measured by ``rapidfuzz``) in one word of six letters or more, the other
-  words exact: "Jonathon Whitfield" for Jonathan Whitfield, but never
-  "Mario Lopez" for Maria Lopez (a short word is another name, not a typo).
+- with one typo (measured by ``rapidfuzz``) in one word, the other words
+  exact, when the name has eight letters or more: a letter changed or two
+  swapped in a word of four letters or more ("Rosa Dias", "Tania Brooks"),
+  a letter added or dropped only in a word of six or more ("Jonathan
+  Whitfeld"; "Maria Lopezz" is another word, "Ana Ruis" too short a name).
 
 These near matches must be capitalised as names are, and never count when
 they are the sender's own name or the name of anyone on the message's From,
@@ -60,9 +61,13 @@ _TOKEN = re.compile(r"[^\W_]+")
 _IDENTIFIER_GAP = re.compile(r"[\s\-‐‑‒–—./]{1,3}")
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "‐": "-", "‑": "-", "–": "-"})
 MIN_IDENTIFIER_CHARS = 4
-# A typo is only believed in a word this long; shorter words that differ by
-# a letter are usually other names (Mario, Maria; Lopes, Lopez).
-MIN_TYPO_LETTERS = 6
+# A typo is only believed in a full name this long (all its letters), and
+# in a word of at least MIN_TYPO_LETTERS; a letter added or dropped only in
+# a word of MIN_LENGTH_TYPO_LETTERS or more ("Lopezz" is another word, and
+# "Ana Ruis" too short a name to guess at).
+MIN_TYPO_NAME_LETTERS = 8
+MIN_TYPO_LETTERS = 4
+MIN_LENGTH_TYPO_LETTERS = 6
 NICKNAME_SCORE = 0.9
 TYPO_SCORE = 0.85
 
@@ -177,6 +182,8 @@ class ClientIndex:
                 for position, word in enumerate(words):
                     if len(word) < MIN_TYPO_LETTERS:
                         continue
+                    if sum(map(len, words)) < MIN_TYPO_NAME_LETTERS:
+                        continue
                     before, after = words[:position], words[position + 1 :]
                     for form in _deletions(word):
                         near.setdefault((position, before, form, after), set()).add(
@@ -240,14 +247,14 @@ class ClientIndex:
             for position, written in enumerate(words):
                 if unknown and position != unknown[0]:
                     continue
-                if len(written) < MIN_TYPO_LETTERS - 1:
+                if len(written) < MIN_TYPO_LETTERS:
                     continue
                 before, after = words[:position], words[position + 1 :]
                 for form in _deletions(written):
                     for client_id, registered in self._near.get(
                         (position, before, form, after), ()
                     ):
-                        if OSA.distance(written, registered, score_cutoff=1) == 1:
+                        if _one_typo(written, registered):
                             yield _Match(client_id, window[0].start, window[-1].end, TYPO_SCORE)
 
     def _names_at(self, tokens: Sequence[_Token], i: int, text: str) -> Iterable[_Match]:
@@ -271,6 +278,14 @@ class ClientIndex:
                 yield _Match(client_id, tokens[i].start, tokens[j].end)
 
 
+def _one_typo(written: str, registered: str) -> bool:
+    """One letter changed or two swapped; or, in a long word, one added or dropped."""
+    shorter = min(len(written), len(registered))
+    if len(written) != len(registered) and shorter < MIN_LENGTH_TYPO_LETTERS:
+        return False
+    return OSA.distance(written, registered, score_cutoff=1) == 1
+
+
 # Between the words of a name: a space or line break, a hyphen, an apostrophe.
 _NAME_GAPS = frozenset({" ", "-", "'"})
 
@@ -286,7 +301,8 @@ def _drop_contained(matches: list[_Match]) -> list[_Match]:
     longer span once per client. Different clients are all kept: two
     clients with one name is exactly what the policy must hear about."""
     kept: list[_Match] = []
-    for match in sorted(set(matches), key=lambda m: (m.start, -(m.end - m.start), m.client_id)):
+    ranked = sorted(set(matches), key=lambda m: (m.start, m.start - m.end, m.client_id, -m.score))
+    for match in ranked:
         if any(
             k.client_id == match.client_id and k.start <= match.start and match.end <= k.end
             for k in kept

@@ -1,4 +1,4 @@
-"""Client names as people write them: one typo in a long word, a nickname.
+"""Client names as people write them: one typo, a nickname.
 
 Near matches count only for full names, written as names (capitalised), and
 never for the sender's own name or the names on the From, To and Cc lines.
@@ -83,6 +83,9 @@ def run(
         ("Jonathan Whitfeild missed it", "C-1", "Jonathan Whitfeild", TYPO_SCORE),
         ("Elisabeth Moreno is at the shelter", "C-3", "Elisabeth Moreno", TYPO_SCORE),
         ("ROBERT JOHNSTON", "C-2", "ROBERT JOHNSTON", TYPO_SCORE),
+        # A letter changed or two swapped in a shorter word of a long name.
+        ("Maria Lopes signed", "C-5", "Maria Lopes", TYPO_SCORE),
+        ("Mraia Lopez signed", "C-5", "Mraia Lopez", TYPO_SCORE),
         ("Jonathan\nWhitfeld", "C-1", "Jonathan\nWhitfeld", TYPO_SCORE),
         # A nickname, or a formal name for a registered nickname.
         ("Bob Johnson missed the visit", "C-2", "Bob Johnson", NICKNAME_SCORE),
@@ -110,10 +113,11 @@ def test_near_names_are_found(
 @pytest.mark.parametrize(
     "text",
     [
-        # A letter off in a short word is another name.
-        "Mario Lopez from the clinic",
+        # A short name, or a letter added or dropped in a short word.
         "Ana Ruis signed",
-        "Maria Lopes signed",
+        "Ana Ruizz signed",
+        "Maria Lopezz signed",
+        "Maria Lope signed",
         # Two typos, or a typo in two words.
         "Jonathon Whitfeld called",
         "Jonathn Whitfeld called",
