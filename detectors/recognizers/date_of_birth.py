@@ -62,6 +62,21 @@ HEADING_WORDS = 8
 TABLE_ROWS = 12
 _CELL_SEPARATOR = re.compile(r"\t|\s\|\s?|\s?\|\s")
 _QUESTION_END = re.compile(r"\?[\"')\]]?\s*$")
+# A request for the birth date, not put as a question ("You asked when he
+# was born." / "It was 2011-09-14").
+_ASKING = re.compile(
+    r"\b(?:ask(?:s|ed|ing)?|want(?:s|ed)?\s+to\s+know|need(?:s|ed)?|request(?:s|ed|ing)?"
+    r"|wonder(?:s|ed|ing)?|pregunt\w*|necesit\w*)\b",
+    re.IGNORECASE,
+)
+# Between two birth dates of one list: "3/14/90 and 4/15/91", "January 7,
+# 2020, and the older child's is March 22, 2016".
+_ENUMERATION = re.compile(
+    r"[\s,;&]*(?:and|y|or|o)?[\s,]*"
+    r"(?:(?:the|her|his|their|su|sus)\s+)?(?:\w+\s+)?(?:[\w\-]+(?:'s|’s)\s*)?"
+    r"(?:(?:is|was|es)\s*)?:?\s*",
+    re.IGNORECASE,
+)
 _SENTENCE_OR_LINE = re.compile(r"(?<=[.!?])[\"')\]]?\s+|\n")
 _WORD = re.compile(r"[^\W\d_][\w'’.\-]*")
 
@@ -155,15 +170,30 @@ class DateOfBirthRecognizer(ContextRequiredRecognizer):
         regex_flags: int | None = None,
     ) -> list[RecognizerResult]:
         # The dates themselves, before the context requirement of the base class.
-        dates = PatternRecognizer.analyze(self, text, entities, nlp_artifacts, regex_flags)
-        return [
-            mark_context_backed(result, self.CONTEXT_SCORE)
-            for result in dates
-            if self._is_birth_date(text, result.start, result.end, dates)
-        ]
+        dates = sorted(
+            PatternRecognizer.analyze(self, text, entities, nlp_artifacts, regex_flags),
+            key=lambda r: (r.start, r.end),
+        )
+        kept: list[RecognizerResult] = []
+        previous: RecognizerResult | None = None
+        for result in dates:
+            if self._is_birth_date(text, result.start, result.end, dates, previous) or (
+                previous is not None
+                and kept
+                and kept[-1] is previous
+                and _ENUMERATION.fullmatch(text[previous.end : result.start])
+            ):
+                kept.append(mark_context_backed(result, self.CONTEXT_SCORE))
+            previous = result
+        return kept
 
     def _is_birth_date(
-        self, text: str, start: int, end: int, dates: list[RecognizerResult]
+        self,
+        text: str,
+        start: int,
+        end: int,
+        dates: list[RecognizerResult],
+        previous: RecognizerResult | None,
     ) -> bool:
         heading = self.under_heading(text, start, end, dates)
         if heading is not None:
@@ -176,8 +206,12 @@ class DateOfBirthRecognizer(ContextRequiredRecognizer):
                 text[line_start:line_end], start - line_start, end - line_start,
                 self._context_pattern,
             )  # fmt: skip
+        # A label before an earlier date is that date's ("DOB:" / "04/22/1991"
+        # / "Dates of service: 10/01/2026"; "born 3/14/90 and moved on
+        # 4/15/2011"); dates listed after one label are taken as a list.
+        cut = previous.end if previous is not None else 0
         return self.WINDOW.has_context(
-            text, start, end, self._context_pattern
+            text[cut:], start - cut, end - cut, self._context_pattern
         ) or self.answers_question(text, start)
 
     def answers_question(self, text: str, start: int) -> bool:
@@ -186,7 +220,8 @@ class DateOfBirthRecognizer(ContextRequiredRecognizer):
         if len(pieces) < 2 or len(_WORD.findall(pieces[-1])) > ANSWER_WORDS_BEFORE_DATE:
             return False
         question = next((p for p in reversed(pieces[:-1]) if p.strip()), "")
-        return bool(_QUESTION_END.search(question) and self._question.search(question))
+        asks = _QUESTION_END.search(question) or _ASKING.search(question)
+        return bool(asks and self._question.search(question))
 
     def under_heading(
         self, text: str, start: int, end: int, dates: list[RecognizerResult]

@@ -454,3 +454,28 @@ def test_street_address_abroad(text: str, value: str) -> None:
 )
 def test_street_words_abroad_in_prose_are_not_addresses(text: str) -> None:
     assert spans(StreetAddressRecognizer(), text) == []
+
+
+@pytest.mark.parametrize(
+    "text, values",
+    [
+        # A label on the line above belongs to the nearer date.
+        ("DOB:\n04/22/1991\nDates of service: 10/01/2026 - 10/05/2026", ["04/22/1991"]),
+        # A request for the birth date, answered in the next sentence.
+        ("You asked when he was born.\nIt was 2011-09-14, in Texas.", ["2011-09-14"]),
+        ("The school needs her date of birth. It is 3/14/2009.", ["3/14/2009"]),
+        # Birth dates listed after one label.
+        (
+            "the younger child's date of birth is\nJanuary 7, 2020, and the older child's"
+            " is March 22, 2016.",
+            ["January 7, 2020", "March 22, 2016"],
+        ),
+        ("DOB 3/14/90 and 4/15/91", ["3/14/90", "4/15/91"]),
+        # ... but not a later date of another kind.
+        ("born 3/14/90 and moved here on 4/15/2011", ["3/14/90"]),
+        ("DOB 3/14/90. Next visit 4/15/2026", ["3/14/90"]),
+    ],
+)
+def test_date_of_birth_in_lists_and_answers(text: str, values: list[str]) -> None:
+    found = spans(DateOfBirthRecognizer(), text)
+    assert [text[start:end] for start, end in found] == values
