@@ -59,7 +59,7 @@ _LABEL_BEFORE = re.compile(
     r"|\b(?:call|text|txt|dial)"
     r"|\b(?:answering|picking\s+up)\s+at"
     r"|\b(?:messages?|texts?|calls?)\s+(?:to|from)"
-    r"|\b(?:number|n[uú]mero)\s*(?:is|es|:)?"
+    r"|\b(?:number|n[uú]mero)(?:\s+(?:there|here|now|abroad|today))?\s*(?:is|es|:)?"
     r")(?:\s|\\n)*\(?\s*$",
     re.IGNORECASE,
 )

@@ -48,6 +48,7 @@ _ABBREVIATIONS = {
 }  # fmt: skip
 _WORD = re.compile(r"[0-9a-z]+")
 _MIN_ADDRESS_WORDS = 3  # a number, a name and a street type at least
+_EXTENSION = re.compile(r"[\s,]*(?:ext(?:ension)?\.?|x|\#)\s*\d{1,6}\s*$", re.IGNORECASE)
 
 
 def address_key(text: str) -> tuple[str, ...]:
@@ -112,7 +113,9 @@ class PublicDetails:
         )
 
     def _phone(self, text: str) -> str | None:
-        """E.164 for a string that is only a phone number, else None."""
+        """E.164 for a string that is only a phone number, else None; an
+        extension ("ext. 214") is a line at that number, so it is left off."""
+        text = _EXTENSION.sub("", text)
         if sum(c.isdigit() for c in text) < 7 or re.search(r"[a-zA-Z]{2,}", text):
             return None
         try:

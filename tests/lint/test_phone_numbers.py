@@ -106,3 +106,8 @@ def test_valid_numbers_score_above_merely_possible_ones() -> None:
     valid = US.analyze("call 312-555-0142", ["PHONE_NUMBER"])[0]
     possible = US.analyze("call (894)134-3524", ["PHONE_NUMBER"])[0]
     assert valid.score > possible.score >= 0.4
+
+
+def test_a_number_abroad_after_its_label() -> None:
+    text = "The father is working in Manchester; his number there is 0161 496 0123"
+    assert spans(US, text) == span_of(text, "0161 496 0123")
