@@ -111,3 +111,19 @@ def test_valid_numbers_score_above_merely_possible_ones() -> None:
 def test_a_number_abroad_after_its_label() -> None:
     text = "The father is working in Manchester; his number there is 0161 496 0123"
     assert spans(US, text) == span_of(text, "0161 496 0123")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Presidio's own phone recognizer cases (presidio-analyzer/tests/
+        # test_phone_recognizer.py): the same spans, nothing more.
+        (
+            "My US number is (415) 555-0132, and my international one is +1 415 555 0132",
+            [(16, 30), (60, 75)],
+        ),
+        ("My Israeli number is 09-7625400", [(21, 31)]),
+    ],
+)
+def test_presidio_phone_cases(text: str, expected: list[tuple[int, int]]) -> None:
+    assert spans(US, text) == expected
