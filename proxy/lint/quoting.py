@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from proxy.core.message import Segment
-from proxy.lint.signature import BoilerplateReader
+from proxy.lint.signature import BoilerplateReader, is_sentence
 
 # These are conventions of mail clients' reply formats, not a standard
 # grammar, so line patterns are the honest tool.
@@ -142,7 +142,7 @@ def _classify(lines: list[_Line], reader: BoilerplateReader) -> list[_Kind]:
             kinds.append(_Kind.QUOTED)
         elif _is_quote_prefixed(line):
             kinds.append(_Kind.QUOTED)
-        elif index in boilerplate or (signature is not None and index >= signature):
+        elif index in boilerplate:
             kinds.append(_Kind.SIGNATURE)
         elif line.content in _SIGNATURE_DELIMITERS:
             in_signature = True
@@ -150,8 +150,13 @@ def _classify(lines: list[_Line], reader: BoilerplateReader) -> list[_Kind]:
         elif line.blank and kinds:
             # Blank lines belong with the text above them.
             kinds.append(kinds[-1])
+        elif (in_signature or (signature is not None and index >= signature)) and not (
+            is_sentence(line.content)
+        ):
+            kinds.append(_Kind.SIGNATURE)
         else:
-            kinds.append(_Kind.SIGNATURE if in_signature else _Kind.FRESH)
+            # Prose under the sign-off ("P.S. ...") is the sender's message.
+            kinds.append(_Kind.FRESH)
     return kinds
 
 

@@ -32,6 +32,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from mailparser_reply.constants import MAIL_LANGUAGES
 from mailparser_reply.parser import EmailMessage
 
 # Languages of the sign-offs and headers read; agencies here write both.
@@ -76,6 +77,22 @@ def _library() -> EmailMessage:
 
 
 _LIBRARY = _library()
+# The library's sign-offs ("Best regards", "Thanks,", "Saludos,"), to see
+# what else their line says.
+_SIGN_OFF = re.compile(
+    r"^(?:> ?)*(?:"
+    + "|".join(
+        phrase for language in LANGUAGES for phrase in MAIL_LANGUAGES[language]["signatures"]
+    )
+    + r")",
+    re.IGNORECASE,
+)
+# A sign-off may be followed on its line by a name ("Thanks, Jane"), no more.
+SIGN_OFF_NAME_WORDS = 2
+# A line of a sentence, not of a signature: long, or ending like a sentence.
+SENTENCE_WORDS = 12
+SHORT_SENTENCE_WORDS = 4
+_EMAIL = re.compile(r"\S+@\S+")
 _HEADER_NAMES_SENDER = re.compile(r"^[>\s*]*(?:From|De)\s*:", re.IGNORECASE | re.MULTILINE)
 
 
@@ -156,6 +173,11 @@ class BoilerplateReader:
             return True  # a delimiter line or a mobile footer: no doubt
         if len(opening.split()) > SIGN_OFF_WORDS:
             return False
+        sign_off = _SIGN_OFF.match(opening)
+        if sign_off is not None:
+            after = _WORD.findall(opening[sign_off.end() :])
+            if len(after) > SIGN_OFF_NAME_WORDS or not all(w[0].isupper() for w in after):
+                return False  # "Thanks, got it." opens a message, not a signature
         rest = [line for line in lines[first + 1 :] if line]
         body = [line for line in rest if not self._starts_disclaimer(line)]
         return len(body) <= SIGNATURE_LINES
@@ -223,6 +245,20 @@ def _paragraphs(lines: Sequence[str]) -> Iterable[tuple[int, int]]:
             first = None
     if first is not None:
         yield first, len(lines)
+
+
+def is_sentence(line: str) -> bool:
+    """A line of prose ("P.S. Maria's new cell is 773-555-0199."), which is
+    the sender's message even under the sign-off, not part of the signature:
+    long, or mostly words in lower case (a signature's lines are names,
+    titles and places, in capitals, and contact details)."""
+    if line.strip().casefold().startswith(_FOOTERS):
+        return False  # "Sent from my iPhone"
+    words = _WORD.findall(_WEB_ADDRESS.sub(" ", _EMAIL.sub(" ", line)))
+    if len(words) >= SENTENCE_WORDS:
+        return True
+    lower = sum(1 for word in words if word[0].islower())
+    return len(words) >= SHORT_SENTENCE_WORDS and 2 * lower >= len(words)
 
 
 # -- the sender's own contact lines -------------------------------------------------

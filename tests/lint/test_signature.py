@@ -179,3 +179,26 @@ def test_a_clients_detail_in_the_signature_still_counts(
     result = lint(engine, "See you Monday.\n\n" + SIGNED + below_sign_off)
     found = [f for f in result.findings if f.entity is entity and f.public is None]
     assert [f.text for f in found] == [value]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # "Thanks, got it." opens a message; what follows is the message.
+        ("Hi Bob,\nThanks, got it.\nMaria relapsed last weekend and is back in detox.\nJane\n",
+         [("Hi Bob,\nThanks, got it.\nMaria relapsed last weekend and is back in detox.\nJane\n",
+           F)]),
+        # Prose under a sign-off or a "-- " line is the sender's message.
+        ("Ok.\nThanks,\nJane\nP.S. Maria's new cell is 773-555-0199.\n",
+         [("Ok.\n", F), ("Thanks,\nJane\n", S), ("P.S. Maria's new cell is 773-555-0199.\n", F)]),
+        ("Ok.\n-- \nJane\nshe was admitted to the unit last night\n",
+         [("Ok.\n", F), ("-- \nJane\n", S), ("she was admitted to the unit last night\n", F)]),
+        # A name after the sign-off, titles and places: the signature.
+        ("Ok.\nThanks, Jane\nCase Manager | Example Family Services\n",
+         [("Ok.\n", F), ("Thanks, Jane\nCase Manager | Example Family Services\n", S)]),
+    ],
+)  # fmt: skip
+def test_the_signature_holds_only_signature_lines(
+    text: str, expected: list[tuple[str, str]]
+) -> None:
+    assert kinds(text) == expected
