@@ -63,6 +63,13 @@ class Agency(_Strict):
     contact_details: tuple[str, ...] = ()
     # Optional CSV (name,address,phone) of public places: courts, clinics, hotlines.
     public_directory: str | None = None
+    # The agency's web domains (its email domains are ``domains``): addresses
+    # at either are the agency's, never a client's.
+    web_domains: tuple[str, ...] = ()
+    # The agency's standard disclaimers, as written under its mail: read as
+    # boilerplate, like the signature (common legal notices are recognised
+    # without being listed).
+    disclaimers: tuple[str, ...] = ()
 
     @field_validator("timezone")
     @classmethod
@@ -83,7 +90,7 @@ class Agency(_Strict):
                 raise ValueError(f"invalid regex {pattern!r}: {exc}") from exc
         return value
 
-    @field_validator("domains")
+    @field_validator("domains", "web_domains")
     @classmethod
     def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(d.lower().strip() for d in value)

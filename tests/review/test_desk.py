@@ -287,7 +287,7 @@ def test_bulk_release_decides_each_message_on_its_own(world: World, engine: Lint
     own = held(world, engine, email("The reviewer's own", "DOB: 03/14/1988", sender=REVIEWER),
                sender=REVIEWER)  # fmt: skip
     lee = "lee@example.org"
-    for_ria = held(world, engine, email("From the other team, for Ria", "DOB: 03/14/1988", sender=lee),
+    for_ria = held(world, engine, email("Other team, for Ria", "DOB: 03/14/1988", sender=lee),
                    sender=lee)  # fmt: skip
     ids = [first.id, second.id, own.id, for_ria.id]
     with TestClient(world.app, follow_redirects=False) as client:
@@ -315,7 +315,7 @@ def test_bulk_release_decides_each_message_on_its_own(world: World, engine: Lint
     assert "Released: 2 messages" in page
     assert "First of three" in page and "Second of three" in page
     assert "Not decided: you sent these" in page and "The reviewer's own" in page
-    assert "Not decided: assigned to another reviewer" in page and "From the other team, for Ria" in page
+    assert "Not decided: assigned to another reviewer" in page and "Other team, for Ria" in page
     spool = world.services.spool
     assert spool.get(first.id).state is SpoolState.RELEASED  # type: ignore[union-attr]
     assert spool.get(second.id).state is SpoolState.RELEASED  # type: ignore[union-attr]
