@@ -6,6 +6,12 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# presidio-evaluator (and the transformers it pulls in) live in a venv of
+# their own: only `make bench-eval` needs them, and the proxy must not import
+# transformers at start-up.
+BENCH_VENV  := .venv-bench
+BENCH_PY    := $(BENCH_VENV)/bin/python
+BENCH_STAMP := $(BENCH_VENV)/.installed
 DEBS   := swaks libnet-ssleay-perl libio-socket-ssl-perl msmtp postfix chromium faketime
 DEB_STAMP := var/.debian-packages
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
@@ -103,14 +109,23 @@ eval: $(STAMP)
 
 # presidio-evaluator's synthetic sentences (seed 42), Tactful's identifiers
 # against stock Presidio, side by side.
-bench-eval: $(STAMP)
-	$(PY) benchmarks/presidio_evaluator_bench.py
+$(BENCH_STAMP): requirements-bench.lock pyproject.toml
+	test -x $(BENCH_PY) || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_PY) -m pip install --quiet --upgrade pip
+	$(BENCH_PY) -m pip install --quiet --require-hashes -r requirements-bench.lock 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	$(BENCH_PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(BENCH_STAMP)
+
+bench-eval: $(BENCH_STAMP)
+	TRANSFORMERS_VERBOSITY=error $(BENCH_PY) benchmarks/presidio_evaluator_bench.py
 
 # Regenerate the hash-pinned lock after changing pyproject.toml.
 lock:
 	$(PYTHON) -m pip install --quiet uv
-	$(PYTHON) -m uv pip compile pyproject.toml --extra test --extra bench --extra fast --generate-hashes \
+	$(PYTHON) -m uv pip compile pyproject.toml --extra test --extra fast --generate-hashes \
 	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements.lock
+	$(PYTHON) -m uv pip compile pyproject.toml --extra test --extra fast --extra bench --generate-hashes \
+	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements-bench.lock
 
 clean:
-	rm -rf $(VENV) var/.debian-packages
+	rm -rf $(VENV) $(BENCH_VENV) var/.debian-packages

@@ -286,8 +286,12 @@ CASES = [
          Action.HOLD, Action.HOLD, tags=OVERRIDE),
     Case("other-client/internal", (KIM,), (MENTIONS_BO,), R.OTHER_CLIENT, None, Action.PASS),
     Case("informational-only", (LANDLORD,),
-         (found(Entity.PHONE_NUMBER), found(Entity.EMAIL_ADDRESS), found(Entity.PERSON)),
-         None, None, Action.PASS),
+         (found(Entity.EMAIL_ADDRESS), found(Entity.PERSON)), None, None, Action.PASS),
+    # A client's phone identifies them like an address; public numbers do not.
+    Case("phone/external", (LANDLORD,), (found(Entity.PHONE_NUMBER),),
+         R.PERSONAL_IDENTIFIER, Action.HOLD, Action.HOLD),
+    Case("phone/client", (ANN,), (found(Entity.PHONE_NUMBER),), R.PERSONAL_IDENTIFIER,
+         Action.WARN, Action.WARN),
     # clients exposed to each other
     Case("exposed/two-clients-in-to", (ANN, EVE), (), R.EXPOSED_CLIENTS, Action.HOLD,
          Action.HOLD),
