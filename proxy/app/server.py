@@ -44,6 +44,7 @@ from proxy.smtp.replies import PipelineProcessor
 from proxy.smtp.server import RunningServer
 from proxy.smtp.server import serve as serve_smtp
 from proxy.store.audit import AuditTrail
+from proxy.store.cluster import ClusterJobs
 from proxy.store.crypto import MessageCipher, load_or_create_key
 from proxy.store.db import make_engine
 from proxy.store.disclosures import DisclosureRecorder, record_spooled_delivery
@@ -210,18 +211,30 @@ async def _start_http(
 
 
 async def _every(
-    seconds: float, job: Callable[[Services, datetime], Awaitable[object]], services: Services
+    name: str,
+    every: timedelta,
+    job: Callable[[Services, datetime], Awaitable[object]],
+    services: Services,
+    holder: str,
 ) -> None:
-    """Run ``job(services, now)`` every ``seconds`` (the reviewers' digest)
-    until cancelled; a failing round is logged and the next one still runs."""
+    """Run ``job(services, now)`` every ``every`` (the reviewers' digest)
+    once across the cluster, until cancelled: each node looks every minute
+    (or every period, if shorter) and runs the job only if it wins this
+    period's claim (:class:`proxy.store.cluster.ClusterJobs`). A failing
+    round is logged and the next one still runs."""
+    jobs = ClusterJobs(services.engine)
+    poll = min(every.total_seconds(), 60.0)
+    try:  # the first period starts now, as on a single node
+        await asyncio.to_thread(jobs.claim, name, services.clock(), every, holder)
+    except Exception as exc:
+        log.error("periodic job %s cannot reach the database: %s", name, type(exc).__name__)
     while True:
-        await asyncio.sleep(seconds)
+        await asyncio.sleep(poll)
         try:
-            await job(services, services.clock())
+            if await asyncio.to_thread(jobs.claim, name, services.clock(), every, holder):
+                await job(services, services.clock())
         except Exception as exc:
-            log.error(
-                "periodic job %s failed: %s", getattr(job, "__name__", job), type(exc).__name__
-            )
+            log.error("periodic job %s failed: %s", name, type(exc).__name__)
 
 
 async def start(
@@ -263,7 +276,13 @@ async def start(
     loop = asyncio.get_running_loop()
     running._tasks.append(loop.create_task(scheduler.run()))
     if settings.review.digest_hours > 0:
-        digest = _every(settings.review.digest_hours * 3600.0, send_digest, services)
+        digest = _every(
+            "review-digest",
+            timedelta(hours=settings.review.digest_hours),
+            send_digest,
+            services,
+            scheduler.owner,
+        )
         running._periodic.append(loop.create_task(digest))
     sms_routes = build_sms_routes(services, pipeline)
     server, task, address = await _start_http(services, sms_routes)

@@ -42,9 +42,7 @@ def smart_host() -> Iterator[Sink]:
 
 
 @pytest.fixture(scope="module")
-def tactful(
-    tmp_path_factory: pytest.TempPathFactory, smart_host: Sink
-) -> Iterator[TactfulServer]:
+def tactful(tmp_path_factory: pytest.TempPathFactory, smart_host: Sink) -> Iterator[TactfulServer]:
     home = tmp_path_factory.mktemp("tactful-gateway")
     server = TactfulServer(
         home=home,

@@ -121,9 +121,7 @@ def test_the_header_from_must_be_the_envelope_sender(
     front_door: FrontDoorFactory, author: str
 ) -> None:
     door = front_door(tls=False, smtp={"gateway": {"networks": LOOPBACK}})
-    raw = (
-        f"From: {author}\r\nTo: {RECIPIENT}\r\nSubject: Hello\r\n\r\nHello.\r\n"
-    ).encode()
+    raw = (f"From: {author}\r\nTo: {RECIPIENT}\r\nSubject: Hello\r\n\r\nHello.\r\n").encode()
     with smtplib.SMTP(door.host, door.port, timeout=20) as smtp:
         with pytest.raises(smtplib.SMTPDataError) as refused:
             smtp.sendmail(WORKER, [RECIPIENT], raw)
@@ -260,9 +258,7 @@ def test_a_required_client_certificate_must_be_shown_and_carry_a_listed_name(
     assert no_cert.value.smtp_code == 530
     assert b"client certificate" in no_cert.value.smtp_error
     with pytest.raises(smtplib.SMTPSenderRefused) as other_name:
-        _send_over_tls(
-            door.host, door.port, door.cert_file, (pki.stranger_cert, pki.stranger_key)
-        )
+        _send_over_tls(door.host, door.port, door.cert_file, (pki.stranger_cert, pki.stranger_key))
     assert other_name.value.smtp_code == 530
     assert door.delivered() == []
     refused = _send_over_tls(
