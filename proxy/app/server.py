@@ -69,7 +69,11 @@ def build_services(
         upgrade(engine)
     cipher = MessageCipher(load_or_create_key(settings.hold))
     spool = SpoolStore(
-        engine, cipher, clock=clock, expire_after=timedelta(days=settings.hold.expire_days)
+        engine,
+        cipher,
+        clock=clock,
+        expire_after=timedelta(days=settings.hold.expire_days),
+        lease=timedelta(seconds=settings.hold.delivery_lease_seconds),
     )
     outbound = Outbound(
         upstream=upstream_from_settings(settings),

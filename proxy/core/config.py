@@ -336,6 +336,9 @@ class Hold(_Strict):
     key_env: str = "TACTFUL_HOLD_KEY"
     key_file: str = "var/hold.key"
     expire_days: int = Field(14, ge=1)
+    # How long a node owns a delivery it started: if it dies mid-send,
+    # another node sends the message once this has passed.
+    delivery_lease_seconds: int = Field(300, ge=5, le=3600)
 
 
 class Analysis(_Strict):
