@@ -23,9 +23,11 @@ from starlette.routing import BaseRoute, Mount
 
 from proxy.accounts.auth import parse_host_port
 from proxy.accounts.users import UsersFile, UsersFileError
+from proxy.app.health import health_routes
 from proxy.core.clock import Clock, system_clock
 from proxy.core.config import Settings
 from proxy.core.consent import Channel
+from proxy.core.metrics import Metrics
 from proxy.outbound.dkim_sign import signer_from_settings
 from proxy.outbound.target import probe_extensions, upstream_from_settings
 from proxy.pipeline.act import DeliveryRecorder, Pipeline
@@ -50,6 +52,7 @@ from proxy.store.db import make_engine
 from proxy.store.disclosures import DisclosureRecorder, record_spooled_delivery
 from proxy.store.login_failures import LoginFailures, LoginLimits
 from proxy.store.migrations import upgrade
+from proxy.store.spool_metrics import SpoolCollector
 from proxy.store.spool_store import SpoolStore
 from proxy.store.spool_view import SpooledMessage
 
@@ -80,6 +83,8 @@ def build_services(
         signer=signer_from_settings(settings, clock),
         findings_header=settings.notices.findings_header,
     )
+    metrics = Metrics()
+    metrics.register(SpoolCollector(engine, clock))
     return Services(
         settings=settings,
         clock=clock,
@@ -89,11 +94,14 @@ def build_services(
         outbound=outbound,
         notices=NoticeQueue(spool, settings),
         linter=None,
-        logins=login_failures(settings, engine, clock),
+        logins=login_failures(settings, engine, clock, metrics=metrics),
+        metrics=metrics,
     )
 
 
-def login_failures(settings: Settings, engine: Engine, clock: Clock) -> LoginFailures:
+def login_failures(
+    settings: Settings, engine: Engine, clock: Clock, *, metrics: Metrics | None = None
+) -> LoginFailures:
     """The one login throttle every door shares (see :mod:`proxy.store.login_failures`)."""
     users = UsersFile(settings.smtp.users_file)
 
@@ -107,7 +115,9 @@ def login_failures(settings: Settings, engine: Engine, clock: Clock) -> LoginFai
         settings.review.login_max_failures,
         timedelta(minutes=settings.review.login_lockout_minutes),
     )
-    return LoginFailures(engine, limits, clock=clock, account_exists=account_exists)
+    return LoginFailures(
+        engine, limits, clock=clock, account_exists=account_exists, metrics=metrics
+    )
 
 
 def channel_forwarders(
@@ -142,6 +152,7 @@ def build_pipeline(
         links=links,
         recorder=recorder or DisclosureRecorder(services.engine),
         warnings=AuditTrail(services.engine),
+        metrics=services.metrics,
     )
 
 
@@ -196,10 +207,13 @@ class EmbeddedHttpServer(uvicorn.Server):
 
 
 async def _start_http(
-    services: Services, sms_routes: Sequence[BaseRoute]
+    services: Services, sms_routes: Sequence[BaseRoute], pool: AnalysisPool | None = None
 ) -> tuple[uvicorn.Server, asyncio.Task[Any], tuple[str, int]]:
-    """The HTTP side: the SMS API's routes, then the review web app."""
-    app = Starlette(routes=[*sms_routes, Mount("/", app=build_review_app(services))])
+    """The HTTP side: health and metrics, the SMS API's routes, then the
+    review web app."""
+    model_ready = pool.ready if pool is not None else None
+    routes = [*health_routes(services, model_ready), *sms_routes]
+    app = Starlette(routes=[*routes, Mount("/", app=build_review_app(services))])
     listen = services.settings.review.listen
     host, port = parse_host_port(listen, default_port=8025)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
@@ -289,7 +303,7 @@ async def start(
         )
         running._periodic.append(loop.create_task(digest))
     sms_routes = build_sms_routes(services, pipeline)
-    server, task, address = await _start_http(services, sms_routes)
+    server, task, address = await _start_http(services, sms_routes, pool)
     running.http, running.http_address = server, address
     running._tasks.append(task)
     return running

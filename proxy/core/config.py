@@ -408,6 +408,9 @@ class Settings(_Strict):
     on_error: Literal["tempfail", "pass"] = "tempfail"
     notices: Notices = Notices()
     review: Review = Review()
+    # tactful serve's log: text lines, or one JSON object per line for log
+    # shippers. Either way: ids and rule codes, never content.
+    log_format: Literal["text", "json"] = "text"
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -124,6 +124,15 @@ class AnalysisPool:
             *(loop.run_in_executor(self._executor, _ping) for _ in range(self.size))
         )
 
+    async def ready(self, timeout: float = 5.0) -> bool:
+        """A worker answers (so its model is loaded) within ``timeout``."""
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(loop.run_in_executor(self._executor, _ping), timeout)
+        except Exception:  # timed out, or the pool is broken and being recycled
+            return False
+        return True
+
     async def lint(
         self,
         raw: bytes,

@@ -138,7 +138,7 @@ class LoginPages:
                 "Ask an administrator for a reviewer account."
             )
             return await self._render(request, error=text, status=401 if user is None else 403)
-        await asyncio.to_thread(kit.throttle.succeeded, key, address)
+        await asyncio.to_thread(kit.throttle.succeeded, key, address, door="review")
         session = await kit.sessions.create(user.name, user.role, user.addresses)
         await kit.record(user.name, "review.login", details={"remote": address[:60]})
         log.info("review login: %s (%s) from %s", user.name, user.role.value, address)

@@ -300,7 +300,7 @@ class SubmissionHandler:
         decision = await self._backend.authenticate(login, password)
         try:
             if decision.outcome is AuthOutcome.ACCEPTED and decision.identity is not None:
-                await asyncio.to_thread(self._logins.succeeded, login, client)
+                await asyncio.to_thread(self._logins.succeeded, login, client, door="smtp")
                 return AuthResult(
                     success=True, auth_data=decision.identity, message=AUTH_SUCCEEDED
                 )

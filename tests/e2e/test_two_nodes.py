@@ -39,7 +39,13 @@ from tests.support.proxy_fixtures import (
     example,
     run_cli,
 )
-from tests.support.upstream_fixtures import RecordingHandler, Sink, free_port, run_sink
+from tests.support.upstream_fixtures import (
+    RecordingHandler,
+    Sink,
+    free_port,
+    run_sink,
+    wait_for_port,
+)
 
 pytestmark = [
     pytest.mark.e2e,
@@ -116,8 +122,8 @@ def cluster(
         done = run_cli("db", "upgrade", "--config", str(b.config_file), cwd=b.home)
         assert done.returncode == 0, done.stderr
         try:
-            a.start()
-            b.start()
+            start(a)
+            start(b)
             yield a, b
         finally:
             for node in (a, b):
@@ -129,6 +135,12 @@ def cluster(
 def review_url(node: TactfulServer) -> str:
     listen: str = node.settings().review.listen
     return f"http://{listen}"
+
+
+def start(node: TactfulServer) -> None:
+    """Start, and wait for the web side too (it starts after SMTP)."""
+    node.start()
+    wait_for_port(int(node.settings().review.listen.rpartition(":")[2]))
 
 
 def log_in(node: TactfulServer) -> str:
@@ -217,7 +229,7 @@ def test_held_on_a_released_from_b_delivered_once_by_the_survivor(
     assert on_a.status_code == 200 and reference in on_a.text
     # B restarts: the session is still there.
     b.stop()
-    b.start()
+    start(b)
     on_b = queue_of(b, cookie)
     assert on_b.status_code == 200 and reference in on_b.text
 
@@ -242,4 +254,4 @@ def test_held_on_a_released_from_b_delivered_once_by_the_survivor(
     assert len(arrived) == 1
     assert b"<02-dob-external@example.org>" in arrived[0].data
     assert survivor.process is not None and survivor.process.poll() is None
-    claimant.start()  # so the fixture's clean stop finds both running
+    start(claimant)  # so the fixture's clean stop finds both running
