@@ -33,9 +33,10 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.messages = Counter(
             "tactful_messages",
-            "Messages judged, by channel and the action taken (unjudged: could not be "
-            "checked, the sender's program retries; unlinted: analysis is off).",
-            ["channel", "verdict"],
+            "Messages judged, by channel, the action taken (unjudged: could not be "
+            "checked, the sender's program retries; unlinted: analysis is off) and the "
+            "action the policy decided (they differ in monitor mode).",
+            ["channel", "verdict", "policy"],
             registry=self.registry,
         )
         self.rule_hits = Counter(

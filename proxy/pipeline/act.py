@@ -118,10 +118,10 @@ class Pipeline:
         self._warnings = warnings
         self._metrics = metrics
 
-    def _count(self, submission: Submission, verdict: str) -> None:
+    def _count(self, submission: Submission, verdict: str, policy: str = "none") -> None:
         if self._metrics is not None:
             self._metrics.messages.labels(
-                channel=submission.channel.value, verdict=verdict
+                channel=submission.channel.value, verdict=verdict, policy=policy
             ).inc()
 
     def forwards(self, channel: Channel) -> bool:
@@ -152,7 +152,7 @@ class Pipeline:
             return Outcome(Disposition.UNJUDGED, submission.id)
         verdict = result.verdict
         action = verdict.enforced
-        self._count(submission, action.value)
+        self._count(submission, action.value, verdict.verdict.value)
         if self._metrics is not None:
             self._metrics.count_hits((h.rule, h.action.value) for h in verdict.hits)
         log.info(
@@ -212,9 +212,7 @@ class Pipeline:
         )
         if not forwarded.accepted and self._metrics is not None:
             kind = "temporary" if 400 <= forwarded.status.code < 500 else "permanent"
-            self._metrics.upstream_errors.labels(
-                channel=submission.channel.value, kind=kind
-            ).inc()
+            self._metrics.upstream_errors.labels(channel=submission.channel.value, kind=kind).inc()
         if forwarded.accepted and verdict is not None:
             if self._recorder is not None:
                 await self._recorder.delivered(submission.id, verdict, self._clock())

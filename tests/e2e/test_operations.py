@@ -118,8 +118,8 @@ def test_metrics_move_with_traffic_and_carry_no_client_data(
     def moved(name: str, **labels: str) -> float:
         return sample(after, name, **labels) - sample(before, name, **labels)
 
-    assert moved("tactful_messages_total", channel="email", verdict="pass") == 1
-    assert moved("tactful_messages_total", channel="email", verdict="hold") == 1
+    assert moved("tactful_messages_total", channel="email", verdict="pass", policy="pass") == 1
+    assert moved("tactful_messages_total", channel="email", verdict="hold", policy="hold") == 1
     assert moved("tactful_lint_seconds_count", channel="email") == 2
     assert moved("tactful_logins_total", door="smtp", result="success") == 2
     # smtplib tries each mechanism offered (PLAIN, then LOGIN): two failures.
