@@ -1,8 +1,9 @@
 """Gateway mode behind a real Postfix: the README's Postfix recipe, run.
 
 A Postfix instance of the test's own (``postfix -c DIR``) is configured as
-the README says (``relayhost`` pointing at Tactful's listener, Tactful's
-``smtp.gateway.networks`` naming Postfix's address); ``tactful serve``
+the README says (``relayhost`` pointing at Tactful's listener, TLS at level
+``secure`` with a client certificate; Tactful's ``smtp.gateway`` naming
+Postfix's address, the agency CA and the certificate's name); ``tactful serve``
 relays to a recording sink standing in for the agency's smart host. A
 worker's message submitted with Postfix's ``sendmail`` passes through
 Tactful and arrives signed; a held one does not, and the worker's notice
@@ -16,6 +17,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from email import message_from_bytes, policy
+from pathlib import Path
 
 import pytest
 
@@ -24,8 +26,15 @@ from proxy.store.crypto import MessageCipher, load_or_create_key
 from proxy.store.db import make_engine
 from proxy.store.spool_model import SpoolState
 from proxy.store.spool_store import SpoolStore
-from tests.support.postfix import PostfixInstance, postfix_unavailable, running_postfix
+from tests.support.pki import MAIL_SYSTEM, Pki, make_pki
+from tests.support.postfix import (
+    PostfixInstance,
+    PostfixTls,
+    postfix_unavailable,
+    running_postfix,
+)
 from tests.support.proxy_fixtures import WORKER_ALIAS, TactfulServer, example
+from tests.support.smtp_fixtures import make_self_signed_cert
 from tests.support.upstream_fixtures import Received, Sink, run_sink
 
 pytestmark = [
@@ -42,13 +51,36 @@ def smart_host() -> Iterator[Sink]:
 
 
 @pytest.fixture(scope="module")
-def tactful(tmp_path_factory: pytest.TempPathFactory, smart_host: Sink) -> Iterator[TactfulServer]:
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> tuple[Pki, Path, Path]:
+    """The agency CA with the mail system's client certificate, and
+    Tactful's own certificate (for localhost)."""
+    folder = tmp_path_factory.mktemp("certificates")
+    cert, key = make_self_signed_cert(folder)
+    return make_pki(folder), cert, key
+
+
+@pytest.fixture(scope="module")
+def tactful(
+    tmp_path_factory: pytest.TempPathFactory,
+    smart_host: Sink,
+    certificates: tuple[Pki, Path, Path],
+) -> Iterator[TactfulServer]:
+    pki, cert, key = certificates
     home = tmp_path_factory.mktemp("tactful-gateway")
     server = TactfulServer(
         home=home,
         upstream=f"127.0.0.1:{smart_host.port}",
         db_url=f"sqlite:///{home / 'tactful.db'}",
-        overrides={"smtp": {"gateway": {"networks": ["127.0.0.1/32"]}}},
+        overrides={
+            "smtp": {
+                "tls": {"cert_file": str(cert), "key_file": str(key)},
+                "gateway": {
+                    "networks": ["127.0.0.1/32"],
+                    "client_ca_file": str(pki.ca_file),
+                    "client_names": [MAIL_SYSTEM],
+                },
+            }
+        },
     )
     server.prepare()
     server.start()
@@ -58,8 +90,12 @@ def tactful(tmp_path_factory: pytest.TempPathFactory, smart_host: Sink) -> Itera
 
 
 @pytest.fixture(scope="module")
-def postfix(tactful: TactfulServer) -> Iterator[PostfixInstance]:
-    with running_postfix(f"[127.0.0.1]:{tactful.port}") as instance:
+def postfix(
+    tactful: TactfulServer, certificates: tuple[Pki, Path, Path]
+) -> Iterator[PostfixInstance]:
+    pki, tactful_cert, _ = certificates
+    tls = PostfixTls(ca_file=tactful_cert, client_cert=pki.client_cert, client_key=pki.client_key)
+    with running_postfix(f"[localhost]:{tactful.port}", tls) as instance:
         yield instance
 
 
@@ -104,7 +140,10 @@ def test_a_message_sent_with_postfix_sendmail_goes_through_tactful_to_the_smart_
     # It went through Postfix (its Received line) and then Tactful (signed).
     assert b"by mail.example.org (Postfix" in arrived.data
     assert b"DKIM-Signature:" in arrived.data
-    wait_for_log(postfix, rf"to=<{re.escape(colleague)}>, relay=127\.0\.0\.1.*status=sent")
+    wait_for_log(postfix, rf"to=<{re.escape(colleague)}>, relay=localhost.*status=sent")
+    # Verified TLS: Postfix checked Tactful's certificate, and showed its
+    # own (Tactful refuses the gateway's mail without it).
+    wait_for_log(postfix, r"Verified TLS connection established to localhost")
 
 
 def test_a_held_message_does_not_arrive_and_the_worker_hears_back_the_same_way(

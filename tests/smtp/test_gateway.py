@@ -11,23 +11,18 @@ real aiosmtpd sink behind it; every test looks at what arrived.
 
 from __future__ import annotations
 
-import datetime as dt
 import smtplib
 import ssl
-from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from proxy.core.clock import ManualClock
 from proxy.core.config import ConfigError, settings_from_mapping
 from proxy.smtp.receive import FrontDoorPolicy, certificate_names
 from proxy.smtp.server import serve
+from tests.support.pki import MAIL_SYSTEM, make_pki
 from tests.support.smtp_fixtures import (
     ALICE,
     BOB,
@@ -46,7 +41,6 @@ __all__ = ["bg_loop", "front_door", "tls_files", "users_file"]  # fixtures, impo
 
 WORKER = "maria.lopez@example.org"  # a worker with no Tactful account at all
 RECIPIENT = "caseworker@partner.example"
-MAIL_SYSTEM = "mail.example.org"
 LOOPBACK = ["127.0.0.0/8"]
 
 
@@ -166,62 +160,6 @@ def test_a_relay_account_sends_for_any_agency_worker_and_nobody_else(
     assert delivered.mail_from == WORKER
     assert isinstance(door.processor, RelayProcessor)
     assert [s.user for s in door.processor.submissions] == [WORKER]
-
-
-@dataclass(frozen=True)
-class Pki:
-    ca_file: Path
-    client_cert: Path
-    client_key: Path
-    stranger_cert: Path  # same CA, another name
-    stranger_key: Path
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def make_pki(directory: Path) -> Pki:
-    """An agency CA and two client certificates it signed."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Agency test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths: list[Path] = []
-    for dns in (MAIL_SYSTEM, "laptop.example.org"):
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns)]))
-            .issuer_name(ca_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)]), critical=False)
-            .sign(ca_key, hashes.SHA256())
-        )
-        cert_path, key_path = directory / f"{dns}.pem", directory / f"{dns}.key"
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(_key_pem(key))
-        paths += [cert_path, key_path]
-    ca_file = directory / "agency-ca.pem"
-    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    return Pki(ca_file, *paths)
 
 
 def _send_over_tls(

@@ -69,12 +69,23 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 """
 
 
+@dataclass(frozen=True)
+class PostfixTls:
+    """The README recipe's TLS: verify Tactful's certificate against
+    ``ca_file`` (security level ``secure``) and show ``client_cert``."""
+
+    ca_file: Path
+    client_cert: Path
+    client_key: Path
+
+
 @dataclass
 class PostfixInstance:
     """One Postfix with its own configuration, queue and log under ``home``."""
 
     home: Path
-    relayhost: str  # "[127.0.0.1]:2525": Tactful's gateway listener
+    relayhost: str  # "[localhost]:2525": Tactful's gateway listener
+    tls: PostfixTls | None = None
 
     @property
     def config_dir(self) -> Path:
@@ -112,13 +123,40 @@ alias_database =
 local_recipient_maps =
 # The recipe: every outgoing message goes to Tactful.
 relayhost = {self.relayhost}
-smtp_tls_security_level = may
+{self._tls_lines()}
+# localhost from /etc/hosts: the test machine has no DNS for it.
+smtp_host_lookup = native
 # A private test instance: retry deferred mail within seconds.
 queue_run_delay = 1s
 minimal_backoff_time = 1s
 maximal_backoff_time = 2s
 smtp_connect_timeout = 5s
 """
+
+    def _tls_lines(self) -> str:
+        if self.tls is None:
+            return "smtp_tls_security_level = may"
+        folder = self.config_dir
+        return (
+            "smtp_tls_security_level = secure\n"
+            "smtp_tls_loglevel = 1\n"
+            f"smtp_tls_CAfile = {folder / 'ca.pem'}\n"
+            f"smtp_tls_cert_file = {folder / 'client.pem'}\n"
+            f"smtp_tls_key_file = {folder / 'client.key'}"
+        )
+
+    def _install_tls_files(self) -> None:
+        """Copies Postfix can read (the test's own folders are root's alone)."""
+        if self.tls is None:
+            return
+        for source, name, mode in (
+            (self.tls.ca_file, "ca.pem", 0o644),
+            (self.tls.client_cert, "client.pem", 0o644),
+            (self.tls.client_key, "client.key", 0o600),
+        ):
+            target = self.config_dir / name
+            shutil.copyfile(source, target)
+            target.chmod(mode)
 
     def start(self) -> None:
         self.config_dir.mkdir(parents=True, exist_ok=True)
@@ -128,6 +166,7 @@ smtp_connect_timeout = 5s
         shutil.chown(data, "postfix", "postfix")
         (self.config_dir / "main.cf").write_text(self.main_cf())
         (self.config_dir / "master.cf").write_text(MASTER_CF)
+        self._install_tls_files()
         self.log_file.touch()
         self._postfix("check")
         self._postfix("start")
@@ -187,13 +226,13 @@ smtp_connect_timeout = 5s
 
 
 @contextmanager
-def running_postfix(relayhost: str) -> Iterator[PostfixInstance]:
+def running_postfix(relayhost: str, tls: PostfixTls | None = None) -> Iterator[PostfixInstance]:
     """A started instance, stopped and removed afterwards. Its folder is not
     under pytest's temp folders: those are private to root, and Postfix's
     daemons, running as ``postfix``, must reach their data directory."""
     home = Path(tempfile.mkdtemp(prefix="tactful-postfix-"))
     home.chmod(0o755)
-    instance = PostfixInstance(home, relayhost)
+    instance = PostfixInstance(home, relayhost, tls)
     try:
         instance.start()
         yield instance
