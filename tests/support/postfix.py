@@ -79,13 +79,28 @@ class PostfixTls:
     client_key: Path
 
 
+@dataclass(frozen=True)
+class ContentFilter:
+    """The README's second Postfix recipe: ``content_filter`` hands each
+    message to Tactful (``tactful`` transport, with the TLS settings) and
+    Tactful hands it back on a re-injection ``smtpd`` port, from where
+    Postfix delivers it by ``relayhost``."""
+
+    tactful: str  # "[localhost]:2525"
+    reinject_port: int  # Tactful's upstream.target is 127.0.0.1:this
+
+
 @dataclass
 class PostfixInstance:
-    """One Postfix with its own configuration, queue and log under ``home``."""
+    """One Postfix with its own configuration, queue and log under ``home``.
+
+    ``relayhost`` is where outgoing mail goes: Tactful itself (the first
+    recipe), or with ``content_filter`` the next hop after Tactful."""
 
     home: Path
     relayhost: str  # "[localhost]:2525": Tactful's gateway listener
     tls: PostfixTls | None = None
+    content_filter: ContentFilter | None = None
 
     @property
     def config_dir(self) -> Path:
@@ -121,9 +136,8 @@ mynetworks = 127.0.0.0/8
 alias_maps =
 alias_database =
 local_recipient_maps =
-# The recipe: every outgoing message goes to Tactful.
 relayhost = {self.relayhost}
-{self._tls_lines()}
+{self._tls_lines() if self.content_filter is None else self._filter_lines()}
 # localhost from /etc/hosts: the test machine has no DNS for it.
 smtp_host_lookup = native
 # A private test instance: retry deferred mail within seconds.
@@ -132,6 +146,28 @@ minimal_backoff_time = 1s
 maximal_backoff_time = 2s
 smtp_connect_timeout = 5s
 """
+
+    def _filter_lines(self) -> str:
+        assert self.content_filter is not None
+        return (
+            f"smtp_tls_security_level = may\ncontent_filter = tactful:{self.content_filter.tactful}"
+        )
+
+    def master_cf(self) -> str:
+        if self.content_filter is None:
+            return MASTER_CF
+        options = [f"  -o {line.replace(' = ', '=')}" for line in self._tls_lines().splitlines()]
+        return (
+            MASTER_CF
+            + "tactful   unix  -       -       n       -       -       smtp\n"
+            + "\n".join(options)
+            + f"\n127.0.0.1:{self.content_filter.reinject_port} inet n - n - - smtpd\n"
+            + "  -o content_filter=\n"
+            + "  -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks\n"
+            + "  -o mynetworks=127.0.0.1/32\n"
+            + "  -o smtpd_relay_restrictions=permit_mynetworks,reject\n"
+            + "  -o smtpd_recipient_restrictions=permit_mynetworks,reject\n"
+        )
 
     def _tls_lines(self) -> str:
         if self.tls is None:
@@ -165,7 +201,7 @@ smtp_connect_timeout = 5s
         data.mkdir(exist_ok=True)
         shutil.chown(data, "postfix", "postfix")
         (self.config_dir / "main.cf").write_text(self.main_cf())
-        (self.config_dir / "master.cf").write_text(MASTER_CF)
+        (self.config_dir / "master.cf").write_text(self.master_cf())
         self._install_tls_files()
         self.log_file.touch()
         self._postfix("check")
@@ -226,13 +262,15 @@ smtp_connect_timeout = 5s
 
 
 @contextmanager
-def running_postfix(relayhost: str, tls: PostfixTls | None = None) -> Iterator[PostfixInstance]:
+def running_postfix(
+    relayhost: str, tls: PostfixTls | None = None, content_filter: ContentFilter | None = None
+) -> Iterator[PostfixInstance]:
     """A started instance, stopped and removed afterwards. Its folder is not
     under pytest's temp folders: those are private to root, and Postfix's
     daemons, running as ``postfix``, must reach their data directory."""
     home = Path(tempfile.mkdtemp(prefix="tactful-postfix-"))
     home.chmod(0o755)
-    instance = PostfixInstance(home, relayhost, tls)
+    instance = PostfixInstance(home, relayhost, tls, content_filter)
     try:
         instance.start()
         yield instance
