@@ -216,7 +216,11 @@ async def _start_http(
     app = Starlette(routes=[*routes, Mount("/", app=build_review_app(services))])
     listen = services.settings.review.listen
     host, port = parse_host_port(listen, default_port=8025)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    # log_config=None: uvicorn's records go to the process's own handler
+    # (text or JSON lines, see proxy.core.logs) instead of a format of its own.
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="off", log_config=None
+    )
     server = EmbeddedHttpServer(config)
     task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:

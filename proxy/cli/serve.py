@@ -9,8 +9,8 @@ import signal
 import sys
 
 from proxy.cli import EXIT_OK, EXIT_USAGE
-from proxy.cli.logs import configure_logging
 from proxy.core.config import Settings, load_settings
+from proxy.core.logs import configure_logging
 
 
 def register(

@@ -1,6 +1,10 @@
-"""How ``tactful serve`` writes its log: the usual text lines, or one JSON
-object per line for log shippers (``log_format: json`` or ``--log-format
-json``).
+"""How ``tactful serve`` and its analysis workers write their log: the
+usual text lines, or one JSON object per line for log shippers
+(``log_format: json`` or ``--log-format json``).
+
+Why in the shared types: the command configures the server process and
+the pipeline's process pool configures each worker, and both may import
+only from below.
 
 The JSON form carries what the text form does and nothing more: the
 application logs ids, rule codes and exception type names, never message
@@ -36,11 +40,11 @@ class JsonLines(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(log_format: LogFormat) -> None:
+def configure_logging(log_format: LogFormat, *, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)
     root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    root.setLevel(level)
