@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
 
 from proxy.cli import EXIT_OK, EXIT_USAGE
 from proxy.core.config import Settings, load_settings
+from proxy.core.logs import configure_logging
 
 
 def register(
@@ -35,6 +35,11 @@ def register(
         "--no-lint",
         action="store_true",
         help="relay without linting (analysis.enabled: false); for benchmarks only",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="override log_format: text lines, or one JSON object per line",
     )
     parser.set_defaults(func=run)
 
@@ -74,10 +79,8 @@ async def _serve(settings: Settings, db_url: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     settings = _with_overrides(load_settings(args.config), args)
+    configure_logging(args.log_format or settings.log_format)
     db_url: str = args.db or settings.database.url
     try:
         asyncio.run(_serve(settings, db_url))

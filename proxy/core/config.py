@@ -219,6 +219,54 @@ class TlsFiles(_Strict):
     key_file: str | None = None
 
 
+def _cidr_networks(value: Any) -> Any:
+    """CIDR strings to networks, with a plain-words error for a bad one."""
+    if not isinstance(value, list | tuple):
+        return value
+    networks: list[IPv4Network | IPv6Network] = []
+    for item in value:
+        try:
+            networks.append(ip_network(str(item), strict=True))
+        except ValueError as exc:
+            raise ValueError(
+                f"{item!r} is not a network in CIDR form (e.g. 192.168.1.0/24): {exc}"
+            ) from exc
+    return tuple(networks)
+
+
+class Gateway(_Strict):
+    """Gateway mode: the agency's own mail system (Postfix, Microsoft 365,
+    Google Workspace, a filter appliance) relays its outgoing mail through
+    Tactful, so workers keep their mail program and password.
+
+    A client is the mail system when it connects from ``networks`` (and,
+    with ``client_ca_file``, shows a certificate signed by that CA, named
+    in ``client_names`` if any are listed), or when it logs in as one of
+    ``relay_accounts``. Its envelope sender must be an address in
+    ``agency.domains`` and the header From: must be that same address:
+    the sender is the worker the mail is judged and answered for.
+    """
+
+    networks: tuple[IPv4Network | IPv6Network, ...] = ()
+    client_ca_file: str | None = None
+    client_names: tuple[str, ...] = ()
+    relay_accounts: tuple[str, ...] = ()
+
+    @field_validator("networks", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        return _cidr_networks(value)
+
+    @field_validator("client_names", "relay_accounts")
+    @classmethod
+    def _names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(name.strip().lower() for name in value)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.networks or self.relay_accounts)
+
+
 class Smtp(_Strict):
     """The submission front door (``tactful serve``)."""
 
@@ -246,6 +294,7 @@ class Smtp(_Strict):
     # Postfix's permit_mynetworks), e.g. a copier or a load generator. Their
     # mail is linted like any other. Empty: everyone must log in.
     trusted_networks: tuple[IPv4Network | IPv6Network, ...] = ()
+    gateway: Gateway = Gateway()
 
     @property
     def reserve(self) -> int:
@@ -265,17 +314,7 @@ class Smtp(_Strict):
     @field_validator("trusted_networks", mode="before")
     @classmethod
     def _networks(cls, value: Any) -> Any:
-        if not isinstance(value, list | tuple):
-            return value
-        networks: list[IPv4Network | IPv6Network] = []
-        for item in value:
-            try:
-                networks.append(ip_network(str(item), strict=True))
-            except ValueError as exc:
-                raise ValueError(
-                    f"{item!r} is not a network in CIDR form (e.g. 192.168.1.0/24): {exc}"
-                ) from exc
-        return tuple(networks)
+        return _cidr_networks(value)
 
 
 class Upstream(_Strict):
@@ -307,6 +346,9 @@ class Hold(_Strict):
     key_env: str = "TACTFUL_HOLD_KEY"
     key_file: str = "var/hold.key"
     expire_days: int = Field(14, ge=1)
+    # How long a node owns a delivery it started: if it dies mid-send,
+    # another node sends the message once this has passed.
+    delivery_lease_seconds: int = Field(300, ge=5, le=3600)
 
 
 class Analysis(_Strict):
@@ -421,6 +463,9 @@ class Settings(_Strict):
     review: Review = Review()
     part2: Part2 = Part2()
     disclosures: Disclosures = Disclosures()
+    # tactful serve's log: text lines, or one JSON object per line for log
+    # shippers. Either way: ids and rule codes, never content.
+    log_format: Literal["text", "json"] = "text"
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -27,6 +28,7 @@ from typing import Protocol
 from proxy.core.clock import Clock
 from proxy.core.config import Settings
 from proxy.core.consent import Channel
+from proxy.core.metrics import Metrics
 from proxy.core.submission import Submission
 from proxy.core.verdict import Action, Verdict
 from proxy.lint.engine import LintResult
@@ -114,6 +116,7 @@ class Pipeline:
         links: NoticeLinks | None = None,
         recorder: DeliveryRecorder | None = None,
         warnings: WarningRecorder | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock
@@ -125,6 +128,13 @@ class Pipeline:
         self._links = links
         self._recorder = recorder
         self._warnings = warnings
+        self._metrics = metrics
+
+    def _count(self, submission: Submission, verdict: str, policy: str = "none") -> None:
+        if self._metrics is not None:
+            self._metrics.messages.labels(
+                channel=submission.channel.value, verdict=verdict, policy=policy
+            ).inc()
 
     def forwards(self, channel: Channel) -> bool:
         """Whether this channel has an upstream (an SMS provider is optional)."""
@@ -132,7 +142,9 @@ class Pipeline:
 
     async def handle(self, submission: Submission) -> Outcome:
         if self._linter is None:  # analysis.enabled: false
+            self._count(submission, "unlinted")
             return await self._forward(submission, submission.raw, [], None)
+        started = time.perf_counter()  # a latency measure, not a decision
         result = await self._linter.lint(
             submission.raw,
             sender=submission.sender,
@@ -140,13 +152,21 @@ class Pipeline:
             at=submission.received_at,
             channel=lint_channel(submission.channel),
         )
+        if self._metrics is not None:
+            self._metrics.lint_seconds.labels(channel=submission.channel.value).observe(
+                time.perf_counter() - started
+            )
         if isinstance(result, AnalysisFailure):
             log.error("message %s not judged (%s)", submission.id, result.reason)
+            self._count(submission, "unjudged")
             if self._settings.on_error == "pass":
                 return await self._forward(submission, submission.raw, [], None)
             return Outcome(Disposition.UNJUDGED, submission.id)
         verdict = result.verdict
         action = verdict.enforced
+        self._count(submission, action.value, verdict.verdict.value)
+        if self._metrics is not None:
+            self._metrics.count_hits((h.rule, h.action.value) for h in verdict.hits)
         log.info(
             "%s %s: %s%s (rules: %s)",
             "message" if submission.channel is Channel.EMAIL else submission.channel.value,
@@ -255,6 +275,9 @@ class Pipeline:
         forwarded: Forwarded = await forwarder.forward(
             submission.sender, submission.recipients, raw, codes
         )
+        if not forwarded.accepted and self._metrics is not None:
+            kind = "temporary" if 400 <= forwarded.status.code < 500 else "permanent"
+            self._metrics.upstream_errors.labels(channel=submission.channel.value, kind=kind).inc()
         if forwarded.accepted and verdict is not None:
             if self._recorder is not None:
                 await self._recorder.delivered(submission.id, verdict, self._clock())

@@ -205,6 +205,7 @@ class Scheduler:
                         )
                     )
         elif 400 <= result.code < 500:
+            self._upstream_error(lease.message, "temporary")
             retry_at = done + retry_delay(lease.message.attempts)
             await asyncio.to_thread(
                 spool.mark_failed, lease, result.code, result.enhanced, retry_at, done
@@ -217,6 +218,7 @@ class Scheduler:
                 retry_at.isoformat(timespec="seconds"),
             )
         else:
+            self._upstream_error(lease.message, "permanent")
             await asyncio.to_thread(spool.mark_refused, lease, result.code, result.enhanced, done)
             log.warning(
                 "spooled message %s refused (%d %s)", message.id, result.code, result.enhanced
@@ -231,6 +233,11 @@ class Scheduler:
                     )
                 )
         return True
+
+    def _upstream_error(self, message: SpooledMessage, kind: str) -> None:
+        self._services.metrics.upstream_errors.labels(
+            channel=message.channel.value, kind=kind
+        ).inc()
 
     async def _notify_expired(self, message: SpooledMessage) -> None:
         if message.user == NOTICE_USER:

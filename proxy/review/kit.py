@@ -57,7 +57,7 @@ class Kit:
         self.clock = services.clock
         review = self.settings.review
         self.sessions = SessionStore(
-            timedelta(minutes=review.session_idle_minutes), clock=self.clock
+            services.engine, timedelta(minutes=review.session_idle_minutes), clock=self.clock
         )
         if services.logins is None:
             raise ValueError("the review app needs the shared login throttle (Services.logins)")
@@ -154,7 +154,7 @@ class Kit:
     async def who(self, request: Request) -> ReviewSession | Response:
         """The logged-in reviewer, or a redirect to the login page."""
         token = request.cookies.get(COOKIE_NAME)
-        found = self.sessions.touch(token)
+        found = await self.sessions.touch(token)
         if isinstance(found, Ended):
             target = request.url.path
             if request.url.query and request.method == "GET":
@@ -166,7 +166,7 @@ class Kit:
         # An account removed or changed since login ends its sessions.
         account = (await self.directory()).get(found.user)
         if account is None or account.role is not found.role or account.role not in REVIEW_ROLES:
-            self.sessions.end_user(found.user)
+            await self.sessions.end_user(found.user)
             return RedirectResponse("/login", status_code=303)
         return found
 

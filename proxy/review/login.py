@@ -155,8 +155,8 @@ class LoginPages:
                 name=name,
                 next_path=data.get("next"),
             )
-        await asyncio.to_thread(kit.throttle.succeeded, key, address)
-        session = kit.sessions.create(user.name, user.role, user.addresses)
+        await asyncio.to_thread(kit.throttle.succeeded, key, address, door="review")
+        session = await kit.sessions.create(user.name, user.role, user.addresses)
         await kit.record(user.name, "review.login", details={"remote": address[:60]})
         log.info("review login: %s (%s) from %s", user.name, user.role.value, address)
         response = RedirectResponse(safe_next(data.get("next")), status_code=303)
@@ -170,7 +170,7 @@ class LoginPages:
         data = await self.kit.form(request, who)
         if isinstance(data, Response):
             return data
-        self.kit.sessions.end(who.token)
+        await self.kit.sessions.end(who.token)
         await self.kit.record(who.user, "review.logout")
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE_NAME, path="/")

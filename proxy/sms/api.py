@@ -156,7 +156,7 @@ class MessagesEndpoint:
             await asyncio.to_thread(self._logins.failed, login, client, door="sms")
             return errors.bad_auth()
         if isinstance(found, Identity):
-            await asyncio.to_thread(self._logins.succeeded, login, client)
+            await asyncio.to_thread(self._logins.succeeded, login, client, door="sms")
         return found
 
     async def _check(self, login: str, password: str) -> Identity | SmsError | None:

@@ -164,9 +164,11 @@ def test_a_forged_from_is_refused_and_nothing_is_signed_or_relayed(
     """The shipped `tactful serve`: the worker logs in as herself, gives her
     own MAIL FROM, and writes a colleague in the header From:. 553, and
     nothing (signed or not) reaches the upstream."""
-    raw = example("01-pass-internal.eml").replace(
-        b"From: Jane Worker <jworker@example.org>", f"From: Sam <{REVIEWER}>".encode()
-    ).replace(b"<01-pass-internal@example.org>", b"<forged-from@example.org>")
+    raw = (
+        example("01-pass-internal.eml")
+        .replace(b"From: Jane Worker <jworker@example.org>", f"From: Sam <{REVIEWER}>".encode())
+        .replace(b"<01-pass-internal@example.org>", b"<forged-from@example.org>")
+    )
     assert f"From: Sam <{REVIEWER}>".encode() in raw
     code, text = submit(server, raw, [COLLEAGUE])
     assert code == 553, text
