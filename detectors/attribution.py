@@ -2,38 +2,75 @@
 
 "Her methadone dose" discloses something about someone; "our methadone clinic
 opens at 8" does not. The difference decides between a hold and a pass, so
-this module looks for a person in the same clause as the condition: a name, a
-registered client, a case number, a third- or second-person pronoun, or a
-kinship / client word with a determiner ("her daughter", "the client").
+this module looks for a person around each condition, and reads the ConText
+modifiers of :mod:`detectors.context` (Harkema et al. 2009; NegEx, Chapman et
+al. 2001) that say whether the condition is asserted of that person.
 
-It prefers precision: first-person words ("I", "we", "our") are the worker or
-the agency, never the subject of a disclosure, and the sender's own name is
-not a person for this purpose. Without a dependency parser the clause is
-approximated from sentence boundaries, paragraph breaks, ``;``, ``:`` after a
-full statement (not after a label such as "Update for Tito:"), and
-conjunctions that start a new subject ("... and she is on probation").
+Who counts, in the condition's clause: a name, a registered client (full
+name, identifier, or one of their names written as a proper noun), a case
+number, a third- or second-person pronoun, a kinship or client word with a
+determiner ("her daughter", "the client") or written like a name in a note
+("Client denies SI", "Mother has schizophrenia"). First-person words ("I",
+"we", "our") are the worker or the agency, never the subject of a
+disclosure, and the sender's own name is not a person for this purpose.
+
+What the ConText modifiers do, and why:
+
+- generic ("clients who use ...", "teenagers get addicted to their
+  phones", "many families"): about nobody, unless a specific person ("she",
+  a name, "the client") is in the same clause; "they" and "you" are then read
+  as the population.
+- hypothetical ("if you ever feel suicidal", "in case of overdose"): about
+  nobody unless a specific third person is in the clause ("if he relapses
+  again" still says he relapsed).
+- negated ("denies SI", "no history of"): still about the person. A denied
+  condition reveals a screening, an assessment or a referral, which is
+  itself clinical information; only when the one person in scope is the
+  reader ("you don't need an HIV test to join") does it tell nobody anything.
+- historical ("history of", "used to"): still about the person; a client's
+  past is theirs.
+- family / other experiencer ("family history of", "her brother is in
+  rehab"): about a person. The relative is a person, and a relative's
+  condition is sensitive about the whole household the recipient can link it
+  to, so it is never treated as a topic.
+
+Around a registered client's name the scope is wider than the clause: a
+condition in the same sentence ("the diagnosis for Ana is ...") or in a
+following sentence of the same paragraph that names nobody else ("Met with
+Ana. Diagnosis: PTSD.") is about that client, unless the condition's own
+clause is a generic statement. A clause that starts with a reporting verb and
+no subject, as case notes do ("Denies SI/HI", "Was arrested Friday",
+"Diagnosis: MDD"), is about the person the note is on. When unsure about a
+named client the module attributes: a held message costs a reviewer a
+minute, a leaked one costs the client.
+
+Without a dependency parser the clause is approximated from sentence
+boundaries, paragraph breaks, ``;``, ``:`` after a full statement (not after a
+label such as "Update for Tito:"), and conjunctions that start a new subject
+("... and she is on probation").
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
 
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span, Token
 
+from detectors.context import Modifier
 from proxy.core.consent import ClientIdentity
 
-# Third- and second-person pronouns: the recipient ("you") or someone else.
-PERSON_PRONOUNS = frozenset(
-    {
-        "he", "him", "his", "himself",
-        "she", "her", "hers", "herself",
-        "they", "them", "their", "theirs", "themselves", "themself",
-        "you", "your", "yours", "yourself", "yourselves",
-    }
-)  # fmt: skip
+# Third- and second-person pronouns: someone, a group or someone, the reader.
+SINGULAR_PRONOUNS = frozenset(
+    {"he", "him", "his", "himself", "she", "her", "hers", "herself", "themself"}
+)
+PLURAL_PRONOUNS = frozenset({"they", "them", "their", "theirs", "themselves"})
+READER_PRONOUNS = frozenset({"you", "your", "yours", "yourself", "yourselves"})
+PERSON_PRONOUNS = SINGULAR_PRONOUNS | PLURAL_PRONOUNS | READER_PRONOUNS
 
 # Family words used like names: "Mom relapsed" needs no determiner.
 NAME_LIKE_KIN = frozenset(
@@ -64,9 +101,54 @@ ROLE = frozenset(
         "client", "patient", "participant", "youth", "minor", "resident",
         "tenant", "victim", "survivor", "defendant", "applicant", "caller",
         "man", "woman", "guy", "lady", "person", "individual", "family",
-        "household",
+        "household", "pt", "clt",
     }
 )  # fmt: skip
+
+# Person words a note writes without a determiner ("Client denies SI",
+# "Mother has schizophrenia"); "person" or "family" alone are not someone.
+BARE_PERSON = (KIN - {"ex", "partner", "baby", "boy", "girl", "kid", "teen", "teenager"}) | {
+    "client",
+    "patient",
+    "pt",
+    "clt",
+    "participant",
+}
+
+# Words that make a person noun a population or an unknown one ("each
+# client", "a parent", "any child"): not someone the recipient can identify.
+QUANTIFIERS = frozenset(
+    {"a", "an", "any", "each", "every", "no", "some", "another", "which", "what", "all", "most"}
+)
+# A note's clause that starts with one of these and no subject is about the
+# person the note is on ("Denies SI", "Tested positive for meth").
+NOTE_VERB_TAGS = frozenset({"VBZ", "VBD", "VBN"})
+NOTE_VERBS = frozenset(
+    {
+        "deny", "denies", "report", "reports", "endorse", "endorses", "admit",
+        "admits", "present", "presents", "test", "tested", "relapse", "relapsed",
+        "overdose", "overdosed", "screen", "screened", "state", "states",
+    }
+)  # fmt: skip
+# Leading past participles that do not stand for a subject ("Attached is ...").
+NOT_NOTE_VERBS = frozenset(
+    {
+        "attached", "enclosed", "included", "based", "given", "located", "posted",
+        "scheduled", "listed", "linked", "shared", "forwarded", "copied", "updated",
+        "reminded", "welcome", "thanks", "interested", "looking", "struggling",
+    }
+)  # fmt: skip
+# Labels a case note puts before a condition ("Dx: MDD", "Diagnosis is PTSD").
+NOTE_LABELS = frozenset(
+    {
+        "dx", "diagnosis", "diagnoses", "hx", "history", "meds", "medication",
+        "medications", "rx", "presenting", "assessment", "impression",
+        "diagnóstico", "antecedentes",
+    }
+)  # fmt: skip
+LEADING_SKIP_POS = frozenset({"ADV", "PUNCT", "SPACE", "SYM", "INTJ"})
+NAME_PARTICLES = frozenset({"del", "van", "von", "los", "las", "der", "den", "bin"})
+MIN_NAME_PART = 3
 
 DETERMINERS = frozenset(
     {"the", "this", "that", "these", "those", "my", "our", "your", "his", "her", "their"}
@@ -82,19 +164,65 @@ MAX_MODIFIERS = 2
 Clause = tuple[int, int]  # token range [start, end) in a Doc
 
 
+class Cue(Enum):
+    """How a token points at a person."""
+
+    SPECIFIC = "specific"  # a name, "she", "the client", "her son"
+    PLURAL = "plural"  # "they", "their": a family, a couple, or a population
+    READER = "reader"  # "you": the recipient
+
+
+@dataclass(frozen=True, slots=True)
+class PersonCues:
+    """Person cues of one doc. ``identity`` are the tokens of registered
+    clients and case numbers, whose scope reaches past the clause."""
+
+    kinds: Mapping[int, Cue]
+    identity: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class KnownPersonMatcher:
+    """Registered clients' full names and identifiers (any case), and each
+    part of their names when written as a proper noun ("Ana" for Ana Torres)."""
+
+    full: PhraseMatcher
+    parts: PhraseMatcher
+
+    def __call__(self, doc: Doc) -> list[Span]:
+        spans = list(self.full(doc, as_spans=True))
+        spans.extend(s for s in self.parts(doc, as_spans=True) if s[0].pos_ == "PROPN")
+        return spans
+
+
+def _name_parts(names: Iterable[str]) -> set[str]:
+    parts: set[str] = set()
+    for name in names:
+        for word in name.split():
+            word = word.strip(".,")
+            if len(word) >= MIN_NAME_PART and word.isalpha() and word.lower() not in NAME_PARTICLES:
+                parts.add(word[0].upper() + word[1:])
+    return parts
+
+
 def build_known_person_matcher(
     nlp: Language, clients: Mapping[str, ClientIdentity]
-) -> PhraseMatcher:
-    """A case-insensitive matcher for every registered client's names and identifiers.
+) -> KnownPersonMatcher:
+    """Matchers for every registered client.
 
-    Patterns go through the tokenizer only, which is all ``LOWER`` matching needs.
+    Patterns go through the tokenizer only, which is all ``LOWER`` and
+    ``ORTH`` matching needs.
     """
-    matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
+    full = PhraseMatcher(nlp.vocab, attr="LOWER")
+    parts = PhraseMatcher(nlp.vocab, attr="ORTH")
     texts = sorted({t.strip() for c in clients.values() for t in (*c.names, *c.identifiers)})
     patterns = [nlp.make_doc(t) for t in texts if t]
     if patterns:
-        matcher.add("KNOWN_PERSON", patterns)
-    return matcher
+        full.add("KNOWN_PERSON", patterns)
+    words = sorted(_name_parts(n for c in clients.values() for n in c.names))
+    if words:
+        parts.add("KNOWN_NAME_PART", [nlp.make_doc(w) for w in words])
+    return KnownPersonMatcher(full, parts)
 
 
 def _is_clause_break(doc: Doc, i: int, clause_start: int, sentence_end: int) -> bool:
@@ -132,8 +260,9 @@ def clauses(doc: Doc) -> tuple[Clause, ...]:
     return tuple(found)
 
 
-def _determined(doc: Doc, i: int) -> Token | None:
-    """The determiner or possessive in front of noun ``i``, skipping a few modifiers."""
+def _determiner(doc: Doc, i: int) -> Token | None:
+    """The word in front of noun ``i``, skipping a few modifiers, if it is a
+    determiner, possessive or quantifier."""
     j = i - 1
     skipped = 0
     while j >= 0 and doc[j].pos_ in MODIFIER_POS and skipped < MAX_MODIFIERS:
@@ -142,26 +271,31 @@ def _determined(doc: Doc, i: int) -> Token | None:
     if j < 0:
         return None
     before = doc[j]
-    if before.lower_ in DETERMINERS or before.tag_ == "POS":
+    if before.lower_ in DETERMINERS or before.lower_ in QUANTIFIERS or before.tag_ == "POS":
         return before
     return None
 
 
 def _is_person_noun(doc: Doc, token: Token) -> bool:
+    """A singular kinship or client word that names someone: determined ("the
+    client", "her son"), or bare as in a note ("Client denies SI", "Mother
+    has ..."); a determined plural kin word ("her kids") names a family."""
     lemma = token.lemma_.lower()
     if token.i + 1 < len(doc) and doc[token.i + 1].pos_ in {"NOUN", "PROPN"}:
         return False  # a modifier: "the client portal", "our family services"
+    if lemma not in KIN and lemma not in ROLE and token.lower_ not in ROLE:
+        return False
     plural = token.tag_ in {"NNS", "NNPS"}
-    if lemma in NAME_LIKE_KIN and not plural:
-        return True
-    if lemma not in KIN and lemma not in ROLE:
+    det = _determiner(doc, token.i)
+    if det is not None and det.lower_ in QUANTIFIERS:
         return False
-    det = _determined(doc, token.i)
-    if det is None:
-        return False
-    if lemma in ROLE:
-        return not plural
-    return not (plural and det.lower_ == FIRST_PERSON_PLURAL_POSSESSIVE)
+    if plural:
+        return (
+            lemma in KIN
+            and det is not None
+            and det.lower_ not in {FIRST_PERSON_PLURAL_POSSESSIVE, "these", "those"}
+        )
+    return det is not None or lemma in BARE_PERSON or token.lower_ in BARE_PERSON
 
 
 def _is_sender(ent: Span, sender_words: frozenset[str]) -> bool:
@@ -169,35 +303,41 @@ def _is_sender(ent: Span, sender_words: frozenset[str]) -> bool:
     return bool(words) and words <= sender_words
 
 
-def person_cue_tokens(
+def person_cues(
     doc: Doc,
     *,
     sender_name: str,
     known: Sequence[Span],
     case_patterns: Sequence[re.Pattern[str]],
-) -> frozenset[int]:
-    """Indices of tokens that point at a person (anywhere in ``doc``).
+) -> PersonCues:
+    """The tokens that point at a person (anywhere in ``doc``), and how.
 
     ``known`` are spans of registered clients' names and identifiers.
     """
-    cues: set[int] = set()
+    kinds: dict[int, Cue] = {}
+    identity: set[int] = set()
     sender_words = frozenset(w.lower() for w in re.findall(r"\w+", sender_name))
+    for token in doc:
+        if token.pos_ == "PRON" and token.lower_ in SINGULAR_PRONOUNS:
+            kinds[token.i] = Cue.SPECIFIC
+        elif token.pos_ == "PRON" and token.lower_ in PLURAL_PRONOUNS:
+            kinds[token.i] = Cue.PLURAL
+        elif token.pos_ == "PRON" and token.lower_ in READER_PRONOUNS:
+            kinds[token.i] = Cue.READER
+        elif token.pos_ in {"NOUN", "PROPN"} and _is_person_noun(doc, token):
+            kinds[token.i] = Cue.SPECIFIC
     for ent in doc.ents:
         if ent.label_ == "PERSON" and not _is_sender(ent, sender_words):
-            cues.update(range(ent.start, ent.end))
+            kinds.update(dict.fromkeys(range(ent.start, ent.end), Cue.SPECIFIC))
     for span in known:
-        cues.update(range(span.start, span.end))
+        identity.update(range(span.start, span.end))
     for pattern in case_patterns:
         for m in pattern.finditer(doc.text):
             found = doc.char_span(m.start(), m.end(), alignment_mode="expand")
             if found is not None:
-                cues.update(range(found.start, found.end))
-    for token in doc:
-        if token.pos_ == "PRON" and token.lower_ in PERSON_PRONOUNS:
-            cues.add(token.i)
-        elif token.pos_ in {"NOUN", "PROPN"} and _is_person_noun(doc, token):
-            cues.add(token.i)
-    return frozenset(cues)
+                identity.update(range(found.start, found.end))
+    kinds.update(dict.fromkeys(identity, Cue.SPECIFIC))
+    return PersonCues(kinds, frozenset(identity))
 
 
 def clause_of(span: Span, all_clauses: Sequence[Clause]) -> Clause:
@@ -208,8 +348,90 @@ def clause_of(span: Span, all_clauses: Sequence[Clause]) -> Clause:
     return (span.sent.start, span.sent.end)
 
 
-def is_about_person(span: Span, all_clauses: Sequence[Clause], cues: frozenset[int]) -> bool:
-    """A person cue in the span's clause, other than the matched words themselves
-    (so "child abuse training" is not about a child)."""
-    start, end = clause_of(span, all_clauses)
-    return any(i in cues for i in range(start, end) if not span.start <= i < span.end)
+def _is_note_clause(doc: Doc, clause: Clause) -> bool:
+    """A case-note clause with its subject left out: "Denies SI/HI",
+    "Was arrested Friday", "Dx: MDD"."""
+    start, end = clause
+    i = start
+    while i < end and doc[i].pos_ in LEADING_SKIP_POS:
+        i += 1
+    if i >= end:
+        return False
+    first = doc[i]
+    lower = first.lower_
+    if lower in NOTE_LABELS or first.lemma_.lower() in NOTE_LABELS:
+        return i + 1 < end and (doc[i + 1].text == ":" or doc[i + 1].lemma_ == "be")
+    if lower in NOT_NOTE_VERBS or first.tag_ == "VBG":
+        return False
+    if i + 1 < end and doc[i + 1].lemma_ == "be" and first.tag_ == "VBN":
+        return False  # "Attached is", "Included are"
+    return lower in NOTE_VERBS or (first.tag_ in NOTE_VERB_TAGS and first.pos_ in VERB_POS)
+
+
+def _paragraphs(doc: Doc) -> list[int]:
+    """Token indices where a paragraph (blank-line separated) starts."""
+    return [0] + [t.i + 1 for t in doc if t.is_space and t.text.count("\n") >= 2]
+
+
+def _paragraph_start(starts: Sequence[int], i: int) -> int:
+    return max(s for s in starts if s <= i)
+
+
+def _named_before(doc: Doc, span: Span, cues: PersonCues, paragraph_start: int) -> bool:
+    """The sentences before ``span`` in its paragraph, nearest first: does
+    the nearest one that points at anybody name a registered client?"""
+    sent = span.sent
+    while sent.start > paragraph_start:
+        sent = doc[sent.start - 1].sent
+        inside = range(max(sent.start, paragraph_start), sent.end)
+        if any(i in cues.identity for i in inside):
+            return True
+        if any(i in cues.kinds for i in inside):
+            return False
+    return False
+
+
+def attributions(
+    doc: Doc,
+    spans: Sequence[Span],
+    all_clauses: Sequence[Clause],
+    cues: PersonCues,
+    modifiers: Sequence[frozenset[Modifier]],
+) -> list[bool]:
+    """For each condition span: is it about a person? (The rules and their
+    reasons are in the module docstring.)"""
+    starts = _paragraphs(doc)
+    found: list[bool] = []
+    for span, mods in zip(spans, modifiers, strict=True):
+        found.append(_about_person(doc, span, all_clauses, cues, mods, starts))
+    return found
+
+
+def _about_person(
+    doc: Doc,
+    span: Span,
+    all_clauses: Sequence[Clause],
+    cues: PersonCues,
+    mods: frozenset[Modifier],
+    paragraph_starts: Sequence[int],
+) -> bool:
+    clause = clause_of(span, all_clauses)
+    # Not the matched words themselves: "child abuse training" is not about a child.
+    inside = {
+        cues.kinds[i] for i in range(*clause) if i in cues.kinds and not span.start <= i < span.end
+    }
+    if Cue.SPECIFIC in inside:
+        return True
+    if Modifier.GENERIC in mods:
+        return False
+    if Modifier.FAMILY in mods or Cue.PLURAL in inside:
+        return True
+    if Cue.READER in inside:
+        return not mods & {Modifier.HYPOTHETICAL, Modifier.NEGATED}
+    if Modifier.HYPOTHETICAL in mods:
+        return False
+    if _is_note_clause(doc, clause):
+        return True
+    if any(i in cues.identity for i in range(span.sent.start, span.sent.end)):
+        return True
+    return _named_before(doc, span, cues, _paragraph_start(paragraph_starts, span.start))

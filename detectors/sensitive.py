@@ -25,11 +25,15 @@ from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
 from detectors.attribution import (
+    KnownPersonMatcher,
+    PersonCues,
+    attributions,
     build_known_person_matcher,
+    clause_of,
     clauses,
-    is_about_person,
-    person_cue_tokens,
+    person_cues,
 )
+from detectors.context import ConText
 from detectors.sensitive_terms import CategoryTerms, default_terms_dir, load_term_lists
 from proxy.core.config import Settings
 from proxy.core.consent import Registry
@@ -52,6 +56,7 @@ class TermMatchers:
     lower: PhraseMatcher
     exact: PhraseMatcher
     exclude: PhraseMatcher
+    context: ConText
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +65,7 @@ class KnownPeople:
 
     nlp: Language
     registry: Registry
-    matcher: PhraseMatcher
+    matcher: KnownPersonMatcher
 
 
 def _is_base_form(doc: Doc) -> bool:
@@ -88,7 +93,7 @@ def build_term_matchers(nlp: Language, lists: Sequence[CategoryTerms]) -> TermMa
             exact.add(label, [nlp.make_doc(t) for t in terms.acronyms])
         if terms.exclude:
             exclude.add(label, [nlp.make_doc(t) for t in terms.exclude])
-    return TermMatchers(nlp, lemma, lower, exact, exclude)
+    return TermMatchers(nlp, lemma, lower, exact, exclude, ConText(nlp))
 
 
 def find_terms(matchers: TermMatchers, doc: Doc, order: Sequence[Category]) -> list[Span]:
@@ -166,7 +171,7 @@ class SensitiveConditionDetector:
             self._matchers = build_term_matchers(nlp, self._lists)
         return self._matchers
 
-    def _known_people(self, nlp: Language, registry: Registry) -> PhraseMatcher:
+    def _known_people(self, nlp: Language, registry: Registry) -> KnownPersonMatcher:
         known = self._known
         if known is None or known.nlp is not nlp or known.registry is not registry:
             known = KnownPeople(nlp, registry, build_known_person_matcher(nlp, registry.clients()))
@@ -201,23 +206,26 @@ class SensitiveConditionDetector:
         segment: Segment,
         doc: Doc,
         matchers: TermMatchers,
-        known: PhraseMatcher,
+        known: KnownPersonMatcher,
         message: ParsedMessage,
     ) -> list[Finding]:
         spans = find_terms(matchers, doc, self.categories)
         if not spans:
             return []
+        doc_clauses = clauses(doc)
         if segment.signature:
             # The sender describing their own job is not a disclosure about anyone.
-            cues: frozenset[int] = frozenset()
+            about = [False] * len(spans)
         else:
-            cues = person_cue_tokens(
+            cues: PersonCues = person_cues(
                 doc,
                 sender_name=message.from_name,
-                known=known(doc, as_spans=True),
+                known=known(doc),
                 case_patterns=self._case_patterns,
             )
-        doc_clauses = clauses(doc)
+            scopes = [clause_of(span, doc_clauses) for span in spans]
+            modifiers = matchers.context.modifiers(doc, spans, scopes)
+            about = attributions(doc, spans, doc_clauses, cues, modifiers)
         return [
             Finding(
                 entity=Entity.SENSITIVE_CONDITION,
@@ -228,8 +236,8 @@ class SensitiveConditionDetector:
                 detector=self.name,
                 text=span.text,
                 category=Category(span.label_),
-                about_person=is_about_person(span, doc_clauses, cues),
+                about_person=about_person,
                 quoted=segment.quoted,
             )
-            for span in spans
+            for span, about_person in zip(spans, about, strict=True)
         ]
