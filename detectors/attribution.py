@@ -172,6 +172,23 @@ class Cue(Enum):
     READER = "reader"  # "you": the recipient
 
 
+# Spanish person words, read by spelling alone: the English tagger does not
+# know them, and none of them is an English word ("el" is the article, "él"
+# the pronoun).
+SPANISH_PERSON_WORDS: Mapping[str, Cue] = {
+    **dict.fromkeys(
+        (
+            "él", "ella", "hijo", "hija", "madre", "padre", "mamá", "papá",
+            "hermano", "hermana", "esposo", "esposa", "abuela", "abuelo", "tío",
+            "tía", "novio", "novia", "clienta", "paciente", "bebé", "niño", "niña",
+        ),
+        Cue.SPECIFIC,
+    ),
+    **dict.fromkeys(("ellos", "ellas", "hijos", "hijas", "niños", "niñas"), Cue.PLURAL),
+    **dict.fromkeys(("usted", "ustedes"), Cue.READER),
+}  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class PersonCues:
     """Person cues of one doc. ``identity`` are the tokens of registered
@@ -318,7 +335,9 @@ def person_cues(
     identity: set[int] = set()
     sender_words = frozenset(w.lower() for w in re.findall(r"\w+", sender_name))
     for token in doc:
-        if token.pos_ == "PRON" and token.lower_ in SINGULAR_PRONOUNS:
+        if token.lower_ in SPANISH_PERSON_WORDS:
+            kinds[token.i] = SPANISH_PERSON_WORDS[token.lower_]
+        elif token.pos_ == "PRON" and token.lower_ in SINGULAR_PRONOUNS:
             kinds[token.i] = Cue.SPECIFIC
         elif token.pos_ == "PRON" and token.lower_ in PLURAL_PRONOUNS:
             kinds[token.i] = Cue.PLURAL

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from spacy.language import Language
-from spacy.matcher import PhraseMatcher
+from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
@@ -45,6 +45,8 @@ OPTIONS = frozenset({"terms_dir", "categories"})
 SCORE = 0.85
 # Pipes that do not affect lemmas; skipped when lemmatising the term lists.
 NON_LEMMA_PIPES = ("ner", "parser", "senter", "sentencizer")
+WILDCARD = "*"
+GROUP_SEPARATOR = "#"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +57,9 @@ class TermMatchers:
     lemma: PhraseMatcher
     lower: PhraseMatcher
     exact: PhraseMatcher
-    exclude: PhraseMatcher
+    exclude: Matcher
+    grouped: tuple[PhraseMatcher, ...]  # in_context terms, labelled by group
+    context_words: tuple[PhraseMatcher, ...]  # their context words, same labels
     context: ConText
 
 
@@ -74,26 +78,100 @@ def _is_base_form(doc: Doc) -> bool:
     return all(t.lemma_.lower() == t.lower_ for t in doc)
 
 
+def _add_phrases(
+    nlp: Language,
+    lower: PhraseMatcher,
+    lemma: PhraseMatcher,
+    label: str,
+    phrases: Sequence[str],
+    disable: Sequence[str],
+) -> None:
+    """Any-case phrases, and base forms by lemma too ("overdose" -> "overdosed")."""
+    lower.add(label, [nlp.make_doc(t) for t in phrases])
+    base = [d for d in nlp.pipe(phrases, disable=list(disable)) if _is_base_form(d)]
+    if base:
+        lemma.add(label, base)
+
+
+def _exclude_pattern(nlp: Language, phrase: str) -> list[dict[str, Any]]:
+    """An exclude phrase as a token pattern; ``*`` is at most one word."""
+    return [
+        {"OP": "?"} if t.text == WILDCARD else {"LOWER": t.lower_} for t in nlp.make_doc(phrase)
+    ]
+
+
+def _group_label(category: Category, index: int) -> str:
+    return f"{category.value}{GROUP_SEPARATOR}{index}"
+
+
 def build_term_matchers(nlp: Language, lists: Sequence[CategoryTerms]) -> TermMatchers:
     """Compile the term lists; the only place the term texts go through spaCy."""
     lemma = PhraseMatcher(nlp.vocab, attr="LEMMA")
     lower = PhraseMatcher(nlp.vocab, attr="LOWER")
     exact = PhraseMatcher(nlp.vocab, attr="ORTH")
-    exclude = PhraseMatcher(nlp.vocab, attr="LOWER")
+    exclude = Matcher(nlp.vocab)
+    grouped_lemma = PhraseMatcher(nlp.vocab, attr="LEMMA")
+    grouped_lower = PhraseMatcher(nlp.vocab, attr="LOWER")
+    context_lemma = PhraseMatcher(nlp.vocab, attr="LEMMA")
+    context_lower = PhraseMatcher(nlp.vocab, attr="LOWER")
     disable = [p for p in NON_LEMMA_PIPES if p in nlp.pipe_names]
     for entry in lists:
         label = entry.category.value
         terms = entry.terms
         if terms.terms:
-            lower.add(label, [nlp.make_doc(t) for t in terms.terms])
-            base = [d for d in nlp.pipe(terms.terms, disable=disable) if _is_base_form(d)]
-            if base:
-                lemma.add(label, base)
+            _add_phrases(nlp, lower, lemma, label, terms.terms, disable)
         if terms.acronyms:
             exact.add(label, [nlp.make_doc(t) for t in terms.acronyms])
         if terms.exclude:
-            exclude.add(label, [nlp.make_doc(t) for t in terms.exclude])
-    return TermMatchers(nlp, lemma, lower, exact, exclude, ConText(nlp))
+            exclude.add(label, [_exclude_pattern(nlp, t) for t in terms.exclude])
+        for index, group in enumerate(terms.in_context):
+            key = _group_label(entry.category, index)
+            _add_phrases(nlp, grouped_lower, grouped_lemma, key, group.terms, disable)
+            _add_phrases(nlp, context_lower, context_lemma, key, group.context, disable)
+    return TermMatchers(
+        nlp,
+        lemma,
+        lower,
+        exact,
+        exclude,
+        (grouped_lemma, grouped_lower),
+        (context_lemma, context_lower),
+        ConText(nlp),
+    )
+
+
+def _near(doc: Doc, span: Span, other: Span) -> bool:
+    """``other`` is in ``span``'s sentence or the one next to it, with no
+    paragraph break between them."""
+    sentences = {span.sent.start}
+    if span.sent.start > 0:
+        sentences.add(doc[span.sent.start - 1].sent.start)
+    if span.sent.end < len(doc):
+        sentences.add(doc[span.sent.end].sent.start)
+    if other.sent.start not in sentences:
+        return False
+    lo, hi = min(span.start, other.start), max(span.end, other.end)
+    return not any(t.is_space and t.text.count("\n") >= 2 for t in doc[lo:hi])
+
+
+def _in_context_terms(matchers: TermMatchers, doc: Doc) -> list[Span]:
+    """Terms of ``in_context`` groups that have one of their context words near."""
+    found = [s for m in matchers.grouped for s in m(doc, as_spans=True)]
+    if not found:
+        return []
+    contexts: dict[str, list[Span]] = {}
+    for m in matchers.context_words:
+        for s in m(doc, as_spans=True):
+            contexts.setdefault(s.label_, []).append(s)
+    kept = []
+    for span in found:
+        near = contexts.get(span.label_, ())
+        if any(
+            not (c.start < span.end and span.start < c.end) and _near(doc, span, c) for c in near
+        ):
+            category = span.label_.split(GROUP_SEPARATOR, 1)[0]
+            kept.append(Span(doc, span.start, span.end, label=category))
+    return kept
 
 
 def find_terms(matchers: TermMatchers, doc: Doc, order: Sequence[Category]) -> list[Span]:
@@ -105,14 +183,17 @@ def find_terms(matchers: TermMatchers, doc: Doc, order: Sequence[Category]) -> l
     the category listed first.
     """
     blocked = {
-        (s.label_, i) for s in matchers.exclude(doc, as_spans=True) for i in range(s.start, s.end)
+        (doc.vocab.strings[label], i)
+        for label, start, end in matchers.exclude(doc)
+        for i in range(start, end)
     }
     rank = {c.value: n for n, c in enumerate(order)}
+    candidates = [
+        s for m in (matchers.lemma, matchers.lower, matchers.exact) for s in m(doc, as_spans=True)
+    ]
+    candidates.extend(_in_context_terms(matchers, doc))
     spans = [
-        s
-        for m in (matchers.lemma, matchers.lower, matchers.exact)
-        for s in m(doc, as_spans=True)
-        if not any((s.label_, i) in blocked for i in range(s.start, s.end))
+        s for s in candidates if not any((s.label_, i) in blocked for i in range(s.start, s.end))
     ]
     spans.sort(key=lambda s: (s.start, rank[s.label_]))
     return sorted(filter_spans(spans), key=lambda s: s.start)
