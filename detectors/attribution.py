@@ -36,9 +36,10 @@ What the ConText modifiers do, and why:
 
 Around a registered client's name the scope is wider than the clause: a
 condition in the same sentence ("the diagnosis for Ana is ...") or in a
-following sentence of the same paragraph that names nobody else ("Met with
-Ana. Diagnosis: PTSD.") is about that client, unless the condition's own
-clause is a generic statement. A clause that starts with a reporting verb and
+later sentence of the same paragraph ("Met with Ana. The methadone clinic
+called.") is about that client (or about whoever else the paragraph goes on
+to name), unless the condition's own clause is a generic or hypothetical
+statement without a person. A clause that starts with a reporting verb and
 no subject, as case notes do ("Denies SI/HI", "Was arrested Friday",
 "Diagnosis: MDD"), is about the person the note is on. When unsure about a
 named client the module attributes: a held message costs a reviewer a
@@ -196,6 +197,9 @@ class PersonCues:
 
     kinds: Mapping[int, Cue]
     identity: frozenset[int]
+    # Token ranges of PERSON entities: one that overlaps a condition is the
+    # model mistaking the condition (or Spanish text) for a name.
+    person_ents: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,9 +349,11 @@ def person_cues(
             kinds[token.i] = Cue.READER
         elif token.pos_ in {"NOUN", "PROPN"} and _is_person_noun(doc, token):
             kinds[token.i] = Cue.SPECIFIC
+    person_ents: list[tuple[int, int]] = []
     for ent in doc.ents:
         if ent.label_ == "PERSON" and not _is_sender(ent, sender_words):
             kinds.update(dict.fromkeys(range(ent.start, ent.end), Cue.SPECIFIC))
+            person_ents.append((ent.start, ent.end))
     for span in known:
         identity.update(range(span.start, span.end))
     for pattern in case_patterns:
@@ -356,7 +362,7 @@ def person_cues(
             if found is not None:
                 identity.update(range(found.start, found.end))
     kinds.update(dict.fromkeys(identity, Cue.SPECIFIC))
-    return PersonCues(kinds, frozenset(identity))
+    return PersonCues(kinds, frozenset(identity), tuple(person_ents))
 
 
 def clause_of(span: Span, all_clauses: Sequence[Clause]) -> Clause:
@@ -396,18 +402,13 @@ def _paragraph_start(starts: Sequence[int], i: int) -> int:
     return max(s for s in starts if s <= i)
 
 
-def _named_before(doc: Doc, span: Span, cues: PersonCues, paragraph_start: int) -> bool:
-    """The sentences before ``span`` in its paragraph, nearest first: does
-    the nearest one that points at anybody name a registered client?"""
-    sent = span.sent
-    while sent.start > paragraph_start:
-        sent = doc[sent.start - 1].sent
-        inside = range(max(sent.start, paragraph_start), sent.end)
-        if any(i in cues.identity for i in inside):
-            return True
-        if any(i in cues.kinds for i in inside):
-            return False
-    return False
+def _named_before(span: Span, cues: PersonCues, paragraph_start: int) -> bool:
+    """A registered client or case number earlier in ``span``'s paragraph.
+
+    Other people named in between do not stop it: the condition may then be
+    theirs, and they are people too.
+    """
+    return any(i in cues.identity for i in range(paragraph_start, span.start))
 
 
 def attributions(
@@ -435,10 +436,13 @@ def _about_person(
     paragraph_starts: Sequence[int],
 ) -> bool:
     clause = clause_of(span, all_clauses)
-    # Not the matched words themselves: "child abuse training" is not about a child.
-    inside = {
-        cues.kinds[i] for i in range(*clause) if i in cues.kinds and not span.start <= i < span.end
-    }
+    # Not the matched words themselves: "child abuse training" is not about a
+    # child; nor a PERSON entity that swallowed them.
+    ignored = set(range(span.start, span.end))
+    for start, end in cues.person_ents:
+        if start < span.end and span.start < end:
+            ignored.update(i for i in range(start, end) if i not in cues.identity)
+    inside = {cues.kinds[i] for i in range(*clause) if i in cues.kinds and i not in ignored}
     if Cue.SPECIFIC in inside:
         return True
     if Modifier.GENERIC in mods:
@@ -453,4 +457,4 @@ def _about_person(
         return True
     if any(i in cues.identity for i in range(span.sent.start, span.sent.end)):
         return True
-    return _named_before(doc, span, cues, _paragraph_start(paragraph_starts, span.start))
+    return _named_before(span, cues, _paragraph_start(paragraph_starts, span.start))
