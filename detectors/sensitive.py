@@ -57,7 +57,8 @@ class TermMatchers:
     lemma: PhraseMatcher
     lower: PhraseMatcher
     exact: PhraseMatcher
-    exclude: Matcher
+    exclude: PhraseMatcher
+    exclude_wild: Matcher  # exclude phrases with "*"; slower, so run per sentence
     grouped: tuple[PhraseMatcher, ...]  # in_context terms, labelled by group
     context_words: tuple[PhraseMatcher, ...]  # their context words, same labels
     context: ConText
@@ -109,7 +110,8 @@ def build_term_matchers(nlp: Language, lists: Sequence[CategoryTerms]) -> TermMa
     lemma = PhraseMatcher(nlp.vocab, attr="LEMMA")
     lower = PhraseMatcher(nlp.vocab, attr="LOWER")
     exact = PhraseMatcher(nlp.vocab, attr="ORTH")
-    exclude = Matcher(nlp.vocab)
+    exclude = PhraseMatcher(nlp.vocab, attr="LOWER")
+    exclude_wild = Matcher(nlp.vocab)
     grouped_lemma = PhraseMatcher(nlp.vocab, attr="LEMMA")
     grouped_lower = PhraseMatcher(nlp.vocab, attr="LOWER")
     context_lemma = PhraseMatcher(nlp.vocab, attr="LEMMA")
@@ -122,8 +124,12 @@ def build_term_matchers(nlp: Language, lists: Sequence[CategoryTerms]) -> TermMa
             _add_phrases(nlp, lower, lemma, label, terms.terms, disable)
         if terms.acronyms:
             exact.add(label, [nlp.make_doc(t) for t in terms.acronyms])
-        if terms.exclude:
-            exclude.add(label, [_exclude_pattern(nlp, t) for t in terms.exclude])
+        plain = [t for t in terms.exclude if WILDCARD not in t.split()]
+        wild = [t for t in terms.exclude if WILDCARD in t.split()]
+        if plain:
+            exclude.add(label, [nlp.make_doc(t) for t in plain])
+        if wild:
+            exclude_wild.add(label, [_exclude_pattern(nlp, t) for t in wild])
         for index, group in enumerate(terms.in_context):
             key = _group_label(entry.category, index)
             _add_phrases(nlp, grouped_lower, grouped_lemma, key, group.terms, disable)
@@ -134,6 +140,7 @@ def build_term_matchers(nlp: Language, lists: Sequence[CategoryTerms]) -> TermMa
         lower,
         exact,
         exclude,
+        exclude_wild,
         (grouped_lemma, grouped_lower),
         (context_lemma, context_lower),
         ConText(nlp),
@@ -182,16 +189,22 @@ def find_terms(matchers: TermMatchers, doc: Doc, order: Sequence[Category]) -> l
     matches the longest wins ("substance abuse" over "abuse"), ties going to
     the category listed first.
     """
-    blocked = {
-        (doc.vocab.strings[label], i)
-        for label, start, end in matchers.exclude(doc)
-        for i in range(start, end)
-    }
-    rank = {c.value: n for n, c in enumerate(order)}
     candidates = [
         s for m in (matchers.lemma, matchers.lower, matchers.exact) for s in m(doc, as_spans=True)
     ]
     candidates.extend(_in_context_terms(matchers, doc))
+    if not candidates:
+        return []
+    blocked = {
+        (s.label_, i) for s in matchers.exclude(doc, as_spans=True) for i in range(s.start, s.end)
+    }
+    if len(matchers.exclude_wild):
+        for start in sorted({s.sent.start for s in candidates}):
+            sentence = doc[start].sent
+            for label, lo, hi in matchers.exclude_wild(sentence):
+                key = doc.vocab.strings[label]
+                blocked.update((key, start + i) for i in range(lo, hi))
+    rank = {c.value: n for n, c in enumerate(order)}
     spans = [
         s for s in candidates if not any((s.label_, i) in blocked for i in range(s.start, s.end))
     ]

@@ -134,6 +134,7 @@ NEGATIVES = {
     ],
     Category.SUBSTANCE_USE: [
         "My kid is addicted to his phone.",
+        "Hello there. She is so addicted to her phone, it drives me nuts.",
         "Teenagers get addicted to their phones.",
         "Honestly I'm addicted to coffee.",
         "Please wipe your feet on the floor MAT.",
