@@ -147,6 +147,11 @@ NOTE_LABELS = frozenset(
         "diagnóstico", "antecedentes",
     }
 )  # fmt: skip
+# A name right after a greeting is the reader being addressed ("Hi Rosa,
+# our group meets Tuesdays"), not the subject of what follows.
+GREETINGS = frozenset(
+    {"hi", "hello", "hey", "dear", "morning", "afternoon", "evening", "hola", "buenos", "buenas"}
+)
 LEADING_SKIP_POS = frozenset({"ADV", "PUNCT", "SPACE", "SYM", "INTJ"})
 NAME_PARTICLES = frozenset({"del", "van", "von", "los", "las", "der", "den", "bin"})
 MIN_NAME_PART = 3
@@ -324,6 +329,14 @@ def _is_sender(ent: Span, sender_words: frozenset[str]) -> bool:
     return bool(words) and words <= sender_words
 
 
+def _addressed(doc: Doc, start: int) -> bool:
+    """The name starting at token ``start`` follows a greeting ("Hi Rosa")."""
+    j = start - 1
+    while j >= 0 and doc[j].is_space:
+        j -= 1
+    return j >= 0 and doc[j].lower_ in GREETINGS
+
+
 def person_cues(
     doc: Doc,
     *,
@@ -352,10 +365,13 @@ def person_cues(
     person_ents: list[tuple[int, int]] = []
     for ent in doc.ents:
         if ent.label_ == "PERSON" and not _is_sender(ent, sender_words):
+            if _addressed(doc, ent.start):
+                continue
             kinds.update(dict.fromkeys(range(ent.start, ent.end), Cue.SPECIFIC))
             person_ents.append((ent.start, ent.end))
     for span in known:
-        identity.update(range(span.start, span.end))
+        if not _addressed(doc, span.start):
+            identity.update(range(span.start, span.end))
     for pattern in case_patterns:
         for m in pattern.finditer(doc.text):
             found = doc.char_span(m.start(), m.end(), alignment_mode="expand")
@@ -455,6 +471,10 @@ def _about_person(
         return False
     if _is_note_clause(doc, clause):
         return True
-    if any(i in cues.identity for i in range(span.sent.start, span.sent.end)):
+    paragraph = _paragraph_start(paragraph_starts, span.start)
+    # The sentencizer does not split at blank lines; the paragraph bounds it.
+    following = [s for s in paragraph_starts if s > span.start]
+    sentence_end = min([span.sent.end, *following])
+    if any(i in cues.identity for i in range(max(span.sent.start, paragraph), sentence_end)):
         return True
-    return _named_before(span, cues, _paragraph_start(paragraph_starts, span.start))
+    return _named_before(span, cues, paragraph)

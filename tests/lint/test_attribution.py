@@ -110,8 +110,11 @@ NOT_ATTRIBUTED = [
     ("Si alguna vez tiene pensamientos suicidas, llame al 988.", [(MH, "pensamientos suicidas")]),
     # negated, and the only person is the reader
     ("You don't need an HIV test to join the group.", [(HIV, "HIV test")]),
-    # a name in another paragraph, or someone else named in between
+    # a name in another paragraph (the sentencizer does not split at blank lines)
     ("Met with Ana today.\n\nOur depression group meets Tuesdays.", [(MH, "depression")]),
+    ("Hi Ana\n\nOur substance use group meets Tuesdays.", [(SU, "substance use")]),
+    # a greeted name is the reader, not the subject
+    ("Hi Ana, our depression group meets Tuesdays.", [(MH, "depression")]),
     # a name that is not a client stays in its clause (as before)
     (
         "I spoke with Maria yesterday and the methadone clinic will call tomorrow.",
