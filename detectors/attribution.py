@@ -39,7 +39,8 @@ condition in the same sentence ("the diagnosis for Ana is ...") or in a
 later sentence of the same paragraph ("Met with Ana. The methadone clinic
 called.") is about that client (or about whoever else the paragraph goes on
 to name), unless the condition's own clause is a generic or hypothetical
-statement without a person. A clause that starts with a reporting verb and
+statement without a person; a client named in the subject line ("Re: Ana
+Torres") reaches every such condition in the body. A clause that starts with a reporting verb and
 no subject, as case notes do ("Denies SI/HI", "Was arrested Friday",
 "Diagnosis: MDD"), is about the person the note is on. When unsure about a
 named client the module attributes: a held message costs a reviewer a
@@ -123,22 +124,25 @@ QUANTIFIERS = frozenset(
 )
 # A note's clause that starts with one of these and no subject is about the
 # person the note is on ("Denies SI", "Tested positive for meth").
-NOTE_VERB_TAGS = frozenset({"VBZ", "VBD", "VBN"})
+# Verbs a case note starts a clause with when its subject is the client:
+# third person or passive, so never the worker's own "(I) went to ...".
+# By spelling, not by tag: the tagger reads "Spoke" or "Sounds good" as
+# such verbs too.
 NOTE_VERBS = frozenset(
     {
-        "deny", "denies", "report", "reports", "endorse", "endorses", "admit",
-        "admits", "present", "presents", "test", "tested", "relapse", "relapsed",
-        "overdose", "overdosed", "screen", "screened", "state", "states",
+        "denies", "denied", "reports", "reported", "endorses", "endorsed",
+        "admits", "admitted", "presents", "presented", "tested", "relapsed",
+        "overdosed", "screened", "states", "stated", "disclosed", "diagnosed",
+        "arrested", "charged", "released", "discharged", "hospitalized",
+        "hospitalised", "sentenced", "convicted", "detained", "deported",
+        "referred", "placed", "removed", "was", "is", "has", "had", "takes",
+        "uses", "used", "drinks", "continues", "remains", "needs", "tests",
+        "niega", "reporta", "refiere", "tiene", "está", "fue",
     }
 )  # fmt: skip
-# Leading past participles that do not stand for a subject ("Attached is ...").
-NOT_NOTE_VERBS = frozenset(
-    {
-        "attached", "enclosed", "included", "based", "given", "located", "posted",
-        "scheduled", "listed", "linked", "shared", "forwarded", "copied", "updated",
-        "reminded", "welcome", "thanks", "interested", "looking", "struggling",
-    }
-)  # fmt: skip
+# After these verbs a pronoun or determiner makes a question ("Is there a
+# detox bed?", "Has the clinic called?"), not a note.
+QUESTION_NEXT_POS = frozenset({"PRON", "DET"})
 # Labels a case note puts before a condition ("Dx: MDD", "Diagnosis is PTSD").
 NOTE_LABELS = frozenset(
     {
@@ -402,11 +406,9 @@ def _is_note_clause(doc: Doc, clause: Clause) -> bool:
     lower = first.lower_
     if lower in NOTE_LABELS or first.lemma_.lower() in NOTE_LABELS:
         return i + 1 < end and (doc[i + 1].text == ":" or doc[i + 1].lemma_ == "be")
-    if lower in NOT_NOTE_VERBS or first.tag_ == "VBG":
+    if lower not in NOTE_VERBS:
         return False
-    if i + 1 < end and doc[i + 1].lemma_ == "be" and first.tag_ == "VBN":
-        return False  # "Attached is", "Included are"
-    return lower in NOTE_VERBS or (first.tag_ in NOTE_VERB_TAGS and first.pos_ in VERB_POS)
+    return not (i + 1 < end and doc[i + 1].pos_ in QUESTION_NEXT_POS and doc[i + 1].lower_ != "a")
 
 
 def _paragraphs(doc: Doc) -> list[int]:
@@ -433,13 +435,17 @@ def attributions(
     all_clauses: Sequence[Clause],
     cues: PersonCues,
     modifiers: Sequence[frozenset[Modifier]],
+    *,
+    named_elsewhere: bool = False,
 ) -> list[bool]:
     """For each condition span: is it about a person? (The rules and their
-    reasons are in the module docstring.)"""
+    reasons are in the module docstring.) ``named_elsewhere``: a registered
+    client is named before this text (in the subject line)."""
     starts = _paragraphs(doc)
     found: list[bool] = []
     for span, mods in zip(spans, modifiers, strict=True):
-        found.append(_about_person(doc, span, all_clauses, cues, mods, starts))
+        about = _about_person(doc, span, all_clauses, cues, mods, starts)
+        found.append(about if about is not None else named_elsewhere)
     return found
 
 
@@ -450,7 +456,8 @@ def _about_person(
     cues: PersonCues,
     mods: frozenset[Modifier],
     paragraph_starts: Sequence[int],
-) -> bool:
+) -> bool | None:
+    """True or False when the text decides; None when it names nobody."""
     clause = clause_of(span, all_clauses)
     # Not the matched words themselves: "child abuse training" is not about a
     # child; nor a PERSON entity that swallowed them.
@@ -477,4 +484,4 @@ def _about_person(
     sentence_end = min([span.sent.end, *following])
     if any(i in cues.identity for i in range(max(span.sent.start, paragraph), sentence_end)):
         return True
-    return _named_before(span, cues, paragraph)
+    return True if _named_before(span, cues, paragraph) else None

@@ -46,6 +46,7 @@ SCORE = 0.85
 # Pipes that do not affect lemmas; skipped when lemmatising the term lists.
 NON_LEMMA_PIPES = ("ner", "parser", "senter", "sentencizer")
 WILDCARD = "*"
+SUBJECT = "subject"
 GROUP_SEPARATOR = "#"
 
 
@@ -290,10 +291,30 @@ class SensitiveConditionDetector:
                     f"detector 'sensitive' got a spaCy doc that does not belong to "
                     f"message segment {index + 1} of {len(message.segments)}"
                 )
-            findings.extend(self._inspect_segment(segment, doc, matchers, known, message))
+        named = self._subject_names_someone(message, context.docs, known)
+        for segment, doc in zip(message.segments, context.docs, strict=True):
+            findings.extend(
+                self._inspect_segment(segment, doc, matchers, known, message, named=named)
+            )
         for segment, doc in extra_segment_docs(message, context):
             findings.extend(self._inspect_segment(segment, doc, matchers, known, message))
         return findings
+
+    def _subject_names_someone(
+        self, message: ParsedMessage, docs: Sequence[Doc], known: KnownPersonMatcher
+    ) -> bool:
+        """A registered client or case number in the subject line: "Re: Ana
+        Torres" makes a body's "Started Suboxone last week" about Ana."""
+        return any(
+            person_cues(
+                doc,
+                sender_name=message.from_name,
+                known=known(doc),
+                case_patterns=self._case_patterns,
+            ).identity
+            for segment, doc in zip(message.segments, docs, strict=True)
+            if segment.source == SUBJECT
+        )
 
     def _inspect_segment(
         self,
@@ -302,7 +323,11 @@ class SensitiveConditionDetector:
         matchers: TermMatchers,
         known: KnownPersonMatcher,
         message: ParsedMessage,
+        *,
+        named: bool = False,
     ) -> list[Finding]:
+        """``named``: the subject line names a client, so a body's condition
+        with nobody else around is about them."""
         spans = find_terms(matchers, doc, self.categories)
         if not spans:
             return []
@@ -319,7 +344,10 @@ class SensitiveConditionDetector:
             )
             scopes = [clause_of(span, doc_clauses) for span in spans]
             modifiers = matchers.context.modifiers(doc, spans, scopes)
-            about = attributions(doc, spans, doc_clauses, cues, modifiers)
+            elsewhere = named and segment.source != SUBJECT
+            about = attributions(
+                doc, spans, doc_clauses, cues, modifiers, named_elsewhere=elsewhere
+            )
         return [
             Finding(
                 entity=Entity.SENSITIVE_CONDITION,

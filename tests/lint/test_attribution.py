@@ -18,10 +18,11 @@ from detectors.sensitive_terms import default_terms_dir, load_term_lists
 from proxy.core.config import load_settings, settings_from_mapping
 from proxy.core.consent import Channel, ConsentRecord, ConsentStatus, Registry, Relationship
 from proxy.core.findings import Category
+from proxy.core.message import Segment
 from proxy.core.verdict import Action
 from proxy.lint.engine import LintEngine
 from proxy.lint.nlp import NlpService
-from tests.lint.test_sensitive import run, summary
+from tests.lint.test_sensitive import context, message, run, summary
 from tests.support.proxy_fixtures import ALL_DAY
 
 MH = Category.MENTAL_HEALTH
@@ -69,6 +70,8 @@ ATTRIBUTED = [
     ("Was arrested Friday for DUI.", [(CJ, "arrested"), (CJ, "DUI")]),
     ("Dx: GAD and PTSD.", [(MH, "GAD"), (MH, "PTSD")]),
     ("Client denies SI.", [(MH, "SI")]),
+    ("Has a history of psychosis.", [(MH, "psychosis")]),
+    ("Diagnosed with MDD in 2019.", [(MH, "MDD")]),
     ("Pt reports relapse over the weekend.", [(SU, "relapse")]),
     # negated and historical: still the person's (a screening is clinical information)
     ("She denies any suicidal ideation.", [(MH, "suicidal ideation")]),
@@ -122,6 +125,11 @@ NOT_ATTRIBUTED = [
     ),
     # a document label, not a note about someone
     ("Attached is the depression screening form.", [(MH, "depression")]),
+    # the worker's own elided "I", small talk, a question: not case notes
+    ("Spoke with the methadone clinic about the new hours.", [(SU, "methadone clinic")]),
+    ("Went to the HIV testing event yesterday, it was great.", [(HIV, "HIV testing")]),
+    ("Sounds good, the substance use group is full though.", [(SU, "substance use")]),
+    ("Is the detox center open on Monday?", [(SU, "detox")]),
     ("Each client gets a PrEP information sheet.", [(HIV, "PrEP")]),
 ]
 
@@ -171,6 +179,18 @@ def test_a_client_named_earlier_in_the_paragraph_carries_over(
     assert summary(run(nlp_service, alone, detector=detector, registry=REGISTRY)) == [
         (SU, False, "methadone clinic")
     ]
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [("Re: Ana Torres", True), ("Re: CASE-2026-00412", True), ("Groups this month", False)],
+)
+def test_a_client_named_in_the_subject_reaches_the_body(
+    nlp_service: NlpService, detector: SensitiveConditionDetector, subject: str, expected: bool
+) -> None:
+    msg = message(Segment("subject", subject), Segment("body", "Started Suboxone last week."))
+    found = detector.inspect(msg, context(nlp_service, msg, registry=REGISTRY))
+    assert [(f.location, f.text, f.about_person) for f in found] == [("body", "Suboxone", expected)]
 
 
 @pytest.mark.parametrize(
