@@ -72,6 +72,14 @@ SINGULAR_PRONOUNS = frozenset(
 )
 PLURAL_PRONOUNS = frozenset({"they", "them", "their", "theirs", "themselves"})
 READER_PRONOUNS = frozenset({"you", "your", "yours", "yourself", "yourselves"})
+# Texting spellings, read by spelling alone (the tagger does not know them).
+TEXTING_READER = frozenset({"u", "ur", "urself", "ya"})
+# "your" is the reader's own only when it governs the condition ("your
+# lithium refill"), not "your teachers" or "your new staff".
+POSSESSIVE_READER = frozenset({"your", "ur"})
+POSSESSIVE_REACH = 3
+FIRST_PERSON_SINGULAR = frozenset({"i", "me", "my", "mine", "myself"})
+FIRST_PERSON = FIRST_PERSON_SINGULAR | frozenset({"we", "us", "our", "ours", "ourselves"})
 PERSON_PRONOUNS = SINGULAR_PRONOUNS | PLURAL_PRONOUNS | READER_PRONOUNS
 
 # Family words used like names: "Mom relapsed" needs no determiner.
@@ -159,6 +167,7 @@ GREETINGS = frozenset(
 LEADING_SKIP_POS = frozenset({"ADV", "PUNCT", "SPACE", "SYM", "INTJ"})
 NAME_PARTICLES = frozenset({"del", "van", "von", "los", "las", "der", "den", "bin"})
 MIN_NAME_PART = 3
+AGE_UNITS = frozenset({"year", "month", "week", "day"})
 
 DETERMINERS = frozenset(
     {"the", "this", "that", "these", "those", "my", "our", "your", "his", "her", "their"}
@@ -170,6 +179,9 @@ VERB_POS = frozenset({"VERB", "AUX"})
 # Words allowed between a determiner and its noun ("her younger son").
 MODIFIER_POS = frozenset({"ADJ", "NUM", "ADV"})
 MAX_MODIFIERS = 2
+# The words a subject noun phrase after a conjunction may have before its verb.
+SUBJECT_WORD_POS = frozenset({"DET", "ADJ", "NOUN", "PROPN", "NUM", "PART", "PRON", "ADV"})
+MAX_SUBJECT_WORDS = 5
 
 Clause = tuple[int, int]  # token range [start, end) in a Doc
 
@@ -180,6 +192,7 @@ class Cue(Enum):
     SPECIFIC = "specific"  # a name, "she", "the client", "her son"
     PLURAL = "plural"  # "they", "their": a family, a couple, or a population
     READER = "reader"  # "you": the recipient
+    ANYONE = "anyone"  # "a resident", "any client", "each parent": nobody in particular
 
 
 # Spanish person words, read by spelling alone: the English tagger does not
@@ -266,8 +279,20 @@ def _is_clause_break(doc: Doc, i: int, clause_start: int, sentence_end: int) -> 
         # word tagged as a verb ("Update", "Note") does not make it one.
         return _has_verb(doc[clause_start + 1 : i])
     if token.lower_ in CONJUNCTIONS and token.pos_ in {"CCONJ", "SCONJ"} and i + 1 < sentence_end:
-        nxt = doc[i + 1]
-        return nxt.pos_ in SUBJECT_START_POS and _has_verb(doc[i + 2 : sentence_end])
+        return _starts_subject_and_verb(doc, i + 1, sentence_end)
+    return False
+
+
+def _starts_subject_and_verb(doc: Doc, i: int, sentence_end: int) -> bool:
+    """A short noun phrase then its verb: "... and her son is on probation".
+    Not a list carrying on the same subject: "has PTSD and BPD and started DBT"."""
+    if doc[i].pos_ not in SUBJECT_START_POS:
+        return False
+    for j in range(i + 1, min(i + 1 + MAX_SUBJECT_WORDS, sentence_end)):
+        if doc[j].pos_ in VERB_POS:
+            return True
+        if doc[j].pos_ not in SUBJECT_WORD_POS:
+            return False
     return False
 
 
@@ -328,6 +353,30 @@ def _is_person_noun(doc: Doc, token: Token) -> bool:
     return det is not None or lemma in BARE_PERSON or token.lower_ in BARE_PERSON
 
 
+def _is_anyone(doc: Doc, token: Token) -> bool:
+    """A person word with a quantifier: "a resident", "any client"."""
+    lemma = token.lemma_.lower()
+    if lemma not in KIN and lemma not in ROLE:
+        return False
+    if token.i + 1 < len(doc) and doc[token.i + 1].pos_ in {"NOUN", "PROPN"}:
+        return False
+    det = _determiner(doc, token.i)
+    return det is not None and det.lower_ in QUANTIFIERS
+
+
+def _age_person_start(doc: Doc, token: Token) -> int | None:
+    """Where a person named by age starts ("the 4-month-old", "a 15-year-old",
+    tokenised as 4 - month - old), if ``token`` ends one; or a newborn."""
+    if token.lower_ in {"newborn", "newborns"}:
+        return token.i
+    i = token.i
+    if token.lower_ != "old" or i < 4:
+        return None
+    if doc[i - 1].text != "-" or doc[i - 3].text != "-" or not doc[i - 4].like_num:
+        return None
+    return i - 4 if doc[i - 2].lemma_.lower() in AGE_UNITS else None
+
+
 def _is_sender(ent: Span, sender_words: frozenset[str]) -> bool:
     words = {t.lower_ for t in ent if t.is_alpha}
     return bool(words) and words <= sender_words
@@ -347,10 +396,13 @@ def person_cues(
     sender_name: str,
     known: Sequence[Span],
     case_patterns: Sequence[re.Pattern[str]],
+    quoted: bool = False,
 ) -> PersonCues:
     """The tokens that point at a person (anywhere in ``doc``), and how.
 
-    ``known`` are spans of registered clients' names and identifiers.
+    ``known`` are spans of registered clients' names and identifiers. In
+    ``quoted`` text (a reply's history, a forward) "I" is whoever wrote it,
+    often the client, so it is someone.
     """
     kinds: dict[int, Cue] = {}
     identity: set[int] = set()
@@ -358,6 +410,10 @@ def person_cues(
     for token in doc:
         if token.lower_ in SPANISH_PERSON_WORDS:
             kinds[token.i] = SPANISH_PERSON_WORDS[token.lower_]
+        elif token.lower_ in TEXTING_READER:
+            kinds[token.i] = Cue.READER
+        elif quoted and token.lower_ in FIRST_PERSON_SINGULAR and token.pos_ == "PRON":
+            kinds[token.i] = Cue.SPECIFIC
         elif token.pos_ == "PRON" and token.lower_ in SINGULAR_PRONOUNS:
             kinds[token.i] = Cue.SPECIFIC
         elif token.pos_ == "PRON" and token.lower_ in PLURAL_PRONOUNS:
@@ -366,6 +422,12 @@ def person_cues(
             kinds[token.i] = Cue.READER
         elif token.pos_ in {"NOUN", "PROPN"} and _is_person_noun(doc, token):
             kinds[token.i] = Cue.SPECIFIC
+        elif token.pos_ in {"NOUN", "PROPN"} and _is_anyone(doc, token):
+            kinds[token.i] = Cue.ANYONE
+        elif (age := _age_person_start(doc, token)) is not None:
+            det = _determiner(doc, age)
+            quantified = det is not None and det.lower_ in QUANTIFIERS
+            kinds[token.i] = Cue.ANYONE if quantified else Cue.SPECIFIC
     person_ents: list[tuple[int, int]] = []
     for ent in doc.ents:
         if ent.label_ == "PERSON" and not _is_sender(ent, sender_words):
@@ -465,10 +527,14 @@ def _about_person(
     for start, end in cues.person_ents:
         if start < span.end and span.start < end:
             ignored.update(i for i in range(start, end) if i not in cues.identity)
-    inside = {cues.kinds[i] for i in range(*clause) if i in cues.kinds and i not in ignored}
+    inside = {
+        cues.kinds[i]
+        for i in range(*clause)
+        if i in cues.kinds and i not in ignored and _counts(doc, i, cues.kinds[i], span)
+    }
     if Cue.SPECIFIC in inside:
         return True
-    if Modifier.GENERIC in mods:
+    if Modifier.GENERIC in mods or Cue.ANYONE in inside:
         return False
     if Modifier.FAMILY in mods or Cue.PLURAL in inside:
         return True
@@ -484,4 +550,33 @@ def _about_person(
     sentence_end = min([span.sent.end, *following])
     if any(i in cues.identity for i in range(max(span.sent.start, paragraph), sentence_end)):
         return True
-    return True if _named_before(span, cues, paragraph) else None
+    if _named_before(span, cues, paragraph):
+        return True
+    if _previous_sentence_names_someone(doc, span, cues, paragraph) and not any(
+        doc[i].lower_ in FIRST_PERSON for i in range(*clause)
+    ):
+        return True
+    return None
+
+
+def _counts(doc: Doc, i: int, cue: Cue, span: Span) -> bool:
+    """A possessive "your" counts only for the condition it governs."""
+    if cue is Cue.READER and doc[i].lower_ in POSSESSIVE_READER:
+        return i < span.start <= i + POSSESSIVE_REACH
+    return True
+
+
+def _previous_sentence_names_someone(
+    doc: Doc, span: Span, cues: PersonCues, paragraph_start: int
+) -> bool:
+    """The sentence just before, in the same paragraph, points at someone
+    specific: "Do you have a bed for Carla Nunez? Opioid use disorder, 60
+    days clean." A clause of the worker's own ("our group", "I will call")
+    is exempt, see the caller."""
+    if span.sent.start <= paragraph_start:
+        return False
+    previous = doc[span.sent.start - 1].sent
+    return any(
+        cues.kinds.get(i) is Cue.SPECIFIC
+        for i in range(max(previous.start, paragraph_start), previous.end)
+    )

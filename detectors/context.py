@@ -77,7 +77,12 @@ def _negex_clinical() -> Triggers:
             "no tiene", "nunca ha",
         ),
         following=(*shipped["following_negations"], "ruled out", "negative", "was negative"),
-        pseudo=(*shipped["pseudo_negations"], "not only", "no longer", "no more than"),
+        pseudo=(
+            *shipped["pseudo_negations"], "not only", "no longer", "no more than",
+            "don't forget", "do not forget", "dont forget", "not forget", "don't miss",
+            "do not miss", "don't hesitate", "do not hesitate", "no olvide", "no olvides",
+            "no se olvide",
+        ),
         termination=tuple(shipped["termination"]),
     )  # fmt: skip
 
@@ -100,6 +105,10 @@ TRIGGERS: dict[Modifier, Triggers] = {
             "symptoms of", "to prevent", "prevent", "prevention of",
             "information about", "information on", "learn about", "learn more about",
             "resources for", "resources on", "ways to", "how to", "tips for",
+            "training on", "trainings on", "training about", "workshop on",
+            "workshops on", "class on", "session on", "presentation on",
+            "recognising", "recognizing", "how to recognize", "identifying",
+            "responding to", "education on", "education about",
             "si", "si alguna vez", "en caso de", "por si", "cuando alguien",
             "señales de", "prevenir",
         ),

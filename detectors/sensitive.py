@@ -187,8 +187,8 @@ def find_terms(matchers: TermMatchers, doc: Doc, order: Sequence[Category]) -> l
 
     A category's excluded phrases knock out its matches they overlap
     ("great depression" is not depression); of overlapping
-    matches the longest wins ("substance abuse" over "abuse"), ties going to
-    the category listed first.
+    matches the longest wins ("substance abuse" over "abuse"), and a match
+    that two categories list counts for both.
     """
     candidates = [
         s for m in (matchers.lemma, matchers.lower, matchers.exact) for s in m(doc, as_spans=True)
@@ -210,7 +210,16 @@ def find_terms(matchers: TermMatchers, doc: Doc, order: Sequence[Category]) -> l
         s for s in candidates if not any((s.label_, i) in blocked for i in range(s.start, s.end))
     ]
     spans.sort(key=lambda s: (s.start, rank[s.label_]))
-    return sorted(filter_spans(spans), key=lambda s: s.start)
+    kept = filter_spans(spans)
+    # An entry two lists share ("domestic battery": abuse and a charge) is
+    # found once for each category.
+    extents = {(s.start, s.end): s.label_ for s in kept}
+    also = {
+        (s.start, s.end, s.label_): s
+        for s in spans
+        if extents.get((s.start, s.end), s.label_) != s.label_
+    }
+    return sorted([*kept, *also.values()], key=lambda s: (s.start, rank[s.label_]))
 
 
 def _terms_dir(value: object) -> Traversable:
@@ -341,6 +350,7 @@ class SensitiveConditionDetector:
                 sender_name=message.from_name,
                 known=known(doc),
                 case_patterns=self._case_patterns,
+                quoted=segment.quoted,
             )
             scopes = [clause_of(span, doc_clauses) for span in spans]
             modifiers = matchers.context.modifiers(doc, spans, scopes)

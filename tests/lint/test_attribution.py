@@ -94,8 +94,24 @@ ATTRIBUTED = [
     ("Ella tiene depresión y ansiedad.", [(MH, "depresión"), (MH, "ansiedad")]),
     ("Niega ideación suicida.", [(MH, "ideación suicida")]),
     ("Su hijo está en libertad condicional.", [(CJ, "libertad condicional")]),
-    # reader: the client reading about themself
+    # reader: the client reading about themself, also as texts spell it
     ("Your lithium refill is ready.", [(MH, "lithium")]),
+    ("Don't forget ur Seroquel refill today!", [(MH, "Seroquel")]),
+    # an unregistered name in the sentence just before a verbless note
+    (
+        "Do you have a bed for Carla Nunez? Opioid use disorder, 60 days clean.",
+        [(SU, "Opioid use disorder")],
+    ),
+    # a list after "and" keeps its subject
+    (
+        "Ms. Garrett has PTSD and BPD and started DBT in October.",
+        [(MH, "PTSD"), (MH, "BPD"), (MH, "DBT")],
+    ),
+    # a person named by age
+    (
+        "Following up on the 4-month-old seen Sunday with the spiral fracture your team flagged.",
+        [(AN, "spiral fracture")],
+    ),
 ]
 
 NOT_ATTRIBUTED = [
@@ -131,6 +147,19 @@ NOT_ATTRIBUTED = [
     ("Sounds good, the substance use group is full though.", [(SU, "substance use")]),
     ("Is the detox center open on Monday?", [(SU, "detox")]),
     ("Each client gets a PrEP information sheet.", [(HIV, "PrEP")]),
+    # "they" for nobody in particular; "your" that is not the reader's own
+    (
+        "General question: if a resident ever had a relapse, would they lose their bed?",
+        [(SU, "relapse")],
+    ),
+    (
+        "We can offer your teachers a training on recognising child abuse and neglect.",
+        [(AN, "child abuse"), (AN, "neglect")],
+    ),
+    (
+        "Quick summary for your new staff: we offer a domestic violence support group.",
+        [(AN, "domestic violence")],
+    ),
 ]
 
 
@@ -178,6 +207,26 @@ def test_a_client_named_earlier_in_the_paragraph_carries_over(
     alone = "Met with Ana today.\n\nThe methadone clinic called after."
     assert summary(run(nlp_service, alone, detector=detector, registry=REGISTRY)) == [
         (SU, False, "methadone clinic")
+    ]
+
+
+@pytest.mark.parametrize(("quoted", "expected"), [(True, True), (False, False)])
+def test_first_person_in_quoted_text_is_its_writer(
+    nlp_service: NlpService, detector: SensitiveConditionDetector, quoted: bool, expected: bool
+) -> None:
+    text = "I was in the hospital for my depression last week."
+    msg = message(Segment("body", text, quoted=quoted))
+    found = detector.inspect(msg, context(nlp_service, msg, registry=REGISTRY))
+    assert [(f.text, f.about_person, f.quoted) for f in found] == [("depression", expected, quoted)]
+
+
+def test_an_entry_two_lists_share_counts_for_both(
+    nlp_service: NlpService, detector: SensitiveConditionDetector
+) -> None:
+    text = "His domestic battery case is set for trial in January."
+    assert summary(run(nlp_service, text, detector=detector)) == [
+        (AN, True, "domestic battery"),
+        (CJ, True, "domestic battery"),
     ]
 
 
