@@ -522,11 +522,16 @@ def _about_person(
     """True or False when the text decides; None when it names nobody."""
     clause = clause_of(span, all_clauses)
     # Not the matched words themselves: "child abuse training" is not about a
-    # child; nor a PERSON entity that swallowed them.
+    # child; nor the words of a PERSON entity that swallowed them, unless
+    # they are written as a name ("Lena Petrov: SUD" read as one name).
     ignored = set(range(span.start, span.end))
     for start, end in cues.person_ents:
         if start < span.end and span.start < end:
-            ignored.update(i for i in range(start, end) if i not in cues.identity)
+            ignored.update(
+                i
+                for i in range(start, end)
+                if i not in cues.identity and not (doc[i].is_title and doc[i].pos_ == "PROPN")
+            )
     inside = {
         cues.kinds[i]
         for i in range(*clause)

@@ -102,6 +102,11 @@ ATTRIBUTED = [
         "Do you have a bed for Carla Nunez? Opioid use disorder, 60 days clean.",
         [(SU, "Opioid use disorder")],
     ),
+    # a name the entity recogniser ran together with the condition
+    (
+        "Referral for Lena Petrov: SUD, on MAT for 6 months.",
+        [(SU, "SUD"), (SU, "MAT")],
+    ),
     # a list after "and" keeps its subject
     (
         "Ms. Garrett has PTSD and BPD and started DBT in October.",
