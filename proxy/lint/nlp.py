@@ -26,7 +26,18 @@ from typing import cast
 
 import numpy as np
 import spacy
-from spacy.attrs import NORM, SENT_START
+from spacy.attrs import (
+    ENT_ID,
+    ENT_IOB,
+    ENT_KB_ID,
+    ENT_TYPE,
+    LEMMA,
+    MORPH,
+    NORM,
+    POS,
+    SENT_START,
+    TAG,
+)
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from thinc.types import Ints2d
@@ -51,9 +62,40 @@ CALENDAR_WORDS = frozenset(
 # Token attributes the NER component reads that are not lexical (see
 # ``NlpService._sentence_docs``).
 _NER_READS = [NORM, SENT_START]
+# What a long text's joined Doc carries from its chunks (the words and their
+# spacing make the Doc; no parser, so no heads or dependencies).
+_JOINED = [NORM, LEMMA, TAG, POS, MORPH, SENT_START, ENT_IOB, ENT_TYPE, ENT_KB_ID, ENT_ID]
+
+
+class _Column:
+    """One token attribute for a long text, as 32-bit codes into the few
+    distinct values it takes (hashes are 64-bit and repeat constantly)."""
+
+    def __init__(self) -> None:
+        self._codes: list[np.ndarray] = []
+        self._index: dict[int, int] = {}
+        self._distinct: list[int] = []
+
+    def add(self, values: np.ndarray) -> None:
+        distinct, inverse = np.unique(values, return_inverse=True)
+        mapping = np.empty(len(distinct), dtype=np.uint32)
+        for i, value in enumerate(distinct.tolist()):
+            code = self._index.get(value)
+            if code is None:
+                code = self._index[value] = len(self._distinct)
+                self._distinct.append(value)
+            mapping[i] = code
+        self._codes.append(mapping[inverse.reshape(-1)])
+
+    def values(self) -> np.ndarray:
+        table = np.array(self._distinct, dtype=np.uint64)
+        codes = np.concatenate(self._codes) if self._codes else np.empty(0, dtype=np.uint32)
+        return table[codes] if len(table) else np.zeros(len(codes), dtype=np.uint64)
+
 
 MAX_TEXT_LENGTH = 20_000_000
 CHUNK_CHARS = 10_000
+BATCH_CHARS = 30_000
 
 
 class ModelNotInstalledError(RuntimeError):
@@ -116,6 +158,21 @@ def _chunks(text: str, size: int = CHUNK_CHARS) -> list[str]:
     return [c for c in chunks if c]
 
 
+def _batches(texts: list[str], max_chars: int, max_count: int) -> Iterator[list[str]]:
+    """Consecutive runs of ``texts`` of at most ``max_chars`` characters
+    (a longer text goes alone) and ``max_count`` texts."""
+    batch: list[str] = []
+    size = 0
+    for text in texts:
+        if batch and (size + len(text) > max_chars or len(batch) >= max_count):
+            yield batch
+            batch, size = [], 0
+        batch.append(text)
+        size += len(text)
+    if batch:
+        yield batch
+
+
 class NlpService:
     """One loaded model, shared by every detector in this process."""
 
@@ -139,25 +196,61 @@ class NlpService:
         Long texts are tagged in chunks and joined back into one Doc with
         the exact original text: spaCy's memory grows with the length of
         each text it is given, and one pasted case file must not cost a
-        worker gigabytes.
+        worker gigabytes (see :meth:`_long_doc`).
         """
-        pieces: list[list[str]] = [_chunks(text) for text in texts]
-        flat = [chunk for chunks in pieces for chunk in chunks]
+        texts = list(texts)
+        docs: list[Doc | None] = [None] * len(texts)
+        short = [i for i, text in enumerate(texts) if len(text) <= CHUNK_CHARS]
+        for i, doc in zip(short, self._annotate([texts[i] for i in short]), strict=True):
+            docs[i] = doc
+        for i, text in enumerate(texts):
+            if docs[i] is None:
+                docs[i] = self._long_doc(text)
+        return [doc for doc in docs if doc is not None]
+
+    def _annotate(self, texts: list[str]) -> list[Doc]:
+        """Tag texts (each at most a chunk long) in batches of at most
+        ``BATCH_CHARS`` characters: the model's working memory grows with
+        the characters in one batch (about 3.5 KB per character: 64 chunks
+        of a pasted file at once took a worker to 1.9 GB), its speed hardly
+        at all beyond a few thousand."""
         disable = ["ner"] if self._has_ner else []
-        tagged = list(self.nlp.pipe(flat, batch_size=self.batch_size, disable=disable))
-        if self._has_ner:
-            # Per chunk, before joining: a sentence copied out of a huge Doc
-            # costs time in proportion to the whole Doc.
-            self._recognise_entities(tagged)
-        docs = []
-        position = 0
-        for chunks in pieces:
-            parts = tagged[position : position + len(chunks)]
-            position += len(chunks)
-            docs.append(
-                parts[0] if len(parts) == 1 else Doc.from_docs(parts, ensure_whitespace=False)
-            )
-        return docs
+        tagged: list[Doc] = []
+        for batch in _batches(texts, BATCH_CHARS, self.batch_size):
+            docs = list(self.nlp.pipe(batch, batch_size=len(batch), disable=disable))
+            if self._has_ner:
+                self._recognise_entities(docs)
+            tagged.extend(docs)
+        return tagged
+
+    def _long_doc(self, text: str) -> Doc:
+        """One Doc for a long text, built without ever holding all of it twice.
+
+        The text is tagged (and NER run) a batch of chunks at a time; each
+        chunk's annotations are kept as small codes and its Doc, with its
+        tok2vec tensor (about 400 bytes a token), is dropped at once. The
+        joined Doc is then made once, at its exact size, and given the
+        annotations one column at a time. Joining the chunk Docs with
+        ``Doc.from_docs`` instead held every chunk, their tensors and the
+        join together: about 1.9 GB for a 10 MB message.
+        """
+        vocab = self.nlp.vocab
+        words: list[str] = []
+        spaces: list[bool] = []
+        interned: dict[str, str] = {}
+        columns = [_Column() for _ in _JOINED]
+        for batch in _batches(_chunks(text), BATCH_CHARS, self.batch_size):
+            for part in self._annotate(batch):
+                words.extend(interned.setdefault(t.text, t.text) for t in part)
+                spaces.extend(bool(t.whitespace_) for t in part)
+                values = part.to_array(_JOINED)
+                for index, column in enumerate(columns):
+                    column.add(values[:, index])
+        joined = Doc(vocab, words=words, spaces=spaces)
+        del words, spaces, interned
+        for attr, column in zip(_JOINED, columns, strict=True):
+            joined.from_array([attr], cast(Ints2d, column.values().reshape(-1, 1)))
+        return joined
 
     def doc(self, text: str) -> Doc:
         return self.docs([text])[0]

@@ -235,3 +235,38 @@ def test_same_findings_and_verdict(
     actual = engine.lint(raw, at=at)
     assert actual.findings == expected.findings
     assert actual.verdict == expected.verdict
+
+
+def _joined_the_old_way(nlp: NlpService, text: str) -> Doc:
+    """Chunks tagged, NER run, then ``Doc.from_docs``: what ``docs()`` did
+    for a long text before it stopped holding every chunk at once."""
+    from proxy.lint.nlp import _chunks
+
+    parts = list(nlp.nlp.pipe(_chunks(text), disable=["ner"]))
+    nlp._recognise_entities(parts)
+    return Doc.from_docs(parts, ensure_whitespace=False)
+
+
+def test_a_long_text_joined_lean_is_the_same_doc(nlp_service: NlpService) -> None:
+    from proxy.lint.nlp import CHUNK_CHARS
+
+    bodies = [_plain_text(raw) for raw in CORPUS[:40]] + TRICKY
+    text = "\n\n".join(bodies)
+    # Also a stretch with no line breaks, and one with no whitespace at all.
+    text += " ".join(bodies[:3]).replace("\n", " ") + "x" * (CHUNK_CHARS + 17) + "\n" + text[:5000]
+    assert len(text) > 10 * CHUNK_CHARS
+    expected = _joined_the_old_way(nlp_service, text)
+    (actual,) = nlp_service.docs([text])
+    assert actual.text == text == expected.text
+    attrs = list(Doc._get_array_attrs())
+    assert np.array_equal(actual.to_array(attrs), expected.to_array(attrs))
+    assert [(e.start, e.end, e.label_) for e in actual.ents] == [
+        (e.start, e.end, e.label_) for e in expected.ents
+    ]
+    assert [(s.start, s.end) for s in actual.sents] == [(s.start, s.end) for s in expected.sents]
+    assert [t.whitespace_ for t in actual] == [t.whitespace_ for t in expected]
+    assert len(actual.ents) > 20
+    # Short and long texts together come back in order, each as alone.
+    mixed = nlp_service.docs(["Maria Lopez called.", text, "See you Tuesday."])
+    assert [d.text for d in mixed] == ["Maria Lopez called.", text, "See you Tuesday."]
+    assert np.array_equal(mixed[1].to_array(attrs), expected.to_array(attrs))
