@@ -141,10 +141,11 @@ class LintEngine:
         already has them (:meth:`lint_many`)."""
         if docs is None:
             # Detectors read each segment as a reader sees it (normalised).
-            docs = (
-                self.nlp.docs(s.detection_text for s in message.segments),
-                self.nlp.docs(s.detection_text for s in message.extra_segments),
-            )
+            # One spaCy call for both kinds of segment: each call has a fixed
+            # cost that is a good part of a short message's.
+            texts = [s.detection_text for s in (*message.segments, *message.extra_segments)]
+            every = self.nlp.docs(texts)
+            docs = (every[: len(message.segments)], every[len(message.segments) :])
         context = InspectionContext(
             settings=self.settings,
             registry=self.registry,
