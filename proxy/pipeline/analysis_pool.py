@@ -152,7 +152,8 @@ class AnalysisPool:
         self._executor = self._new_executor()
         self._waiting: deque[_Waiting] = deque()
         self._running = 0  # batches handed to the current executor, at most size
-        self.batch_sizes: list[int] = []  # for tests and benchmarks: what was batched
+        # The sizes of the latest batches, for tests and benchmarks.
+        self.batch_sizes: deque[int] = deque(maxlen=1000)
 
     def _new_executor(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -187,6 +188,11 @@ class AnalysisPool:
         self._hand_out()
         try:
             return await asyncio.wait_for(asyncio.shield(waiting.future), timeout=self.budget)
+        except asyncio.CancelledError:
+            # The caller is gone (the client hung up): don't judge it later.
+            if waiting.executor is None:
+                self._waiting.remove(waiting)
+            raise
         except TimeoutError:
             if waiting.executor is None:  # still queued: the workers are all busy
                 self._waiting.remove(waiting)

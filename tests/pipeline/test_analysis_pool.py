@@ -191,3 +191,28 @@ def test_waiting_messages_are_batched_without_waiting_for_a_batch() -> None:
         Action.PASS,
         Action.HOLD,
     }
+
+
+def test_a_message_whose_sender_hung_up_is_not_judged_later() -> None:
+    async def scenario() -> None:
+        pool = AnalysisPool(settings(), None)
+        try:
+            await pool.start()
+            busy = asyncio.create_task(lint(pool, long_message(200), "sam@example.org"))
+            await asyncio.sleep(0)
+            gone = asyncio.create_task(
+                lint(pool, example("01-pass-internal.eml"), "sam@example.org")
+            )
+            await asyncio.sleep(0.05)
+            gone.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await gone
+            assert isinstance(await busy, LintResult)
+            after = await lint(pool, example("01-pass-internal.eml"), "sam@example.org")
+            assert isinstance(after, LintResult)
+            # The busy one, then the one after: the cancelled one never went.
+            assert list(pool.batch_sizes) == [1, 1]
+        finally:
+            pool.close()
+
+    asyncio.run(scenario())
