@@ -193,3 +193,25 @@ def test_a_lean_server_talks_smtp() -> None:
         server.close()
         loop.run_until_complete(server.wait_closed())
         loop.close()
+
+
+def test_tactful_connections_find_what_aiosmtpd_would() -> None:
+    """Tactful's own connection class and handler: the cached names are the
+    ones aiosmtpd's search finds (its own smtp_ and auth_ overrides too)."""
+    from proxy.smtp.connection import TactfulSMTP
+    from proxy.smtp.receive import SubmissionHandler
+
+    handler = SubmissionHandler.__new__(SubmissionHandler)  # names only: no state needed
+    names = lean._names(TactfulSMTP, handler)
+
+    def found(obj: object, prefix: str) -> tuple[str, ...]:
+        return tuple(n for n in dir(obj) if n.startswith(prefix))
+
+    assert names.smtp_methods == found(TactfulSMTP, "smtp_")
+    assert names.own_auth == found(TactfulSMTP, "auth_")
+    assert names.handler_auth == found(SubmissionHandler, "auth_")
+    assert names.handle_hooks == found(SubmissionHandler, "handle_")
+    assert {"DATA", "MAIL", "RCPT", "AUTH", "EHLO"} <= {
+        n.removeprefix("smtp_") for n in names.smtp_methods
+    }
+    assert {"auth_PLAIN", "auth_LOGIN"} <= set(names.handler_auth)
