@@ -6,6 +6,12 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# presidio-evaluator (and the transformers it pulls in) live in a venv of
+# their own: only `make bench-eval` needs them, and the proxy must not import
+# transformers at start-up.
+BENCH_VENV  := .venv-bench
+BENCH_PY    := $(BENCH_VENV)/bin/python
+BENCH_STAMP := $(BENCH_VENV)/.installed
 DEBS   := swaks libnet-ssleay-perl libio-socket-ssl-perl msmtp postfix chromium faketime
 DEB_STAMP := var/.debian-packages
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
@@ -16,7 +22,13 @@ export TACTFUL_OFFLINE := 1
 SATURDAY_NIGHT := 2026-12-06 05:30:00
 SPRING_FORWARD := 2027-03-14 13:30:00
 
-.PHONY: run test test-quick test-dated lint typecheck bench bench-proxy lock debian-packages clean
+# axe-core for the accessibility test (tests/review/test_browser_desk.py),
+# from the npm registry at set-up time; tests never download, they skip
+# without it.
+AXE_VERSION := 4.14.1
+AXE := var/axe-core/axe.min.js
+
+.PHONY: axe-core run test test-quick test-dated lint typecheck bench bench-proxy eval bench-eval lock debian-packages clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,7 +62,17 @@ run: $(STAMP)
 	@test -f var/dkim.key || $(VENV)/bin/tactful dkim keygen
 	$(VENV)/bin/tactful serve
 
-test: $(STAMP) $(DEB_STAMP)
+$(AXE):
+	@mkdir -p var/axe-core
+	cd var/axe-core && { npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && \
+	  tar -xzf axe-core-$(AXE_VERSION).tgz package/axe.min.js package/LICENSE && \
+	  mv package/axe.min.js package/LICENSE . && rmdir package && \
+	  rm axe-core-$(AXE_VERSION).tgz; } || \
+	  echo "axe-core could not be fetched (npm); the accessibility check will be skipped"
+
+axe-core: $(AXE)
+
+test: $(STAMP) $(DEB_STAMP) $(AXE)
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
@@ -60,7 +82,7 @@ test-quick: $(STAMP)
 
 # The whole suite again with the machine's clock moved (libfaketime): tests
 # must pass on any day at any hour. Set-up runs first, on the real clock.
-test-dated: $(STAMP) $(DEB_STAMP)
+test-dated: $(STAMP) $(DEB_STAMP) $(AXE)
 	@echo "== the suite on a Saturday night in Chicago ($(SATURDAY_NIGHT) UTC)"
 	faketime '$(SATURDAY_NIGHT)' $(VENV)/bin/pytest -q -p no:cacheprovider
 	@echo "== the suite the morning the clocks go forward ($(SPRING_FORWARD) UTC)"
@@ -80,11 +102,31 @@ bench: $(STAMP) $(DEB_STAMP)
 bench-proxy: $(STAMP) $(DEB_STAMP)
 	$(PY) benchmarks/proxy_throughput.py
 
+# Our own labelled messages (eval/) through the lint engine: precision and
+# recall per entity and category, verdict accuracy, leaks, over-enforcement.
+# Fails below eval/thresholds.yaml.
+eval: $(STAMP)
+	$(PY) benchmarks/eval_set.py
+
+# presidio-evaluator's synthetic sentences (seed 42), Tactful's identifiers
+# against stock Presidio, side by side.
+$(BENCH_STAMP): requirements-bench.lock pyproject.toml
+	test -x $(BENCH_PY) || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_PY) -m pip install --quiet --upgrade pip
+	$(BENCH_PY) -m pip install --quiet --require-hashes -r requirements-bench.lock 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	$(BENCH_PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(BENCH_STAMP)
+
+bench-eval: $(BENCH_STAMP)
+	TRANSFORMERS_VERBOSITY=error $(BENCH_PY) benchmarks/presidio_evaluator_bench.py
+
 # Regenerate the hash-pinned lock after changing pyproject.toml.
 lock:
 	$(PYTHON) -m pip install --quiet uv
-	$(PYTHON) -m uv pip compile pyproject.toml --extra test --extra bench --extra fast --generate-hashes \
+	$(PYTHON) -m uv pip compile pyproject.toml --extra test --extra fast --generate-hashes \
 	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements.lock
+	$(PYTHON) -m uv pip compile pyproject.toml --extra test --extra fast --extra bench --generate-hashes \
+	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements-bench.lock
 
 clean:
-	rm -rf $(VENV) var/.debian-packages
+	rm -rf $(VENV) $(BENCH_VENV) var/.debian-packages

@@ -15,6 +15,24 @@ all of these in time linear in the message, whatever the registry's size.
 
 Only whole registered names and aliases match: "Maria" alone is too common to
 mean client Maria Lopez unless it is listed as her alias.
+
+People also misspell names and use nicknames. A full name (two words or
+more) also matches:
+
+- with its first name swapped for a common nickname or the formal name
+  behind one ("Bob Johnson" for Robert Johnson, and back), from the
+  ``nicknames`` package's list of English given names;
+- with one typo (measured by ``rapidfuzz``) in one word, the other words
+  exact, when the name has eight letters or more: a letter changed or two
+  swapped in a word of four letters or more ("Rosa Dias", "Tania Brooks"),
+  a letter added or dropped only in a word of six or more ("Jonathan
+  Whitfeld"; "Maria Lopezz" is another word, "Ana Ruis" too short a name).
+
+These near matches must be capitalised as names are, and never count when
+they are the sender's own name or the name of anyone on the message's From,
+To or Cc lines (a colleague called Mario Lopez is not client Maria Lopez).
+The near-match index is built with SymSpell's deletion trick (every word
+with one letter deleted), so a look-up stays a few hash probes per word.
 """
 
 from __future__ import annotations
@@ -24,7 +42,11 @@ import threading
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
+
+from nicknames import NickNamer
+from rapidfuzz.distance import OSA
 
 from proxy.core.config import Settings
 from proxy.core.consent import Registry
@@ -39,6 +61,15 @@ _TOKEN = re.compile(r"[^\W_]+")
 _IDENTIFIER_GAP = re.compile(r"[\s\-‐‑‒–—./]{1,3}")
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "‐": "-", "‑": "-", "–": "-"})
 MIN_IDENTIFIER_CHARS = 4
+# A typo is only believed in a full name this long (all its letters), and
+# in a word of at least MIN_TYPO_LETTERS; a letter added or dropped only in
+# a word of MIN_LENGTH_TYPO_LETTERS or more ("Lopezz" is another word, and
+# "Ana Ruis" too short a name to guess at).
+MIN_TYPO_NAME_LETTERS = 8
+MIN_TYPO_LETTERS = 4
+MIN_LENGTH_TYPO_LETTERS = 6
+NICKNAME_SCORE = 0.9
+TYPO_SCORE = 0.85
 
 
 def fold(text: str) -> str:
@@ -80,6 +111,28 @@ class _Match:
     client_id: str
     start: int
     end: int
+    # 1.0 for a registered name, alias or identifier; lower for a nickname
+    # or a one-letter typo of a registered full name.
+    score: float = 1.0
+
+
+def _deletions(word: str) -> set[str]:
+    """The word and every form of it with one letter deleted (SymSpell):
+    two words within one edit share at least one of these."""
+    return {word, *(word[:i] + word[i + 1 :] for i in range(len(word)))}
+
+
+# One word of a full name replaced by a near form: (position, words before,
+# near form, words after).
+_NearKey = tuple[int, tuple[str, ...], str, tuple[str, ...]]
+
+
+_NICKNAMES = NickNamer()
+
+
+def _first_name_variants(first: str) -> set[str]:
+    """Nicknames of a formal first name and formal names of a nickname."""
+    return (_NICKNAMES.nicknames_of(first) | _NICKNAMES.canonicals_of(first)) - {first}
 
 
 class ClientIndex:
@@ -107,6 +160,40 @@ class ClientIndex:
         self._identifiers = {k: tuple(sorted(v)) for k, v in identifiers.items()}
         self._longest_name = longest_name
         self._longest_identifier = longest_identifier
+        self._build_near_names(registry)
+
+    def _build_near_names(self, registry: Registry) -> None:
+        """Nickname forms and one-typo neighbourhoods of every full name."""
+        nicknames: dict[tuple[str, ...], set[str]] = {}
+        near: dict[_NearKey, set[tuple[str, str]]] = {}
+        longest = 0
+        for client in registry.clients().values():
+            for name in client.names:
+                tokens = _tokens(name)
+                if len(tokens) < 2:
+                    continue  # a single name is too common to guess at
+                key = _name_key(tokens, name)
+                words = tuple(t.key for t in tokens)
+                longest = max(longest, len(words))
+                for variant in _first_name_variants(words[0]):
+                    nickname_key = (variant, *key[1:])
+                    if nickname_key not in self._names:
+                        nicknames.setdefault(nickname_key, set()).add(client.client_id)
+                for position, word in enumerate(words):
+                    if len(word) < MIN_TYPO_LETTERS:
+                        continue
+                    if sum(map(len, words)) < MIN_TYPO_NAME_LETTERS:
+                        continue
+                    before, after = words[:position], words[position + 1 :]
+                    for form in _deletions(word):
+                        near.setdefault((position, before, form, after), set()).add(
+                            (client.client_id, word)
+                        )
+        self._name_words = frozenset(word for key in near for word in (*key[1], *key[3]))
+        self._nicknames = {k: tuple(sorted(v)) for k, v in nicknames.items()}
+        self._nickname_firsts = frozenset(key[0] for key in nicknames)
+        self._near = {k: tuple(sorted(v)) for k, v in near.items()}
+        self._longest_near = longest
 
     def __len__(self) -> int:
         return len(self._names) + len(self._identifiers)
@@ -119,6 +206,56 @@ class ClientIndex:
             found.extend(self._names_at(tokens, i, text))
             found.extend(self._identifiers_at(tokens, i, text))
         return _drop_contained(found)
+
+    def find_near(self, text: str) -> list[_Match]:
+        """Nickname forms and one-typo misspellings of full names in ``text``
+        (exact matches are :meth:`find`'s), capitalised as names are."""
+        if not self._nicknames and not self._near:
+            return []
+        tokens = _tokens(text)
+        found: list[_Match] = []
+        for i in range(len(tokens)):
+            found.extend(self._nicknames_at(tokens, i, text))
+            found.extend(self._typos_at(tokens, i, text))
+        return [m for m in _drop_contained(found) if _written_as_name(text, m)]
+
+    def _nicknames_at(self, tokens: Sequence[_Token], i: int, text: str) -> Iterable[_Match]:
+        if tokens[i].key not in self._nickname_firsts:
+            return
+        key: list[str] = []
+        for j in range(i, min(len(tokens), i + self._longest_near)):
+            if j > i:
+                key.append(_gap_key(text[tokens[j - 1].end : tokens[j].start]))
+            key.append(tokens[j].key)
+            for client_id in self._nicknames.get(tuple(key), ()):
+                yield _Match(client_id, tokens[i].start, tokens[j].end, NICKNAME_SCORE)
+
+    def _typos_at(self, tokens: Sequence[_Token], i: int, text: str) -> Iterable[_Match]:
+        # Of a name's first two words, one at least is written exactly.
+        if not any(t.key in self._name_words for t in tokens[i : i + 2]):
+            return
+        for length in range(2, self._longest_near + 1):
+            window = tokens[i : i + length]
+            if len(window) < length:
+                return
+            if any(_gap_key(text[a.end : b.start]) not in _NAME_GAPS for a, b in pairwise(window)):
+                return
+            words = tuple(t.key for t in window)
+            unknown = [p for p, word in enumerate(words) if word not in self._name_words]
+            if len(unknown) > 1:
+                continue  # all words but the misspelt one are a name's, exactly
+            for position, written in enumerate(words):
+                if unknown and position != unknown[0]:
+                    continue
+                if len(written) < MIN_TYPO_LETTERS:
+                    continue
+                before, after = words[:position], words[position + 1 :]
+                for form in _deletions(written):
+                    for client_id, registered in self._near.get(
+                        (position, before, form, after), ()
+                    ):
+                        if _one_typo(written, registered):
+                            yield _Match(client_id, window[0].start, window[-1].end, TYPO_SCORE)
 
     def _names_at(self, tokens: Sequence[_Token], i: int, text: str) -> Iterable[_Match]:
         key: list[str] = []
@@ -141,12 +278,31 @@ class ClientIndex:
                 yield _Match(client_id, tokens[i].start, tokens[j].end)
 
 
+def _one_typo(written: str, registered: str) -> bool:
+    """One letter changed or two swapped; or, in a long word, one added or dropped."""
+    shorter = min(len(written), len(registered))
+    if len(written) != len(registered) and shorter < MIN_LENGTH_TYPO_LETTERS:
+        return False
+    return OSA.distance(written, registered, score_cutoff=1) == 1
+
+
+# Between the words of a name: a space or line break, a hyphen, an apostrophe.
+_NAME_GAPS = frozenset({" ", "-", "'"})
+
+
+def _written_as_name(text: str, match: _Match) -> bool:
+    """Every word of a near match starts with a capital (or all are capitals)."""
+    words = [m.group() for m in _TOKEN.finditer(text, match.start, match.end)]
+    return all(w[0].isupper() for w in words)
+
+
 def _drop_contained(matches: list[_Match]) -> list[_Match]:
     """ "Maria Elena Lopez" also contains alias "Elena Lopez": report the
     longer span once per client. Different clients are all kept: two
     clients with one name is exactly what the policy must hear about."""
     kept: list[_Match] = []
-    for match in sorted(set(matches), key=lambda m: (m.start, -(m.end - m.start), m.client_id)):
+    ranked = sorted(set(matches), key=lambda m: (m.start, m.start - m.end, m.client_id, -m.score))
+    for match in ranked:
         if any(
             k.client_id == match.client_id and k.start <= match.start and match.end <= k.end
             for k in kept
@@ -183,23 +339,51 @@ class ClientDetector:
         index = self.index_for(context.registry)
         if not len(index):
             return []
+        people = _people_on_the_message(message)
         findings: list[Finding] = []
         for segment in message.all_segments:
-            findings.extend(self._segment_findings(index, segment))
+            findings.extend(self._segment_findings(index, segment, people))
         return findings
 
-    def _segment_findings(self, index: ClientIndex, segment: Segment) -> Iterable[Finding]:
+    def _segment_findings(
+        self, index: ClientIndex, segment: Segment, people: Sequence[str]
+    ) -> Iterable[Finding]:
         text = segment.detection_text
-        for match in index.find(text):
+        exact = index.find(text)
+        near = [
+            m
+            for m in index.find_near(text)
+            if not any(m.start < e.end and e.start < m.end for e in exact)
+            and not _is_one_of(text[m.start : m.end], people)
+        ]
+        for match in sorted([*exact, *near], key=lambda m: (m.start, m.end, m.client_id)):
             start, end = segment.span(match.start, match.end)
             yield Finding(
                 entity=Entity.CLIENT,
                 location=segment.source,
                 start=start,
                 end=end,
-                score=1.0,
+                score=match.score,
                 detector=self.name,
                 text=text[match.start : match.end],
                 client_id=match.client_id,
                 quoted=segment.quoted,
             )
+
+
+def _people_on_the_message(message: ParsedMessage) -> tuple[str, ...]:
+    """The sender's name and the From, To and Cc lines, folded: names there
+    are the worker's and their correspondents', never a client's near miss."""
+    lines = [message.from_name]
+    lines += [s.detection_text for s in message.extra_segments if s.signature]
+    return tuple(_words(line) for line in lines if line.strip())
+
+
+def _words(text: str) -> str:
+    """Folded words, one space apart and at both ends, to compare whole words."""
+    return " " + " ".join(_TOKEN.findall(fold(text))) + " "
+
+
+def _is_one_of(name: str, people: Sequence[str]) -> bool:
+    words = _words(name)
+    return any(words in line for line in people)

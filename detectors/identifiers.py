@@ -25,7 +25,6 @@ from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
     EmailRecognizer,
-    PhoneRecognizer,
     SpacyRecognizer,
 )
 from spacy.language import Language
@@ -38,12 +37,15 @@ from detectors.recognizers import (
     LabelledSsnRecognizer,
     MedicaidIdRecognizer,
     MedicareIdRecognizer,
+    PhoneNumberRecognizer,
     StreetAddressRecognizer,
 )
 from proxy.core.config import Settings
 from proxy.core.findings import Entity, Finding
 from proxy.core.message import ParsedMessage, Segment
 from proxy.lint.detector import InspectionContext, extra_segment_docs
+from proxy.lint.public_details import SIGNATURE
+from proxy.lint.signature import is_contact_line
 
 # Presidio logs the words around a match at DEBUG level; those words are
 # client data, so its logger never goes below WARNING in this process.
@@ -70,9 +72,19 @@ SPECIFICITY: tuple[Entity, ...] = (
 )
 SUPPORTED_ENTITIES = frozenset(SPECIFICITY)
 
-# The sender's own signature block is full of these, and they are not client
-# data; everything else (an SSN pasted under a signature) still counts.
-SIGNATURE_EXEMPT = frozenset({Entity.PHONE_NUMBER, Entity.EMAIL_ADDRESS, Entity.PERSON})
+# The sender's own signature block names the sender and colleagues: names
+# there are not client data (a client's name is still found by the
+# ``client`` detector, from the registry).
+SIGNATURE_EXEMPT = frozenset({Entity.PERSON})
+# Phone numbers, email addresses and the office address in a signature are
+# the sender's own when they stand on a contact line ("Office: (312)
+# 555-0100 | Fax: ..."); in a sentence under the sign-off ("Maria's new cell
+# is ...") or under a label of someone else's ("Client address:") they are
+# a client's like anywhere else.
+# Address fields (From, To, Cc...) are names, phone numbers and email
+# addresses by design.
+ADDRESS_FIELD_EXEMPT = frozenset({Entity.PERSON, Entity.PHONE_NUMBER, Entity.EMAIL_ADDRESS})
+CONTACT_ENTITIES = frozenset({Entity.PHONE_NUMBER, Entity.EMAIL_ADDRESS, Entity.STREET_ADDRESS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +177,8 @@ def build_recognizers(settings: Settings, entities: frozenset[Entity]) -> list[E
         Entity.US_SSN: lambda: LabelledSsnRecognizer(supported_language=language),
         Entity.CREDIT_CARD: lambda: CreditCardRecognizer(supported_language=language),
         Entity.US_BANK_NUMBER: lambda: BankAccountRecognizer(supported_language=language),
-        Entity.PHONE_NUMBER: lambda: PhoneRecognizer(
-            supported_language=language, supported_regions=(settings.agency.default_region,)
+        Entity.PHONE_NUMBER: lambda: PhoneNumberRecognizer(
+            (settings.agency.default_region,), supported_language=language
         ),
         Entity.EMAIL_ADDRESS: lambda: EmailRecognizer(supported_language=language),
         Entity.PERSON: lambda: SpacyRecognizer(
@@ -213,7 +225,7 @@ def resolve_overlaps(results: Sequence[RecognizerResult]) -> list[RecognizerResu
     return sorted(kept, key=lambda r: (r.start, r.end))
 
 
-def to_finding(segment: Segment, result: RecognizerResult) -> Finding:
+def to_finding(segment: Segment, result: RecognizerResult, public: str | None = None) -> Finding:
     """``text`` is the value as detectors read it (normalised), which is what
     redaction looks for; ``start``/``end`` point at what was written."""
     start, end = segment.span(result.start, result.end)
@@ -226,6 +238,7 @@ def to_finding(segment: Segment, result: RecognizerResult) -> Finding:
         detector=DETECTOR_NAME,
         text=segment.detection_text[result.start : result.end],
         quoted=segment.quoted,
+        public=public,
     )
 
 
@@ -252,7 +265,12 @@ class _BuiltAnalyzer:
     entities: frozenset[str]  # what the registered recognizers can report
 
     def wanted(self, segment: Segment) -> list[str]:
-        skipped = SIGNATURE_EXEMPT if segment.signature else frozenset()
+        if not segment.signature:
+            skipped: frozenset[Entity] = frozenset()
+        elif is_address_field(segment):
+            skipped = ADDRESS_FIELD_EXEMPT
+        else:
+            skipped = SIGNATURE_EXEMPT
         return sorted(e for e in self.entities if e not in skipped)
 
 
@@ -305,5 +323,55 @@ class IdentifierDetector:
                 score_threshold=self.options.score_threshold,
                 nlp_artifacts=built.nlp_engine.artifacts(doc),
             )
-            findings.extend(to_finding(segment, r) for r in resolve_overlaps(results))
+            kept = resolve_overlaps(results)
+            own = (
+                senders_own(text, kept, (self.settings.agency.name,))
+                if segment.signature
+                else frozenset()
+            )
+            for result in kept:
+                if id(result) not in own:
+                    findings.append(to_finding(segment, result))
+                elif result.entity_type == Entity.STREET_ADDRESS.value:
+                    # Shown, as the agency's office, but no client's address.
+                    findings.append(to_finding(segment, result, public=SIGNATURE))
+                # The sender's own phone and email: not news, not reported.
         return findings
+
+
+def is_address_field(segment: Segment) -> bool:
+    """A header field's segment (``header:To``, ``NAME header:From``)."""
+    return segment.source.startswith("header:") or " header:" in segment.source
+
+
+def senders_own(
+    text: str, results: Sequence[RecognizerResult], agency_names: Sequence[str] = ()
+) -> frozenset[int]:
+    """The ``id`` of each of a signature's results that is the sender's own
+    contact detail: on lines that hold nothing else but labels."""
+    contacts = [r for r in results if r.entity_type in _CONTACT_VALUES]
+    own: set[int] = set()
+    for result in contacts:
+        line_start = text.rfind("\n", 0, result.start) + 1
+        line_end = text.find("\n", result.end)
+        line_end = len(text) if line_end < 0 else line_end
+        on_line = sorted(
+            (c for c in contacts if line_start <= c.start and c.end <= line_end),
+            key=lambda c: c.start,
+        )
+        rest, position = [], line_start
+        for contact in on_line:
+            rest.append(text[position : contact.start])
+            position = contact.end
+        rest.append(text[position:line_end])
+        # A label line of its own just above ("Client address:") counts too.
+        above_end = line_start - 1
+        above = text[text.rfind("\n", 0, max(above_end, 0)) + 1 : max(above_end, 0)]
+        if above.rstrip().endswith(":"):
+            rest.append(above)
+        if is_contact_line(" ".join(rest), agency_names):
+            own.add(id(result))
+    return frozenset(own)
+
+
+_CONTACT_VALUES = frozenset(entity.value for entity in CONTACT_ENTITIES)

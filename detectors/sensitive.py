@@ -20,16 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from spacy.language import Language
-from spacy.matcher import PhraseMatcher
+from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
 from detectors.attribution import (
+    KnownPersonMatcher,
+    PersonCues,
+    attributions,
     build_known_person_matcher,
+    clause_of,
     clauses,
-    is_about_person,
-    person_cue_tokens,
+    person_cues,
 )
+from detectors.context import ConText
 from detectors.sensitive_terms import CategoryTerms, default_terms_dir, load_term_lists
 from proxy.core.config import Settings
 from proxy.core.consent import Registry
@@ -41,6 +45,9 @@ OPTIONS = frozenset({"terms_dir", "categories"})
 SCORE = 0.85
 # Pipes that do not affect lemmas; skipped when lemmatising the term lists.
 NON_LEMMA_PIPES = ("ner", "parser", "senter", "sentencizer")
+WILDCARD = "*"
+SUBJECT = "subject"
+GROUP_SEPARATOR = "#"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +59,10 @@ class TermMatchers:
     lower: PhraseMatcher
     exact: PhraseMatcher
     exclude: PhraseMatcher
+    exclude_wild: Matcher  # exclude phrases with "*"; slower, so run per sentence
+    grouped: tuple[PhraseMatcher, ...]  # in_context terms, labelled by group
+    context_words: tuple[PhraseMatcher, ...]  # their context words, same labels
+    context: ConText
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +71,7 @@ class KnownPeople:
 
     nlp: Language
     registry: Registry
-    matcher: PhraseMatcher
+    matcher: KnownPersonMatcher
 
 
 def _is_base_form(doc: Doc) -> bool:
@@ -69,26 +80,106 @@ def _is_base_form(doc: Doc) -> bool:
     return all(t.lemma_.lower() == t.lower_ for t in doc)
 
 
+def _add_phrases(
+    nlp: Language,
+    lower: PhraseMatcher,
+    lemma: PhraseMatcher,
+    label: str,
+    phrases: Sequence[str],
+    disable: Sequence[str],
+) -> None:
+    """Any-case phrases, and base forms by lemma too ("overdose" -> "overdosed")."""
+    lower.add(label, [nlp.make_doc(t) for t in phrases])
+    base = [d for d in nlp.pipe(phrases, disable=list(disable)) if _is_base_form(d)]
+    if base:
+        lemma.add(label, base)
+
+
+def _exclude_pattern(nlp: Language, phrase: str) -> list[dict[str, Any]]:
+    """An exclude phrase as a token pattern; ``*`` is at most one word."""
+    return [
+        {"OP": "?"} if t.text == WILDCARD else {"LOWER": t.lower_} for t in nlp.make_doc(phrase)
+    ]
+
+
+def _group_label(category: Category, index: int) -> str:
+    return f"{category.value}{GROUP_SEPARATOR}{index}"
+
+
 def build_term_matchers(nlp: Language, lists: Sequence[CategoryTerms]) -> TermMatchers:
     """Compile the term lists; the only place the term texts go through spaCy."""
     lemma = PhraseMatcher(nlp.vocab, attr="LEMMA")
     lower = PhraseMatcher(nlp.vocab, attr="LOWER")
     exact = PhraseMatcher(nlp.vocab, attr="ORTH")
     exclude = PhraseMatcher(nlp.vocab, attr="LOWER")
+    exclude_wild = Matcher(nlp.vocab)
+    grouped_lemma = PhraseMatcher(nlp.vocab, attr="LEMMA")
+    grouped_lower = PhraseMatcher(nlp.vocab, attr="LOWER")
+    context_lemma = PhraseMatcher(nlp.vocab, attr="LEMMA")
+    context_lower = PhraseMatcher(nlp.vocab, attr="LOWER")
     disable = [p for p in NON_LEMMA_PIPES if p in nlp.pipe_names]
     for entry in lists:
         label = entry.category.value
         terms = entry.terms
         if terms.terms:
-            lower.add(label, [nlp.make_doc(t) for t in terms.terms])
-            base = [d for d in nlp.pipe(terms.terms, disable=disable) if _is_base_form(d)]
-            if base:
-                lemma.add(label, base)
+            _add_phrases(nlp, lower, lemma, label, terms.terms, disable)
         if terms.acronyms:
             exact.add(label, [nlp.make_doc(t) for t in terms.acronyms])
-        if terms.exclude:
-            exclude.add(label, [nlp.make_doc(t) for t in terms.exclude])
-    return TermMatchers(nlp, lemma, lower, exact, exclude)
+        plain = [t for t in terms.exclude if WILDCARD not in t.split()]
+        wild = [t for t in terms.exclude if WILDCARD in t.split()]
+        if plain:
+            exclude.add(label, [nlp.make_doc(t) for t in plain])
+        if wild:
+            exclude_wild.add(label, [_exclude_pattern(nlp, t) for t in wild])
+        for index, group in enumerate(terms.in_context):
+            key = _group_label(entry.category, index)
+            _add_phrases(nlp, grouped_lower, grouped_lemma, key, group.terms, disable)
+            _add_phrases(nlp, context_lower, context_lemma, key, group.context, disable)
+    return TermMatchers(
+        nlp,
+        lemma,
+        lower,
+        exact,
+        exclude,
+        exclude_wild,
+        (grouped_lemma, grouped_lower),
+        (context_lemma, context_lower),
+        ConText(nlp),
+    )
+
+
+def _near(doc: Doc, span: Span, other: Span) -> bool:
+    """``other`` is in ``span``'s sentence or the one next to it, with no
+    paragraph break between them."""
+    sentences = {span.sent.start}
+    if span.sent.start > 0:
+        sentences.add(doc[span.sent.start - 1].sent.start)
+    if span.sent.end < len(doc):
+        sentences.add(doc[span.sent.end].sent.start)
+    if other.sent.start not in sentences:
+        return False
+    lo, hi = min(span.start, other.start), max(span.end, other.end)
+    return not any(t.is_space and t.text.count("\n") >= 2 for t in doc[lo:hi])
+
+
+def _in_context_terms(matchers: TermMatchers, doc: Doc) -> list[Span]:
+    """Terms of ``in_context`` groups that have one of their context words near."""
+    found = [s for m in matchers.grouped for s in m(doc, as_spans=True)]
+    if not found:
+        return []
+    contexts: dict[str, list[Span]] = {}
+    for m in matchers.context_words:
+        for s in m(doc, as_spans=True):
+            contexts.setdefault(s.label_, []).append(s)
+    kept = []
+    for span in found:
+        near = contexts.get(span.label_, ())
+        if any(
+            not (c.start < span.end and span.start < c.end) and _near(doc, span, c) for c in near
+        ):
+            category = span.label_.split(GROUP_SEPARATOR, 1)[0]
+            kept.append(Span(doc, span.start, span.end, label=category))
+    return kept
 
 
 def find_terms(matchers: TermMatchers, doc: Doc, order: Sequence[Category]) -> list[Span]:
@@ -96,21 +187,39 @@ def find_terms(matchers: TermMatchers, doc: Doc, order: Sequence[Category]) -> l
 
     A category's excluded phrases knock out its matches they overlap
     ("great depression" is not depression); of overlapping
-    matches the longest wins ("substance abuse" over "abuse"), ties going to
-    the category listed first.
+    matches the longest wins ("substance abuse" over "abuse"), and a match
+    that two categories list counts for both.
     """
+    candidates = [
+        s for m in (matchers.lemma, matchers.lower, matchers.exact) for s in m(doc, as_spans=True)
+    ]
+    candidates.extend(_in_context_terms(matchers, doc))
+    if not candidates:
+        return []
     blocked = {
         (s.label_, i) for s in matchers.exclude(doc, as_spans=True) for i in range(s.start, s.end)
     }
+    if len(matchers.exclude_wild):
+        for start in sorted({s.sent.start for s in candidates}):
+            sentence = doc[start].sent
+            for label, lo, hi in matchers.exclude_wild(sentence):
+                key = doc.vocab.strings[label]
+                blocked.update((key, start + i) for i in range(lo, hi))
     rank = {c.value: n for n, c in enumerate(order)}
     spans = [
-        s
-        for m in (matchers.lemma, matchers.lower, matchers.exact)
-        for s in m(doc, as_spans=True)
-        if not any((s.label_, i) in blocked for i in range(s.start, s.end))
+        s for s in candidates if not any((s.label_, i) in blocked for i in range(s.start, s.end))
     ]
     spans.sort(key=lambda s: (s.start, rank[s.label_]))
-    return sorted(filter_spans(spans), key=lambda s: s.start)
+    kept = filter_spans(spans)
+    # An entry two lists share ("domestic battery": abuse and a charge) is
+    # found once for each category.
+    extents = {(s.start, s.end): s.label_ for s in kept}
+    also = {
+        (s.start, s.end, s.label_): s
+        for s in spans
+        if extents.get((s.start, s.end), s.label_) != s.label_
+    }
+    return sorted([*kept, *also.values()], key=lambda s: (s.start, rank[s.label_]))
 
 
 def _terms_dir(value: object) -> Traversable:
@@ -166,7 +275,7 @@ class SensitiveConditionDetector:
             self._matchers = build_term_matchers(nlp, self._lists)
         return self._matchers
 
-    def _known_people(self, nlp: Language, registry: Registry) -> PhraseMatcher:
+    def _known_people(self, nlp: Language, registry: Registry) -> KnownPersonMatcher:
         known = self._known
         if known is None or known.nlp is not nlp or known.registry is not registry:
             known = KnownPeople(nlp, registry, build_known_person_matcher(nlp, registry.clients()))
@@ -191,33 +300,64 @@ class SensitiveConditionDetector:
                     f"detector 'sensitive' got a spaCy doc that does not belong to "
                     f"message segment {index + 1} of {len(message.segments)}"
                 )
-            findings.extend(self._inspect_segment(segment, doc, matchers, known, message))
+        named = self._subject_names_someone(message, context.docs, known)
+        for segment, doc in zip(message.segments, context.docs, strict=True):
+            findings.extend(
+                self._inspect_segment(segment, doc, matchers, known, message, named=named)
+            )
         for segment, doc in extra_segment_docs(message, context):
             findings.extend(self._inspect_segment(segment, doc, matchers, known, message))
         return findings
+
+    def _subject_names_someone(
+        self, message: ParsedMessage, docs: Sequence[Doc], known: KnownPersonMatcher
+    ) -> bool:
+        """A registered client or case number in the subject line: "Re: Ana
+        Torres" makes a body's "Started Suboxone last week" about Ana."""
+        return any(
+            person_cues(
+                doc,
+                sender_name=message.from_name,
+                known=known(doc),
+                case_patterns=self._case_patterns,
+            ).identity
+            for segment, doc in zip(message.segments, docs, strict=True)
+            if segment.source == SUBJECT
+        )
 
     def _inspect_segment(
         self,
         segment: Segment,
         doc: Doc,
         matchers: TermMatchers,
-        known: PhraseMatcher,
+        known: KnownPersonMatcher,
         message: ParsedMessage,
+        *,
+        named: bool = False,
     ) -> list[Finding]:
+        """``named``: the subject line names a client, so a body's condition
+        with nobody else around is about them."""
         spans = find_terms(matchers, doc, self.categories)
         if not spans:
             return []
+        doc_clauses = clauses(doc)
         if segment.signature:
             # The sender describing their own job is not a disclosure about anyone.
-            cues: frozenset[int] = frozenset()
+            about = [False] * len(spans)
         else:
-            cues = person_cue_tokens(
+            cues: PersonCues = person_cues(
                 doc,
                 sender_name=message.from_name,
-                known=known(doc, as_spans=True),
+                known=known(doc),
                 case_patterns=self._case_patterns,
+                quoted=segment.quoted,
             )
-        doc_clauses = clauses(doc)
+            scopes = [clause_of(span, doc_clauses) for span in spans]
+            modifiers = matchers.context.modifiers(doc, spans, scopes)
+            elsewhere = named and segment.source != SUBJECT
+            about = attributions(
+                doc, spans, doc_clauses, cues, modifiers, named_elsewhere=elsewhere
+            )
         return [
             Finding(
                 entity=Entity.SENSITIVE_CONDITION,
@@ -228,8 +368,8 @@ class SensitiveConditionDetector:
                 detector=self.name,
                 text=span.text,
                 category=Category(span.label_),
-                about_person=is_about_person(span, doc_clauses, cues),
+                about_person=about_person,
                 quoted=segment.quoted,
             )
-            for span in spans
+            for span, about_person in zip(spans, about, strict=True)
         ]

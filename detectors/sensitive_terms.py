@@ -15,7 +15,17 @@ File format (``<terms_dir>/<category>.yaml``)::
     terms: [overdose, bipolar disorder]    # any case; base forms also match
                                            # inflections ("overdose" -> "overdosed")
     acronyms: [PTSD, PrEP]                 # exact capitalisation ("prep" is not PrEP)
-    exclude: [great depression]            # any case; overlapping matches are dropped
+    exclude: [great depression, addicted to * phone]
+                                           # any case; overlapping matches are dropped;
+                                           # "*" stands for at most one word
+    in_context:                            # words that count only near others
+      - description: injuries, when abuse is being described
+        terms: [bruises, black eye]        # any case, base forms as for terms
+        context: [hit, slapped, CPS]       # any case, base forms as for terms
+
+An ``in_context`` term counts when one of its group's context words is in the
+same sentence or the sentence next to it, in the same paragraph: "bruises"
+in a report of a slap, not on a peach.
 """
 
 from __future__ import annotations
@@ -58,6 +68,23 @@ def _clean(values: tuple[str, ...], *, lower: bool) -> tuple[str, ...]:
     return tuple(dict.fromkeys(cleaned))
 
 
+class ContextGroup(BaseModel):
+    """Terms that imply the category only beside one of their context words."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: str = ""
+    terms: tuple[str, ...]
+    context: tuple[str, ...]
+
+    @field_validator("terms", "context")
+    @classmethod
+    def _any_case(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must list at least one entry")
+        return _clean(value, lower=True)
+
+
 class TermList(BaseModel):
     """One category's vocabulary, as an agency wrote it."""
 
@@ -67,8 +94,9 @@ class TermList(BaseModel):
     terms: tuple[str, ...] = ()
     acronyms: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    in_context: tuple[ContextGroup, ...] = ()
 
-    @field_validator("terms", "acronyms", "exclude", mode="before")
+    @field_validator("terms", "acronyms", "exclude", "in_context", mode="before")
     @classmethod
     def _empty_key(cls, value: object) -> object:
         """A key whose entries were all deleted reads as null in YAML."""
@@ -97,8 +125,10 @@ def _describe(exc: ValidationError, path: Traversable) -> str:
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (allowed: description, terms, acronyms, exclude)"
+        if err["type"] == "extra_forbidden" and err["loc"][0] == "in_context":
+            msg = "unknown key (allowed in an in_context group: description, terms, context)"
+        elif err["type"] == "extra_forbidden":
+            msg = f"unknown key (allowed: {', '.join(TermList.model_fields)})"
         elif err["type"] == "string_type":
             msg += " (put quotes around numbers and words like yes/no)"
         lines.append(f"  {key}: {msg}")
@@ -117,8 +147,7 @@ def load_term_list(path: Traversable) -> TermList:
         raise TermListError(f"term list {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise TermListError(
-            f"term list {path} must be a mapping with the keys "
-            "description, terms, acronyms, exclude"
+            f"term list {path} must be a mapping with the keys {', '.join(TermList.model_fields)}"
         )
     try:
         return TermList.model_validate(data)

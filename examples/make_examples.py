@@ -58,3 +58,7 @@ mk("16-internal-ssn", "Sam Colleague <scolleague@example.org>", "Benefits form",
    "Sam,\n\nFor the benefits form, the SSN is 512-44-8821.")
 mk("17-holiday", "Rosa Diaz <rosa.diaz@example.com>", "Friday",
    "Hi Rosa,\n\nAre you still free on Friday afternoon?", date="Thu, 26 Nov 2026 11:00:00 -0600")
+mk("18-scope-in", "Dana Ortiz <dortiz@ortiz-law.example.com>", "Treatment update for the hearing",
+   "Hi Dana,\n\nAs you asked for the hearing: Alex Morgan has attended every methadone treatment session since March.")
+mk("19-scope-out", "Dana Ortiz <dortiz@ortiz-law.example.com>", "Treatment update for the hearing",
+   "Hi Dana,\n\nAlex Morgan has attended every methadone treatment session since March. He was also diagnosed with depression last month.")

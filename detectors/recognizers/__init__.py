@@ -5,6 +5,7 @@ from detectors.recognizers.case_number import CaseNumberRecognizer
 from detectors.recognizers.date_of_birth import DateOfBirthRecognizer
 from detectors.recognizers.medicaid import MedicaidIdRecognizer
 from detectors.recognizers.medicare import MedicareIdRecognizer
+from detectors.recognizers.phone import PhoneNumberRecognizer
 from detectors.recognizers.ssn import LabelledSsnRecognizer
 from detectors.recognizers.street_address import StreetAddressRecognizer
 
@@ -15,5 +16,6 @@ __all__ = [
     "LabelledSsnRecognizer",
     "MedicaidIdRecognizer",
     "MedicareIdRecognizer",
+    "PhoneNumberRecognizer",
     "StreetAddressRecognizer",
 ]

@@ -23,9 +23,11 @@ from starlette.routing import BaseRoute, Mount
 
 from proxy.accounts.auth import parse_host_port
 from proxy.accounts.users import UsersFile, UsersFileError
+from proxy.app.health import health_routes
 from proxy.core.clock import Clock, system_clock
 from proxy.core.config import Settings
 from proxy.core.consent import Channel
+from proxy.core.metrics import Metrics
 from proxy.outbound.dkim_sign import signer_from_settings
 from proxy.outbound.target import probe_extensions, upstream_from_settings
 from proxy.pipeline.act import DeliveryRecorder, Pipeline
@@ -44,11 +46,13 @@ from proxy.smtp.replies import PipelineProcessor
 from proxy.smtp.server import RunningServer
 from proxy.smtp.server import serve as serve_smtp
 from proxy.store.audit import AuditTrail
+from proxy.store.cluster import ClusterJobs
 from proxy.store.crypto import MessageCipher, load_or_create_key
 from proxy.store.db import make_engine
 from proxy.store.disclosures import DisclosureRecorder, record_spooled_delivery
 from proxy.store.login_failures import LoginFailures, LoginLimits
 from proxy.store.migrations import upgrade
+from proxy.store.spool_metrics import SpoolCollector
 from proxy.store.spool_store import SpoolStore
 from proxy.store.spool_view import SpooledMessage
 
@@ -68,13 +72,19 @@ def build_services(
         upgrade(engine)
     cipher = MessageCipher(load_or_create_key(settings.hold))
     spool = SpoolStore(
-        engine, cipher, clock=clock, expire_after=timedelta(days=settings.hold.expire_days)
+        engine,
+        cipher,
+        clock=clock,
+        expire_after=timedelta(days=settings.hold.expire_days),
+        lease=timedelta(seconds=settings.hold.delivery_lease_seconds),
     )
     outbound = Outbound(
         upstream=upstream_from_settings(settings),
         signer=signer_from_settings(settings, clock),
         findings_header=settings.notices.findings_header,
     )
+    metrics = Metrics()
+    metrics.register(SpoolCollector(engine, clock))
     return Services(
         settings=settings,
         clock=clock,
@@ -84,11 +94,14 @@ def build_services(
         outbound=outbound,
         notices=NoticeQueue(spool, settings),
         linter=None,
-        logins=login_failures(settings, engine, clock),
+        logins=login_failures(settings, engine, clock, metrics=metrics),
+        metrics=metrics,
     )
 
 
-def login_failures(settings: Settings, engine: Engine, clock: Clock) -> LoginFailures:
+def login_failures(
+    settings: Settings, engine: Engine, clock: Clock, *, metrics: Metrics | None = None
+) -> LoginFailures:
     """The one login throttle every door shares (see :mod:`proxy.store.login_failures`)."""
     users = UsersFile(settings.smtp.users_file)
 
@@ -102,7 +115,9 @@ def login_failures(settings: Settings, engine: Engine, clock: Clock) -> LoginFai
         settings.review.login_max_failures,
         timedelta(minutes=settings.review.login_lockout_minutes),
     )
-    return LoginFailures(engine, limits, clock=clock, account_exists=account_exists)
+    return LoginFailures(
+        engine, limits, clock=clock, account_exists=account_exists, metrics=metrics
+    )
 
 
 def channel_forwarders(
@@ -137,6 +152,7 @@ def build_pipeline(
         links=links,
         recorder=recorder or DisclosureRecorder(services.engine),
         warnings=AuditTrail(services.engine),
+        metrics=services.metrics,
     )
 
 
@@ -191,13 +207,20 @@ class EmbeddedHttpServer(uvicorn.Server):
 
 
 async def _start_http(
-    services: Services, sms_routes: Sequence[BaseRoute]
+    services: Services, sms_routes: Sequence[BaseRoute], pool: AnalysisPool | None = None
 ) -> tuple[uvicorn.Server, asyncio.Task[Any], tuple[str, int]]:
-    """The HTTP side: the SMS API's routes, then the review web app."""
-    app = Starlette(routes=[*sms_routes, Mount("/", app=build_review_app(services))])
+    """The HTTP side: health and metrics, the SMS API's routes, then the
+    review web app."""
+    model_ready = pool.ready if pool is not None else None
+    routes = [*health_routes(services, model_ready), *sms_routes]
+    app = Starlette(routes=[*routes, Mount("/", app=build_review_app(services))])
     listen = services.settings.review.listen
     host, port = parse_host_port(listen, default_port=8025)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    # log_config=None: uvicorn's records go to the process's own handler
+    # (text or JSON lines, see proxy.core.logs) instead of a format of its own.
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="off", log_config=None
+    )
     server = EmbeddedHttpServer(config)
     task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:
@@ -210,18 +233,30 @@ async def _start_http(
 
 
 async def _every(
-    seconds: float, job: Callable[[Services, datetime], Awaitable[object]], services: Services
+    name: str,
+    every: timedelta,
+    job: Callable[[Services, datetime], Awaitable[object]],
+    services: Services,
+    holder: str,
 ) -> None:
-    """Run ``job(services, now)`` every ``seconds`` (the reviewers' digest)
-    until cancelled; a failing round is logged and the next one still runs."""
+    """Run ``job(services, now)`` every ``every`` (the reviewers' digest)
+    once across the cluster, until cancelled: each node looks every minute
+    (or every period, if shorter) and runs the job only if it wins this
+    period's claim (:class:`proxy.store.cluster.ClusterJobs`). A failing
+    round is logged and the next one still runs."""
+    jobs = ClusterJobs(services.engine)
+    poll = min(every.total_seconds(), 60.0)
+    try:  # the first period starts now, as on a single node
+        await asyncio.to_thread(jobs.claim, name, services.clock(), every, holder)
+    except Exception as exc:
+        log.error("periodic job %s cannot reach the database: %s", name, type(exc).__name__)
     while True:
-        await asyncio.sleep(seconds)
+        await asyncio.sleep(poll)
         try:
-            await job(services, services.clock())
+            if await asyncio.to_thread(jobs.claim, name, services.clock(), every, holder):
+                await job(services, services.clock())
         except Exception as exc:
-            log.error(
-                "periodic job %s failed: %s", getattr(job, "__name__", job), type(exc).__name__
-            )
+            log.error("periodic job %s failed: %s", name, type(exc).__name__)
 
 
 async def start(
@@ -263,10 +298,16 @@ async def start(
     loop = asyncio.get_running_loop()
     running._tasks.append(loop.create_task(scheduler.run()))
     if settings.review.digest_hours > 0:
-        digest = _every(settings.review.digest_hours * 3600.0, send_digest, services)
+        digest = _every(
+            "review-digest",
+            timedelta(hours=settings.review.digest_hours),
+            send_digest,
+            services,
+            scheduler.owner,
+        )
         running._periodic.append(loop.create_task(digest))
     sms_routes = build_sms_routes(services, pipeline)
-    server, task, address = await _start_http(services, sms_routes)
+    server, task, address = await _start_http(services, sms_routes, pool)
     running.http, running.http_address = server, address
     running._tasks.append(task)
     return running

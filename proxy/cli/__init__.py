@@ -23,7 +23,7 @@ EXIT_USAGE = 2
 # present yet (a later stage) is simply skipped.
 COMMAND_MODULES = (
     "lint", "detectors", "consent", "db", "user", "serve", "held", "dkim", "audit",
-    "disclosures",
+    "disclosures", "config",
 )
 
 

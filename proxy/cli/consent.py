@@ -188,11 +188,15 @@ def _as_json(record: ConsentRecord, state: str) -> dict[str, object]:
         "preferred": record.preferred,
         "identifiers": list(record.identifiers),
         "notes": record.notes,
+        "recipient_name": record.recipient_name,
+        "scope": list(record.scope),
+        "purpose": record.purpose,
+        "part2": record.part2,
     }
 
 
 _TABLE_COLUMNS = ("CLIENT", "NAME", "RELATIONSHIP", "CHANNEL", "ADDRESS", "STATE", "EXPIRES",
-                  "PREFERRED")
+                  "PREFERRED", "SCOPE", "PURPOSE", "PART2")
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -222,6 +226,9 @@ def run_list(args: argparse.Namespace) -> int:
             _state(r, settings, now),
             r.expires_on.isoformat() if r.expires_on else "never",
             "yes" if r.preferred else "no",
+            (";".join(r.scope) or "any") if r.relationship.value == "authorized" else "-",
+            r.purpose or "-",
+            "yes" if r.part2 else "no",
         )
         for r in records
     ]

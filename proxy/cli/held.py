@@ -4,11 +4,13 @@ The review web app is the everyday tool; this is the one that works over
 SSH at 7 a.m. when the web app is down, and the one admins script. It
 decides through the same review service as the web app
 (:mod:`proxy.review.decisions`): the same compare-and-set, so a terminal
-and a browser deciding at once cannot both win, the same four-eyes rule
-(the ``--as`` name, plus the sender addresses of the account of that name
-in the user file), and the same sender notices (the scheduler in
-``tactful serve`` sends them). This module only turns argv into a call and
-the outcome into a message and an exit code.
+and a browser deciding at once cannot both win, the same rules on who
+decides (``--as`` must name a reviewer or admin account in the user file,
+never the operating-system user; four eyes with that account's sender
+addresses; routing when ``review.enforce_routing`` is on; deleting is an
+admin's), and the same sender notices (the scheduler in ``tactful serve``
+sends them). This module only turns argv into a call and the outcome into
+a message and an exit code.
 
 Nothing here prints message content except ``show --raw``, which an admin
 asks for.
@@ -17,9 +19,7 @@ asks for.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,11 +41,14 @@ from proxy.review.decisions import (
     Done,
     Missing,
     NoReason,
+    NotAllowed,
     OwnMessage,
     Reviewer,
     ReviewService,
     clean_reason,
 )
+from proxy.review.routing import NotAReviewer, NotAssigned, Routing
+from proxy.review.titles import sent_by_person, titles_in
 from proxy.store.crypto import DecryptionError, MessageCipher, load_or_create_key
 from proxy.store.spool_model import SpoolState
 from proxy.store.spool_store import MIN_PREFIX, Ambiguous, SpoolStore
@@ -98,14 +101,16 @@ def register(
     for name, func, summary in (
         ("release", run_release, "send a held message on to its recipients"),
         ("reject", run_reject, "return a held message to its sender, unsent"),
-        ("delete", run_delete, "delete a held message without sending it"),
+        ("delete", run_delete, "delete a held message without sending it (admins)"),
     ):
         decide = actions.add_parser(
             name, parents=[common], help=summary,
             description=(
                 f"{summary[0].upper()}{summary[1:]}. The reason is recorded"
                 + (" and sent to the sender" if name == "reject" else "")
-                + ". You cannot decide on a message you sent yourself."
+                + ". --as names your reviewer or admin account. You cannot decide on "
+                "a message you sent yourself, nor, while review.enforce_routing is on, on "
+                "mail review.supervisors routes to other reviewers (admins may)."
             ),
         )  # fmt: skip
         decide.add_argument("id", metavar="ID", help="message id or its first characters")
@@ -116,7 +121,7 @@ def register(
         )  # fmt: skip
         decide.add_argument(
             "--as", dest="reviewer", metavar="NAME", default=None,
-            help="your reviewer name (default: $USER)",
+            help="your reviewer or admin account (required; the decision is recorded as yours)",
         )  # fmt: skip
         decide.set_defaults(func=func)
 
@@ -182,18 +187,21 @@ def run_list(args: argparse.Namespace) -> int:
     try:
         with _open(args) as ctx:
             messages = ctx.spool.by_state(None) if args.all else ctx.spool.list_held()
+            # Tactful's own notices to workers are not review items.
+            messages = [m for m in messages if sent_by_person(m)]
+            subjects = titles_in(ctx.spool, messages)
     except DatabaseUnavailable as exc:
         return fail(str(exc), EXIT_USAGE)
     now = system_clock()
     if args.json:
-        json.dump([list_json(m, now) for m in messages], sys.stdout, indent=2)
+        json.dump([list_json(m, now, subjects[m.id]) for m in messages], sys.stdout, indent=2)
         sys.stdout.write("\n")
         return EXIT_OK
     if not messages:
         print("No messages are waiting for a decision." if not args.all
               else "The spool is empty.")  # fmt: skip
         return EXIT_OK
-    header, rows = list_table(messages, now, all_states=args.all)
+    header, rows = list_table(messages, now, all_states=args.all, subjects=subjects)
     print_table(header, rows, sys.stdout)
     return EXIT_OK
 
@@ -209,11 +217,12 @@ def run_show(args: argparse.Namespace) -> int:
                 return found
             if args.raw:
                 return _print_raw(ctx.spool, found)
+            subject = titles_in(ctx.spool, [found])[found.id]
             if args.json:
-                json.dump(show_json(found, system_clock()), sys.stdout, indent=2)
+                json.dump(show_json(found, system_clock(), subject), sys.stdout, indent=2)
                 sys.stdout.write("\n")
             else:
-                print_show(found, ctx.settings, sys.stdout, system_clock())
+                print_show(found, ctx.settings, sys.stdout, system_clock(), subject)
             return EXIT_OK
     except DatabaseUnavailable as exc:
         return fail(str(exc), EXIT_USAGE)
@@ -244,14 +253,10 @@ def _print_raw(spool: SpoolStore, message: SpooledMessage) -> int:
 
 
 def _reviewer(args: argparse.Namespace) -> str | None:
+    """The --as name. Never the operating-system user: whoever is at the
+    terminal (root, a shared service account) is not who the four-eyes
+    rule and the audit trail must name."""
     name: str | None = args.reviewer
-    if name is None:
-        name = os.environ.get("USER")
-        if not name:
-            try:
-                name = getpass.getuser()
-            except (OSError, KeyError):
-                name = None
     return name.strip() if name and name.strip() else None
 
 
@@ -283,7 +288,11 @@ def _decide(args: argparse.Namespace, action: Action) -> int:
         return fail("--reason must say why (it is recorded with the decision)", EXIT_USAGE)
     name = _reviewer(args)
     if name is None:
-        return fail("who is deciding? give --as NAME (no $USER is set)", EXIT_USAGE)
+        return fail(
+            "who is deciding? give --as NAME, your reviewer or admin account "
+            "(`tactful user list` shows them); the decision is recorded as theirs",
+            EXIT_USAGE,
+        )
     short = _too_short(args.id)
     if short is not None:
         return short
@@ -293,20 +302,40 @@ def _decide(args: argparse.Namespace, action: Action) -> int:
             if isinstance(found, int):
                 return found
             # Four eyes also knows the sender addresses of --as's account.
-            reviewer = Reviewer.looked_up(name, load_users(ctx.settings.smtp.users_file))
-            service = ReviewService(ctx.spool, NoticeQueue(ctx.spool, ctx.settings))
+            directory = load_users(ctx.settings.smtp.users_file)
+            reviewer = Reviewer.looked_up(name, directory)
+            routing = Routing.configured(ctx.settings.review, lambda: directory)
+            service = ReviewService(ctx.spool, NoticeQueue(ctx.spool, ctx.settings), routing)
             outcome = service.decide(reviewer, found.id, action, reason)
-            return _report(outcome, found.id, name)
+            return _report(outcome, found.id, name, ctx.settings)
     except DatabaseUnavailable as exc:
         return fail(str(exc), EXIT_USAGE)
     except UsersFileError as exc:
         return fail(f"{exc} (it says which addresses are yours, for four eyes)", EXIT_USAGE)
 
 
-def _report(outcome: Decision, shown: str, reviewer: str) -> int:
+def _report(outcome: Decision, shown: str, reviewer: str, settings: Settings) -> int:
     match outcome:
         case Done():
             return _done(outcome)
+        case NotAReviewer():
+            return fail(
+                f"--as {reviewer!r} is not a reviewer or admin account in "
+                f"{settings.smtp.users_file}; give your own reviewer account "
+                "(`tactful user list` shows them)",
+                EXIT_USAGE,
+            )
+        case NotAllowed():
+            return fail(
+                f"{reviewer} is a reviewer; only an admin may {outcome.action.value} a message",
+                EXIT_USAGE,
+            )
+        case NotAssigned():
+            return fail(
+                f"message {shown} is for {', '.join(outcome.reviewers)} to decide "
+                "(review.supervisors); only they or an admin may release or return it",
+                EXIT_FINDINGS,
+            )
         case OwnMessage():
             return fail(
                 f"you ({reviewer}) sent message {shown}; another reviewer must decide on it "

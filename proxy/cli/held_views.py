@@ -3,13 +3,15 @@ JSON and the plain-text description of one spooled message.
 
 Kept apart from :mod:`proxy.cli.held`, which opens the spool and decides,
 so each stays short. These functions only format what they are given,
-including ``now``: the command reads the clock. They never print message
-content or matched values (``show --raw`` is the command's own).
+including ``now`` and the subjects: the command reads the clock and the
+spool. Of the content they print only the subject (or a text's first
+words), which is how supervisors know a message; never matched values
+(``show --raw`` is the command's own).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -18,7 +20,9 @@ from proxy.store.spool_model import SpoolState
 from proxy.store.spool_view import SpooledMessage
 
 SHORT_ID = 12  # characters of the id shown in lists; MIN_PREFIX of them resolve
-LIST_COLUMNS = ("ID", "AGE", "STATE", "SENDER", "TO", "RULES")
+LIST_COLUMNS = ("ID", "AGE", "STATE", "SUBJECT", "SENDER", "TO", "RULES")
+# A table row stays readable in a terminal; the JSON has it whole.
+SUBJECT_WIDTH = 40
 
 
 def age(since: datetime, now: datetime) -> str:
@@ -38,10 +42,15 @@ def _local(moment: datetime, settings: Settings) -> str:
     return moment.astimezone(settings.agency.tz).strftime("%a %d %b %Y %H:%M %Z")
 
 
-def list_json(message: SpooledMessage, now: datetime) -> dict[str, Any]:
+def _cell(text: str, width: int = SUBJECT_WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def list_json(message: SpooledMessage, now: datetime, subject: str = "") -> dict[str, Any]:
     return {
         "id": message.id,
         "short_id": message.id[:SHORT_ID],
+        "subject": subject,
         "state": message.state.value,
         "kind": message.kind.value,
         "sender": message.sender,
@@ -61,10 +70,10 @@ def list_json(message: SpooledMessage, now: datetime) -> dict[str, Any]:
     }
 
 
-def show_json(message: SpooledMessage, now: datetime) -> dict[str, Any]:
+def show_json(message: SpooledMessage, now: datetime, subject: str = "") -> dict[str, Any]:
     summary = message.summary
     return {
-        **list_json(message, now),
+        **list_json(message, now, subject),
         "recipients": list(message.recipients),
         "release_after": _iso(message.release_after),
         "decision_reason": message.decision_reason,
@@ -88,7 +97,11 @@ def show_json(message: SpooledMessage, now: datetime) -> dict[str, Any]:
 
 
 def list_table(
-    messages: Sequence[SpooledMessage], now: datetime, *, all_states: bool
+    messages: Sequence[SpooledMessage],
+    now: datetime,
+    *,
+    all_states: bool,
+    subjects: Mapping[str, str] | None = None,
 ) -> tuple[tuple[str, ...], list[list[str]]]:
     """Header and rows for ``held list``; STATE only when not all are held."""
     header = LIST_COLUMNS if all_states else tuple(c for c in LIST_COLUMNS if c != "STATE")
@@ -98,6 +111,7 @@ def list_table(
             m.id[:SHORT_ID],
             age(m.received_at, now),
             m.state.value,
+            _cell((subjects or {}).get(m.id, "") or "-"),
             m.sender,
             str(len(m.recipients)),
             ",".join(m.summary.rule_codes) or "-",
@@ -134,12 +148,15 @@ def _describe_state(message: SpooledMessage, settings: Settings) -> str:
     return message.state.value
 
 
-def print_show(message: SpooledMessage, settings: Settings, out: TextIO, now: datetime) -> None:
+def print_show(
+    message: SpooledMessage, settings: Settings, out: TextIO, now: datetime, subject: str = ""
+) -> None:
     summary = message.summary
     marks = (("urgent", summary.urgent), ("sender override", summary.override))
     flags = [name for name, on in marks if on]
     lines = [
         f"Message {message.id}",
+        f"  Subject:    {subject or '-'}",
         f"  State:      {_describe_state(message, settings)}",
         f"  From:       {message.sender} (account {message.user})",
         f"  To:         {', '.join(message.recipients)}",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
 
@@ -13,6 +12,7 @@ from proxy.app.eventloop import CHOICES, EventLoopUnavailableError, loop_factory
 from proxy.app.eventloop import run as run_loop
 from proxy.cli import EXIT_OK, EXIT_USAGE
 from proxy.core.config import Settings, load_settings
+from proxy.core.logs import configure_logging
 
 
 def register(
@@ -43,6 +43,11 @@ def register(
         choices=CHOICES,
         default="auto",
         help="the event loop: uvloop if installed (auto, the default), or asyncio's own",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="override log_format: text lines, or one JSON object per line",
     )
     parser.set_defaults(func=run)
 
@@ -83,10 +88,8 @@ async def _serve(settings: Settings, db_url: str, loop_name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     settings = _with_overrides(load_settings(args.config), args)
+    configure_logging(args.log_format or settings.log_format)
     db_url: str = args.db or settings.database.url
     try:
         loop_name, _ = loop_factory(args.event_loop)

@@ -63,6 +63,13 @@ class Agency(_Strict):
     contact_details: tuple[str, ...] = ()
     # Optional CSV (name,address,phone) of public places: courts, clinics, hotlines.
     public_directory: str | None = None
+    # The agency's web domains (its email domains are ``domains``): addresses
+    # at either are the agency's, never a client's.
+    web_domains: tuple[str, ...] = ()
+    # The agency's standard disclaimers, as written under its mail: read as
+    # boilerplate, like the signature (common legal notices are recognised
+    # without being listed).
+    disclaimers: tuple[str, ...] = ()
 
     @field_validator("timezone")
     @classmethod
@@ -83,7 +90,7 @@ class Agency(_Strict):
                 raise ValueError(f"invalid regex {pattern!r}: {exc}") from exc
         return value
 
-    @field_validator("domains")
+    @field_validator("domains", "web_domains")
     @classmethod
     def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(d.lower().strip() for d in value)
@@ -188,6 +195,9 @@ class RuleConfig(_Strict):
     external: Action | None = None
     sms: Action | None = None
     overridable: bool = True
+    # A warn from this rule sends the sender a short notice with its advice
+    # (the message itself goes as written).
+    warn_notice: bool = True
 
     def action_for(self, kind: str, channel: str) -> Action:
         if channel == "sms" and self.sms is not None:
@@ -207,6 +217,54 @@ class Database(_Strict):
 class TlsFiles(_Strict):
     cert_file: str | None = None
     key_file: str | None = None
+
+
+def _cidr_networks(value: Any) -> Any:
+    """CIDR strings to networks, with a plain-words error for a bad one."""
+    if not isinstance(value, list | tuple):
+        return value
+    networks: list[IPv4Network | IPv6Network] = []
+    for item in value:
+        try:
+            networks.append(ip_network(str(item), strict=True))
+        except ValueError as exc:
+            raise ValueError(
+                f"{item!r} is not a network in CIDR form (e.g. 192.168.1.0/24): {exc}"
+            ) from exc
+    return tuple(networks)
+
+
+class Gateway(_Strict):
+    """Gateway mode: the agency's own mail system (Postfix, Microsoft 365,
+    Google Workspace, a filter appliance) relays its outgoing mail through
+    Tactful, so workers keep their mail program and password.
+
+    A client is the mail system when it connects from ``networks`` (and,
+    with ``client_ca_file``, shows a certificate signed by that CA, named
+    in ``client_names`` if any are listed), or when it logs in as one of
+    ``relay_accounts``. Its envelope sender must be an address in
+    ``agency.domains`` and the header From: must be that same address:
+    the sender is the worker the mail is judged and answered for.
+    """
+
+    networks: tuple[IPv4Network | IPv6Network, ...] = ()
+    client_ca_file: str | None = None
+    client_names: tuple[str, ...] = ()
+    relay_accounts: tuple[str, ...] = ()
+
+    @field_validator("networks", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        return _cidr_networks(value)
+
+    @field_validator("client_names", "relay_accounts")
+    @classmethod
+    def _names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(name.strip().lower() for name in value)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.networks or self.relay_accounts)
 
 
 class Smtp(_Strict):
@@ -236,6 +294,7 @@ class Smtp(_Strict):
     # Postfix's permit_mynetworks), e.g. a copier or a load generator. Their
     # mail is linted like any other. Empty: everyone must log in.
     trusted_networks: tuple[IPv4Network | IPv6Network, ...] = ()
+    gateway: Gateway = Gateway()
 
     @property
     def reserve(self) -> int:
@@ -255,17 +314,7 @@ class Smtp(_Strict):
     @field_validator("trusted_networks", mode="before")
     @classmethod
     def _networks(cls, value: Any) -> Any:
-        if not isinstance(value, list | tuple):
-            return value
-        networks: list[IPv4Network | IPv6Network] = []
-        for item in value:
-            try:
-                networks.append(ip_network(str(item), strict=True))
-            except ValueError as exc:
-                raise ValueError(
-                    f"{item!r} is not a network in CIDR form (e.g. 192.168.1.0/24): {exc}"
-                ) from exc
-        return tuple(networks)
+        return _cidr_networks(value)
 
 
 class Upstream(_Strict):
@@ -300,6 +349,9 @@ class Hold(_Strict):
     key_env: str = "TACTFUL_HOLD_KEY"
     key_file: str = "var/hold.key"
     expire_days: int = Field(14, ge=1)
+    # How long a node owns a delivery it started: if it dies mid-send,
+    # another node sends the message once this has passed.
+    delivery_lease_seconds: int = Field(300, ge=5, le=3600)
 
 
 class Analysis(_Strict):
@@ -314,8 +366,10 @@ class Analysis(_Strict):
 
 class Notices(_Strict):
     from_address: str = "tactful@example.org"
-    # Add an X-Tactful-Findings header (finding codes only, no client data).
-    findings_header: bool = True
+    # Add an X-Tactful-Findings header (rule codes only) to relayed mail. Off:
+    # it reaches the recipient, and which kinds of detail a message had is
+    # itself a disclosure; the audit trail keeps the codes either way.
+    findings_header: bool = False
 
 
 class Review(_Strict):
@@ -335,6 +389,9 @@ class Review(_Strict):
     # Sender address or account name -> reviewer account names. Anyone not
     # listed (or whose reviewers are all gone) goes to every reviewer.
     supervisors: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # Only the reviewers ``supervisors`` names for a sender (and admins) may
+    # release or return that sender's mail, in the web app and the CLI.
+    enforce_routing: bool = True
     # Hours between reviewers' digest emails; 0 turns the digest off.
     digest_hours: int = Field(4, ge=0)
     # auto: Secure cookies when the app is reached over https (base_url or
@@ -350,6 +407,44 @@ class Review(_Strict):
             key.strip().lower(): tuple(name.strip().lower() for name in names)
             for key, names in value.items()
         }
+
+
+# 42 CFR 2.32(a)(1) and (a)(2) as amended by the final rule of 16 February
+# 2024 (89 FR 12472); the shipped tactful.yaml carries the same text, with
+# where it comes from (tests/core/test_shipped_config.py keeps them equal).
+PART2_NOTICE = (
+    "This record which has been disclosed to you is protected by Federal confidentiality "
+    "rules (42 CFR part 2). These rules prohibit you from using or disclosing this record, or"
+    " testimony that describes the information contained in this record, in any civil, "
+    "criminal, administrative, or legislative proceedings by any Federal, State, or local "
+    "authority, against the patient, unless authorized by the consent of the patient, except "
+    "as provided at 42 CFR 2.12(c)(5) or as authorized by a court in accordance with 42 CFR "
+    "2.64 or 2.65. In addition, the Federal rules prohibit you from making any other use or "
+    "disclosure of this record unless at least one of the following applies: (i) Further use "
+    "or disclosure is expressly permitted by the written consent of the individual whose "
+    "information is being disclosed in this record or as otherwise permitted by 42 CFR part "
+    "2. (ii) You are a covered entity or business associate and have received the record for "
+    "treatment, payment, or health care operations, or (iii) You have received the record "
+    "from a covered entity or business associate as permitted by 45 CFR part 164, subparts A "
+    "and E. A general authorization for the release of medical or other information is NOT "
+    "sufficient to meet the required elements of written consent to further use or redisclose"
+    " the record (see 42 CFR 2.31)."
+)
+PART2_SHORT_NOTICE = "42 CFR part 2 prohibits unauthorized use or disclosure of these records."
+
+
+class Part2(_Strict):
+    """The 42 CFR Part 2 notice (§2.32) added to each disclosure of a Part 2
+    client's substance-use information."""
+
+    notice: str = Field(PART2_NOTICE, min_length=1)  # §2.32(a)(1), for email
+    short_notice: str = Field(PART2_SHORT_NOTICE, min_length=1)  # §2.32(a)(2), for texts
+
+
+class Disclosures(_Strict):
+    """The accounting of disclosures: HIPAA asks for six years."""
+
+    retention_years: int = Field(6, ge=1)
 
 
 class Settings(_Strict):
@@ -372,6 +467,11 @@ class Settings(_Strict):
     on_error: Literal["tempfail", "pass"] = "tempfail"
     notices: Notices = Notices()
     review: Review = Review()
+    part2: Part2 = Part2()
+    disclosures: Disclosures = Disclosures()
+    # tactful serve's log: text lines, or one JSON object per line for log
+    # shippers. Either way: ids and rule codes, never content.
+    log_format: Literal["text", "json"] = "text"
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

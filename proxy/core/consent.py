@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
+from proxy.core.findings import Category
+
 
 class Channel(StrEnum):
     EMAIL = "email"
@@ -28,6 +30,12 @@ class ConsentStatus(StrEnum):
     REVOKED = "revoked"
 
 
+# A release of information that covers identifying details (date of birth,
+# Medicaid number, address...) says so with this word in its scope.
+SCOPE_IDENTIFIERS = "identifiers"
+SCOPE_NAMES: tuple[str, ...] = (*(c.value for c in Category), SCOPE_IDENTIFIERS)
+
+# The columns every consent file has, in this order.
 CSV_COLUMNS: tuple[str, ...] = (
     "client_id",
     "name",
@@ -42,6 +50,10 @@ CSV_COLUMNS: tuple[str, ...] = (
     "identifiers",
     "notes",
 )
+# Optional since consent rows carry the terms of a release of information;
+# files without them import as before (no restriction, not Part 2).
+SCOPE_COLUMNS: tuple[str, ...] = ("recipient_name", "scope", "purpose", "part2")
+ALL_CSV_COLUMNS: tuple[str, ...] = (*CSV_COLUMNS, *SCOPE_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +76,18 @@ class ConsentRecord:
     preferred: bool
     identifiers: tuple[str, ...] = field(repr=False)
     notes: str = field(default="", repr=False)
+    # The terms of a release (relationship authorized): who the party is,
+    # which categories (SCOPE_NAMES) it covers -- empty means no restriction --
+    # and the purpose stated on it. ``part2`` on any row of a client makes the
+    # client's substance-use information 42 CFR Part 2 records.
+    recipient_name: str = field(default="", repr=False)
+    scope: tuple[str, ...] = ()
+    purpose: str = field(default="", repr=False)
+    part2: bool = False
+
+    def covers(self, item: str) -> bool:
+        """Whether this row's scope covers a category or ``identifiers``."""
+        return not self.scope or item in self.scope
 
     def expired(self, today: date) -> bool:
         return self.expires_on is not None and self.expires_on < today
@@ -102,6 +126,9 @@ class Registry:
                 names.add(record.name)
                 names.update(record.aliases)
             idents.update(record.identifiers)
+        self.part2_clients: frozenset[str] = frozenset(
+            r.client_id for r in self.records if r.part2
+        )
         self._clients: Mapping[str, ClientIdentity] = {
             cid: ClientIdentity(cid, tuple(sorted(n for n in names if n)), tuple(sorted(i)))
             for cid, (names, i) in clients.items()

@@ -49,6 +49,10 @@ PERSONAL_IDENTIFIER_ENTITIES = frozenset(
         Entity.MEDICARE_ID,
         Entity.CASE_NUMBER,
         Entity.STREET_ADDRESS,
+        # A client's phone number identifies and locates them as surely as
+        # an address; the agency's own and public numbers are marked public
+        # (agency.contact_details, agency.public_directory) and never count.
+        Entity.PHONE_NUMBER,
     }
 )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -100,6 +100,21 @@ class RecipientVerdict:
 
 
 @dataclass(frozen=True, slots=True)
+class ReleaseTerms:
+    """The terms of the release of information a recipient is authorised
+    under, as the registry said when the message was judged: the scope line
+    of the 42 CFR Part 2 notice and the purpose in the accounting of
+    disclosures come from here. ``part2``: this recipient gets the notice."""
+
+    recipient: str = field(repr=False)
+    client_id: str
+    recipient_name: str = field(default="", repr=False)
+    scope: tuple[str, ...] = ()
+    purpose: str = field(default="", repr=False)
+    part2: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """The decision for one message.
 
@@ -116,6 +131,11 @@ class Verdict:
     defer_until: datetime | None = None
     urgent: bool = False
     override_reason: str | None = None
+    # Recipients' release terms, and whether the message needs the 42 CFR
+    # Part 2 notice (substance-use information about a Part 2 client going
+    # to someone the client authorised or someone outside the agency).
+    terms: tuple[ReleaseTerms, ...] = ()
+    part2_notice: bool = False
 
     def masked_values(self) -> list[str]:
         """The matched values that are masked before sending, each once: none

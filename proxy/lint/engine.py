@@ -77,7 +77,11 @@ class LintEngine:
         ``channel`` forces the channel (the SMS API passes ``"sms"``).
         """
         message = parse_message(
-            raw, limits=self.settings.limits, sender=sender, recipients=recipients
+            raw,
+            limits=self.settings.limits,
+            sender=sender,
+            recipients=recipients,
+            disclaimers=self.settings.agency.disclaimers,
         )
         return self.judge(message, now=at, channel=channel)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from proxy.core.config import Settings
-from proxy.core.consent import Channel
+from proxy.core.consent import SCOPE_IDENTIFIERS, Channel
 from proxy.core.findings import Category, Entity, Finding
 from proxy.core.verdict import Action, Recipient, RecipientKind
 from proxy.lint import rules
@@ -81,8 +81,18 @@ def _ids(client_ids: tuple[str, ...]) -> str:
 
 
 def when(moment: datetime) -> str:
-    """``Monday 2 March at 08:00`` (agency-local, which the caller supplies)."""
-    return f"{moment:%A} {moment.day} {moment:%B} at {moment:%H:%M}"
+    """``Monday 2 March at 08:00 CST (America/Chicago)``, in the zone the
+    caller gives (the agency's). The zone is spelt out because a worker on
+    a visit, a reviewer in another office or a client abroad reads "08:00"
+    in their own zone."""
+    text = f"{moment:%A} {moment.day} {moment:%B} at {moment:%H:%M}"
+    if moment.tzinfo is None:
+        return text
+    short = moment.tzname() or ""
+    key = getattr(moment.tzinfo, "key", None)
+    if key and key != short:
+        return f"{text} {short} ({key})" if short else f"{text} ({key})"
+    return f"{text} {short}".rstrip()
 
 
 def _sms_note(recipient: Recipient | None) -> str:
@@ -192,11 +202,26 @@ def _exposed(m: RuleMatch, r: Recipient | None, a: Action, s: Settings) -> str:
     )
 
 
+# A text has no subject to tag, so the way round a wait is a phone call.
+_TEXT_CANNOT_BE_URGENT = (
+    "A text cannot be marked urgent; if it cannot wait, phone the client instead."
+)
+
+
 def _after_hours(m: RuleMatch, r: Recipient | None, a: Action, s: Settings) -> str:
+    text = r is not None and r.channel == Channel.SMS
     if a is Action.DEFER and m.until is not None:
+        what = "this text" if text else "this"
+        urgent = (
+            _TEXT_CANNOT_BE_URGENT if text else "If it cannot wait, add [urgent] to the subject."
+        )
         return (
-            f"It is outside working hours, so this will be sent on {when(m.until)}. "
-            "If it cannot wait, add [urgent] to the subject."
+            f"It is outside working hours, so {what} will be sent on {when(m.until)}. {urgent}"
+        )
+    if text:
+        return (
+            "It is outside working hours for texts to clients. Send it during working hours. "
+            + _TEXT_CANNOT_BE_URGENT
         )
     return (
         "It is outside working hours for messages to clients. Send it during working hours, "
@@ -236,6 +261,41 @@ def _unscannable(m: RuleMatch, r: Recipient | None, a: Action, s: Settings) -> s
     )
 
 
+def _scope_words(item: str) -> str:
+    if item == SCOPE_IDENTIFIERS:
+        return "identifying details (such as a date of birth, case number or address)"
+    known = {c.value: c for c in Category}
+    return category_noun(known.get(item))
+
+
+def _listed(words: list[str]) -> str:
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _consent_scope(m: RuleMatch, r: Recipient | None, a: Action, s: Settings) -> str:
+    party = m.party or "the person this client authorised"
+    outside = _listed([_scope_words(item) for item in m.outside])
+    covered = _listed([_scope_words(item) for item in m.covered])
+    return (
+        f"Client {_ids(m.client_ids)}'s release of information lets {party} receive only "
+        f"information about {covered}, but this message also tells them about {outside}. "
+        "Remove that, or ask "
+        "the client to sign a release that covers it; only a reviewer can send it as it is."
+    )
+
+
+def _part2_notice(m: RuleMatch, r: Recipient | None, a: Action, s: Settings) -> str:
+    over = f"{m.over_by} characters" if m.over_by else "a little"
+    return (
+        f"This text mentions substance use treatment of client {_ids(m.client_ids)}, whose "
+        "records are protected by federal rules (42 CFR Part 2): every text about it must "
+        f"end with a short legal notice, and this one is too long to carry it. Shorten it by "
+        f"{over}, or send it by email."
+    )
+
+
 _TEXTS = {
     rules.CONSENT_REVOKED: _consent_revoked,
     rules.CONSENT_EXPIRED: _consent_expired,
@@ -250,6 +310,8 @@ _TEXTS = {
     rules.UNSCANNABLE: _unscannable,
     rules.QUIET_HOURS: _quiet_hours,
     rules.SMS_LENGTH: _sms_length,
+    rules.CONSENT_SCOPE: _consent_scope,
+    rules.PART2_NOTICE: _part2_notice,
 }
 
 

@@ -108,8 +108,16 @@ ADDRESS_FIELDS = frozenset(
 )
 
 
+# Tactful's own envelope for a text (written by the SMS API, see
+# proxy.sms.textmail): the number or messaging service the agency sends
+# from is the sender's own, like a From field.
+TEXT_FROM_FIELD = "X-Tactful-Sms-From"
+TEXT_SERVICE_FIELD = "X-Tactful-Sms-Messaging-Service"
+_SENDER_FIELDS = ADDRESS_FIELDS | {TEXT_FROM_FIELD.lower(), TEXT_SERVICE_FIELD.lower()}
+
+
 def is_address_field(name: str) -> bool:
-    return name.lower() in ADDRESS_FIELDS
+    return name.lower() in _SENDER_FIELDS
 
 
 def decode_words(value: str) -> str:

@@ -71,6 +71,7 @@ from proxy.lint.headers import (
 from proxy.lint.html_text import read_html
 from proxy.lint.normalise import normalise_segment
 from proxy.lint.quoting import split_segments
+from proxy.lint.signature import BoilerplateReader
 from proxy.lint.sniff import SNIFF_BYTES
 from proxy.lint.subject_tags import parse_subject_tags
 
@@ -123,6 +124,8 @@ class _Collector:
     """
 
     limits: Limits
+    # Knows the agency's own disclaimers, to read them as boilerplate.
+    boilerplate: BoilerplateReader = field(default_factory=BoilerplateReader)
     segments: list[Segment] = field(default_factory=list)
     extra_segments: list[Segment] = field(default_factory=list)
     # Header fields and HTML side text, read once the parts are read (so the
@@ -215,7 +218,7 @@ class _Collector:
         self.full_text[source] = existing + separator + text
         self.chars += len(text)
         pieces: Sequence[Segment] = (
-            split_segments(source, text, base=base)
+            split_segments(source, text, base=base, reader=self.boilerplate)
             if split_quotes
             else [Segment(source=source, text=text, offset=base, signature=signature)]
         )
@@ -272,11 +275,14 @@ def parse_message(
     limits: Limits,
     sender: str | None = None,
     recipients: Sequence[str] | None = None,
+    disclaimers: Sequence[str] = (),
 ) -> ParsedMessage:
     """Parse one message; never raises, whatever the bytes.
 
     ``sender``/``recipients`` are the SMTP envelope (or CLI arguments); when
-    None they are taken from From and To/Cc/Bcc.
+    None they are taken from From and To/Cc/Bcc. ``disclaimers`` are the
+    agency's own (``agency.disclaimers``), read as boilerplate like the
+    signature.
     """
     try:
         message = _parser().parsebytes(bytes(raw))
@@ -288,7 +294,7 @@ def parse_message(
         log.warning("message could not be parsed (%s)", type(exc).__name__)
         return _unreadable(sender, recipients, REASON_UNREADABLE)
     try:
-        return _build(message, limits, sender, recipients)
+        return _build(message, limits, sender, recipients, BoilerplateReader(disclaimers))
     except RecursionError:
         return _unreadable(sender, recipients, REASON_TOO_DEEP)
     except Exception as exc:
@@ -317,8 +323,9 @@ def _build(
     limits: Limits,
     sender: str | None,
     recipients: Sequence[str] | None,
+    boilerplate: BoilerplateReader,
 ) -> ParsedMessage:
-    collector = _Collector(limits)
+    collector = _Collector(limits, boilerplate)
     subject, tags = parse_subject_tags(header_text(message, "Subject"))
     if subject:
         collector.add_text(collector.new_source("subject"), subject, split_quotes=False)

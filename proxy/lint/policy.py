@@ -17,7 +17,15 @@ from proxy.core.config import RuleConfig, Settings
 from proxy.core.consent import Channel, Registry
 from proxy.core.findings import Finding
 from proxy.core.message import ParsedMessage
-from proxy.core.verdict import Action, Recipient, RecipientVerdict, RuleHit, Verdict, most_severe
+from proxy.core.verdict import (
+    Action,
+    Recipient,
+    RecipientVerdict,
+    ReleaseTerms,
+    RuleHit,
+    Verdict,
+    most_severe,
+)
 from proxy.lint import explain, rules
 from proxy.lint.hours import next_working_start, quiet_hours_end
 from proxy.lint.rules import RuleInput, RuleMatch
@@ -187,6 +195,19 @@ def decide(
         )
         all_hits.extend(hits)
     all_hits.extend(message_hits)
+    part2 = {r.address: set(rules.part2_clients(inp, r)) for r in recipients}
+    terms = tuple(
+        ReleaseTerms(
+            recipient=r.address,
+            client_id=row.client_id,
+            recipient_name=row.recipient_name,
+            scope=row.scope,
+            purpose=row.purpose,
+            part2=row.client_id in part2[r.address],
+        )
+        for r in recipients
+        for row in rules.granted_releases(inp, r)
+    )
     verdict = most_severe([rv.verdict for rv in per_recipient] + [h.action for h in message_hits])
     enforced = min(verdict, Action.WARN) if settings.mode == "monitor" else verdict
     return Verdict(
@@ -199,4 +220,6 @@ def decide(
         defer_until=_defer_until(all_hits, settings, now),
         urgent=tags.urgent,
         override_reason=tags.override_reason,
+        terms=terms,
+        part2_notice=any(part2.values()),
     )

@@ -8,7 +8,9 @@ published address and number.
 
 So the agency lists its own contact details (``agency.contact_details``)
 and may keep a directory of public places (``agency.public_directory``, a
-CSV of ``name,address,phone``). A finding whose value *is* one of those is
+CSV of ``name,address,phone``); email addresses at the agency's own email
+and web domains (``agency.domains``, ``agency.web_domains``) are the
+agency's too. A finding whose value *is* one of those is
 marked ``public`` and no rule treats it as a personal identifier. The
 match is on the value, not on where it sits: a client's phone number in a
 signature is still a client's phone number.
@@ -29,6 +31,9 @@ from proxy.core.findings import Entity, Finding
 
 AGENCY = "agency"  # Finding.public for the agency's own details
 DIRECTORY = "public directory"  # ... and for a listed public place's
+# ... and for the office address on the sender's signature contact lines,
+# set by the detector that reads the signature (the agency's, unlisted).
+SIGNATURE = "signature"
 DIRECTORY_COLUMNS = ("name", "address", "phone")
 
 # USPS abbreviations, so "100 Main Street, Suite 2" and "100 Main St Ste 2"
@@ -43,6 +48,7 @@ _ABBREVIATIONS = {
 }  # fmt: skip
 _WORD = re.compile(r"[0-9a-z]+")
 _MIN_ADDRESS_WORDS = 3  # a number, a name and a street type at least
+_EXTENSION = re.compile(r"[\s,]*(?:ext(?:ension)?\.?|x|\#)\s*\d{1,6}\s*$", re.IGNORECASE)
 
 
 def address_key(text: str) -> tuple[str, ...]:
@@ -77,8 +83,10 @@ class PublicDetails:
         agency: Iterable[str] = (),
         directory: Iterable[str] = (),
         region: str = "US",
+        domains: Iterable[str] = (),
     ) -> None:
         self._region = region
+        self._domains = tuple(d.strip().lower().lstrip("@.") for d in domains if d.strip())
         self._phones: dict[str, str] = {}
         self._addresses: list[tuple[_Address, str]] = []
         for owner, values in ((AGENCY, agency), (DIRECTORY, directory)):
@@ -97,10 +105,17 @@ class PublicDetails:
         directory: list[str] = []
         if agency.public_directory:
             directory = read_directory(Path(agency.public_directory))
-        return cls(agency=agency.contact_details, directory=directory, region=agency.default_region)
+        return cls(
+            agency=agency.contact_details,
+            directory=directory,
+            region=agency.default_region,
+            domains=(*agency.domains, *agency.web_domains),
+        )
 
     def _phone(self, text: str) -> str | None:
-        """E.164 for a string that is only a phone number, else None."""
+        """E.164 for a string that is only a phone number, else None; an
+        extension ("ext. 214") is a line at that number, so it is left off."""
+        text = _EXTENSION.sub("", text)
         if sum(c.isdigit() for c in text) < 7 or re.search(r"[a-zA-Z]{2,}", text):
             return None
         try:
@@ -119,12 +134,16 @@ class PublicDetails:
         if finding.entity is Entity.STREET_ADDRESS:
             found = address_key(finding.text)
             return next((o for a, o in self._addresses if a.matches(found)), None)
+        if finding.entity is Entity.EMAIL_ADDRESS:
+            domain = finding.text.rpartition("@")[2].strip().lower().rstrip(".")
+            own = any(domain == d or domain.endswith("." + d) for d in self._domains)
+            return AGENCY if own else None
         return None
 
     def mark(self, findings: Sequence[Finding]) -> tuple[Finding, ...]:
         """The findings, with the public ones marked (none are dropped: the
         report still shows them, as the agency's or a public place's)."""
-        if not self._phones and not self._addresses:
+        if not self._phones and not self._addresses and not self._domains:
             return tuple(findings)
         marked = []
         for finding in findings:
@@ -159,9 +178,7 @@ def read_directory(path: Path) -> list[str]:
                 values += [v for v in (address, phone) if v]
             return values
     except OSError as exc:
-        raise ConfigError(
-            f"agency.public_directory: cannot read {path}: {exc.strerror}"
-        ) from None
+        raise ConfigError(f"agency.public_directory: cannot read {path}: {exc.strerror}") from None
     except (UnicodeDecodeError, csv.Error) as exc:
         raise ConfigError(
             f"agency.public_directory {path} is not a UTF-8 CSV file: {exc}"

@@ -9,8 +9,13 @@ detail differently when the worker wrote it, quoted it, or signed with it.
 Quoted text is recognised by the conventions mail clients actually write:
 ``>`` prefixes, an "On <date>, <name> wrote:" attribution, the Outlook
 "-----Original Message-----" line and "From: / Sent:" header block, and the
-forwarded-message banners. The signature starts at the RFC 3676 delimiter
-line ``-- `` (or a bare ``--``, which many clients leave after trimming).
+forwarded-message banners, in English and the other languages our
+senders' mail clients write ("El ... escribió:"), and the reply header
+blocks ``mail-parser-reply`` knows ("De: / Enviado: / Para:"). The
+signature starts at the RFC 3676 delimiter line ``-- `` (or a bare ``--``,
+which many clients leave after trimming) or at a sign-off, and standard
+disclaimers are boilerplate like the signature: both are read by
+:mod:`proxy.lint.signature`.
 """
 
 from __future__ import annotations
@@ -20,11 +25,16 @@ from dataclasses import dataclass
 from enum import Enum
 
 from proxy.core.message import Segment
+from proxy.lint.signature import BoilerplateReader, is_sentence
 
 # These are conventions of mail clients' reply formats, not a standard
 # grammar, so line patterns are the honest tool.
-_ATTRIBUTION_START = re.compile(r"^\s*On\s", re.IGNORECASE)
-_ENDS_WROTE = re.compile(r"\bwrote\s*:\s*$", re.IGNORECASE)
+_ATTRIBUTION_START = re.compile(r"^\s*(?:On|El|Le|Am|Em|Il|Op)\s", re.IGNORECASE)
+_ENDS_WROTE = re.compile(
+    r"(?:\bwrote|\bescribi[oó]|\ba\s+[ée]crit|\bschrieb|\bescreveu|\bha\s+scritto|\bschreef)"
+    r"\s*:\s*$",
+    re.IGNORECASE,
+)
 _BANNER = re.compile(
     r"^\s*(?:-{2,}\s*(?:original message|forwarded message)\s*-{2,}"
     r"|begin forwarded message\s*:)\s*$",
@@ -115,8 +125,16 @@ def _quoted_rest_start(lines: list[_Line]) -> int:
     return len(lines)
 
 
-def _classify(lines: list[_Line]) -> list[_Kind]:
+def _classify(lines: list[_Line], reader: BoilerplateReader) -> list[_Kind]:
     rest = _quoted_rest_start(lines)
+    header = reader.reply_header([line.content for line in lines[:rest]])
+    if header is not None:
+        rest = min(rest, header)
+    own = [
+        "" if _is_quote_prefixed(line) else line.content for line in lines[:rest]
+    ]  # fmt: skip
+    signature = reader.signature_start(own)
+    boilerplate = reader.disclaimer_lines(own)
     kinds: list[_Kind] = []
     in_signature = False
     for index, line in enumerate(lines):
@@ -124,26 +142,39 @@ def _classify(lines: list[_Line]) -> list[_Kind]:
             kinds.append(_Kind.QUOTED)
         elif _is_quote_prefixed(line):
             kinds.append(_Kind.QUOTED)
+        elif index in boilerplate:
+            kinds.append(_Kind.SIGNATURE)
         elif line.content in _SIGNATURE_DELIMITERS:
             in_signature = True
             kinds.append(_Kind.SIGNATURE)
         elif line.blank and kinds:
             # Blank lines belong with the text above them.
             kinds.append(kinds[-1])
+        elif (in_signature or (signature is not None and index >= signature)) and not (
+            is_sentence(line.content)
+        ):
+            kinds.append(_Kind.SIGNATURE)
         else:
-            kinds.append(_Kind.SIGNATURE if in_signature else _Kind.FRESH)
+            # Prose under the sign-off ("P.S. ...") is the sender's message.
+            kinds.append(_Kind.FRESH)
     return kinds
 
 
-def split_segments(source: str, text: str, *, base: int = 0) -> tuple[Segment, ...]:
+_PLAIN_READER = BoilerplateReader()
+
+
+def split_segments(
+    source: str, text: str, *, base: int = 0, reader: BoilerplateReader | None = None
+) -> tuple[Segment, ...]:
     """``text`` as consecutive segments of one kind each.
 
     Each segment's ``offset`` is ``base`` plus where it starts in ``text``, and
     the segments' texts are exact slices, so ``full_text[offset:offset+len]``
     gives the segment back. Runs of whitespace alone are left out.
+    ``reader`` knows the agency's own disclaimers (``agency.disclaimers``).
     """
     lines = _lines(text)
-    kinds = _classify(lines)
+    kinds = _classify(lines, reader if reader is not None else _PLAIN_READER)
     segments: list[Segment] = []
     start = 0
     for index in range(1, len(lines) + 1):

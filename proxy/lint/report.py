@@ -13,12 +13,13 @@ from typing import Any
 from proxy.core.findings import Finding
 from proxy.core.verdict import Action, RuleHit
 from proxy.lint.engine import LintResult
-from proxy.lint.public_details import AGENCY, DIRECTORY
+from proxy.lint.public_details import AGENCY, DIRECTORY, SIGNATURE
 
 _INFORMATIONAL_MESSAGE = "Noted for information; no action needed on its own."
 _PUBLIC_MESSAGES = {
     AGENCY: "The agency's own contact details (agency.contact_details): not a client's.",
     DIRECTORY: "A public place's published contact details (agency.public_directory).",
+    SIGNATURE: "The sender's own office address, in their signature: not a client's.",
 }
 
 

@@ -14,8 +14,21 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from proxy.core.config import Settings
-from proxy.core.consent import Channel, ConsentStatus, Registry, Relationship
-from proxy.core.findings import FINANCIAL_ENTITIES, PERSONAL_IDENTIFIER_ENTITIES, Entity, Finding
+from proxy.core.consent import (
+    SCOPE_IDENTIFIERS,
+    Channel,
+    ConsentRecord,
+    ConsentStatus,
+    Registry,
+    Relationship,
+)
+from proxy.core.findings import (
+    FINANCIAL_ENTITIES,
+    PERSONAL_IDENTIFIER_ENTITIES,
+    Category,
+    Entity,
+    Finding,
+)
 from proxy.core.message import ParsedMessage
 from proxy.core.verdict import Recipient, RecipientKind
 from proxy.lint.hours import local_time, next_working_start, quiet_hours_end
@@ -35,6 +48,8 @@ AFTER_HOURS = "after-hours"
 QUIET_HOURS = "quiet-hours"
 SMS_LENGTH = "sms-length"
 UNSCANNABLE = "unscannable"
+CONSENT_SCOPE = "consent-scope"
+PART2_NOTICE = "part2-notice"
 
 RULE_NAMES: tuple[str, ...] = (
     CONSENT_REVOKED,
@@ -50,6 +65,8 @@ RULE_NAMES: tuple[str, ...] = (
     UNSCANNABLE,
     QUIET_HOURS,
     SMS_LENGTH,
+    CONSENT_SCOPE,
+    PART2_NOTICE,
 )
 
 
@@ -84,6 +101,12 @@ class RuleMatch:
     recipients: tuple[str, ...] = ()  # exposed-clients: the addresses involved
     outsiders: tuple[str, ...] = ()  # exposed-clients: outside recipients who can see them
     segments: int | None = None  # sms-length: how many segments the text takes
+    # consent-scope: what the release does not cover (category names or
+    # "identifiers"), and the authorised party's name from the registry.
+    outside: tuple[str, ...] = ()
+    covered: tuple[str, ...] = ()
+    party: str | None = None
+    over_by: int | None = None  # part2-notice: characters too many for the notice
 
 
 RecipientRule = Callable[[RuleInput, Recipient], tuple[RuleMatch, ...]]
@@ -212,11 +235,120 @@ def sms_length(inp: RuleInput, recipient: Recipient) -> tuple[RuleMatch, ...]:
     """Texts only: a long text arrives in pieces, and costs one message each."""
     if recipient.channel != Channel.SMS:
         return ()
-    text = inp.message.full_text.get("body") or inp.message.full_text.get("html") or ""
-    count = count_segments(text.rstrip("\r\n"))
+    count = count_segments(text_body(inp).rstrip("\r\n"))
     if count.segments <= inp.settings.sms.max_segments:
         return ()
     return (RuleMatch(SMS_LENGTH, segments=count.segments),)
+
+
+def granted_releases(inp: RuleInput, recipient: Recipient) -> list[ConsentRecord]:
+    """The granted releases of information this recipient is authorised under."""
+    if recipient.kind is not RecipientKind.AUTHORIZED:
+        return []
+    rows = [
+        r
+        for r in matching_rows(recipient, inp.registry)
+        if r.relationship is Relationship.AUTHORIZED and r.status is ConsentStatus.GRANTED
+    ]
+    return sorted(rows, key=lambda r: r.client_id)
+
+
+# A condition without a category cannot be shown to be inside any scope.
+UNCATEGORISED = "uncategorised"
+
+
+def scope_item(finding: Finding) -> str | None:
+    """What a release must cover for this finding to go out: its category,
+    ``identifiers`` for identifying details, or None (nothing to cover)."""
+    if finding.entity is Entity.SENSITIVE_CONDITION and finding.about_person is not False:
+        return finding.category.value if finding.category is not None else UNCATEGORISED
+    entities = PERSONAL_IDENTIFIER_ENTITIES | FINANCIAL_ENTITIES
+    if finding.entity in entities and finding.public is None:
+        return SCOPE_IDENTIFIERS
+    return None
+
+
+def consent_scope(inp: RuleInput, recipient: Recipient) -> tuple[RuleMatch, ...]:
+    """A release covers what it names. A finding attributed to another
+    client is not this release's business (other-client is); one nobody
+    could attribute is read as being about the client who authorised this
+    recipient, the safer reading. One match per finding outside the scope,
+    each naming everything outside it, so the worker reads one reason and
+    a reviewer sees every place highlighted."""
+    matches: list[RuleMatch] = []
+    for row in granted_releases(inp, recipient):
+        if not row.scope:
+            continue
+        outside: dict[str, list[Finding]] = {}
+        for finding in inp.findings:
+            if finding.client_id is not None and finding.client_id != row.client_id:
+                continue
+            item = scope_item(finding)
+            if item is not None and not row.covers(item):
+                outside.setdefault(item, []).append(finding)
+        items = tuple(outside)
+        matches.extend(
+            RuleMatch(
+                CONSENT_SCOPE,
+                finding=finding,
+                client_ids=(row.client_id,),
+                outside=items,
+                covered=row.scope,
+                party=row.recipient_name or None,
+            )
+            for found in outside.values()
+            for finding in found
+        )
+    return tuple(matches)
+
+
+_NOTICE_KINDS = frozenset({RecipientKind.AUTHORIZED, RecipientKind.EXTERNAL})
+
+
+def part2_clients(inp: RuleInput, recipient: Recipient) -> tuple[str, ...]:
+    """The Part 2 clients whose substance-use information this message
+    carries to ``recipient``: §2.32 asks for the notice on every such
+    disclosure to a third party (not to the client themselves, not inside
+    the agency). A finding nobody could attribute counts for every Part 2
+    client the recipient stands for or the message names: a notice too
+    many costs a paragraph, one too few breaks the rule."""
+    if recipient.kind not in _NOTICE_KINDS or not inp.registry.part2_clients:
+        return ()
+    named = {f.client_id for f in inp.findings if f.entity is Entity.CLIENT and f.client_id}
+    found: set[str] = set()
+    for finding in inp.findings:
+        if (
+            finding.entity is not Entity.SENSITIVE_CONDITION
+            or finding.category is not Category.SUBSTANCE_USE
+            or finding.about_person is False
+        ):
+            continue
+        if finding.client_id is not None:
+            found.add(finding.client_id)
+        else:
+            found.update(recipient.client_ids | named)
+    return tuple(sorted(found & inp.registry.part2_clients))
+
+
+def text_body(inp: RuleInput) -> str:
+    """The words a text carries (what the SMS rules count)."""
+    return inp.message.full_text.get("body") or inp.message.full_text.get("html") or ""
+
+
+def part2_notice(inp: RuleInput, recipient: Recipient) -> tuple[RuleMatch, ...]:
+    """Texts only: the short form of the notice is added on a line of its
+    own; a text that would then be longer than a text may be cannot carry
+    it, so it must not go out as it is."""
+    if recipient.channel != Channel.SMS:
+        return ()
+    clients = part2_clients(inp, recipient)
+    if not clients:
+        return ()
+    length = len(text_body(inp).rstrip("\r\n")) + 1 + len(inp.settings.part2.short_notice)
+    over = length - inp.settings.sms.max_body_chars
+    if over <= 0:
+        return ()
+    return (RuleMatch(PART2_NOTICE, client_ids=clients, over_by=over),)
 
 
 _CLIENT_SIDE = frozenset({RecipientKind.CLIENT, RecipientKind.AUTHORIZED})
@@ -271,5 +403,7 @@ RECIPIENT_RULES: tuple[RecipientRule, ...] = (
     unscannable,
     quiet_hours,
     sms_length,
+    consent_scope,
+    part2_notice,
 )
 MESSAGE_RULES: tuple[MessageRule, ...] = (exposed_clients,)

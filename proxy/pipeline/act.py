@@ -19,24 +19,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
 from proxy.core.clock import Clock
 from proxy.core.config import Settings
 from proxy.core.consent import Channel
+from proxy.core.metrics import Metrics
 from proxy.core.submission import Submission
 from proxy.core.verdict import Action, Verdict
 from proxy.lint.engine import LintResult
 from proxy.pipeline.analysis_pool import AnalysisFailure
 from proxy.pipeline.forward import Forwarded, Forwarder
 from proxy.pipeline.notice_queue import NoticeQueue
-from proxy.pipeline.notices import NoticeLinks, deferred_notice, held_notice, masked_notice
+from proxy.pipeline.notices import (
+    About,
+    NoticeLinks,
+    deferred_notice,
+    found_values,
+    held_notice,
+    masked_details,
+    masked_notice,
+    title_of,
+    warned_notice,
+)
 from proxy.pipeline.outcome import Disposition, Outcome
+from proxy.pipeline.part2 import NoticeError, with_notice
 from proxy.pipeline.redact import redact_message
 from proxy.store.spool_store import SpoolStore
-from proxy.store.spool_summary import summarize
+from proxy.store.spool_summary import VerdictSummary, summarize
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +116,7 @@ class Pipeline:
         links: NoticeLinks | None = None,
         recorder: DeliveryRecorder | None = None,
         warnings: WarningRecorder | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock
@@ -113,6 +128,13 @@ class Pipeline:
         self._links = links
         self._recorder = recorder
         self._warnings = warnings
+        self._metrics = metrics
+
+    def _count(self, submission: Submission, verdict: str, policy: str = "none") -> None:
+        if self._metrics is not None:
+            self._metrics.messages.labels(
+                channel=submission.channel.value, verdict=verdict, policy=policy
+            ).inc()
 
     def forwards(self, channel: Channel) -> bool:
         """Whether this channel has an upstream (an SMS provider is optional)."""
@@ -120,7 +142,9 @@ class Pipeline:
 
     async def handle(self, submission: Submission) -> Outcome:
         if self._linter is None:  # analysis.enabled: false
+            self._count(submission, "unlinted")
             return await self._forward(submission, submission.raw, [], None)
+        started = time.perf_counter()  # a latency measure, not a decision
         result = await self._linter.lint(
             submission.raw,
             sender=submission.sender,
@@ -128,13 +152,21 @@ class Pipeline:
             at=submission.received_at,
             channel=lint_channel(submission.channel),
         )
+        if self._metrics is not None:
+            self._metrics.lint_seconds.labels(channel=submission.channel.value).observe(
+                time.perf_counter() - started
+            )
         if isinstance(result, AnalysisFailure):
             log.error("message %s not judged (%s)", submission.id, result.reason)
+            self._count(submission, "unjudged")
             if self._settings.on_error == "pass":
                 return await self._forward(submission, submission.raw, [], None)
             return Outcome(Disposition.UNJUDGED, submission.id)
         verdict = result.verdict
         action = verdict.enforced
+        self._count(submission, action.value, verdict.verdict.value)
+        if self._metrics is not None:
+            self._metrics.count_hits((h.rule, h.action.value) for h in verdict.hits)
         log.info(
             "%s %s: %s%s (rules: %s)",
             "message" if submission.channel is Channel.EMAIL else submission.channel.value,
@@ -161,20 +193,73 @@ class Pipeline:
                 return await self._hold(submission, result)
             raw, masked = redacted.data, redacted.masked
         if action == Action.DEFER:
+            # The scheduler adds the Part 2 notice when it sends.
             return await self._defer(submission, result, raw, masked)
-        outcome = await self._forward(submission, raw, _codes(verdict), verdict, masked)
-        if outcome.accepted and masked:
-            await self._notices.send(
-                masked_notice(
-                    message_id=submission.id,
-                    sender=submission.sender,
-                    subject=result.message.subject or None,
-                    recipients=len(submission.recipients),
-                    summary=summarize(verdict),
-                    masked=masked,
-                )
+        if verdict.part2_notice:
+            text_message = submission.channel is Channel.SMS or (
+                bool(verdict.recipients)
+                and all(rv.recipient.channel == Channel.SMS for rv in verdict.recipients)
             )
+            try:
+                raw = await asyncio.to_thread(
+                    with_notice, raw, self._settings, verdict.terms, text_message=text_message
+                )
+            except NoticeError as exc:
+                # Part 2 records never leave without the notice.
+                log.info("message %s: %s; holding instead", submission.id, exc)
+                return await self._hold(submission, result)
+        outcome = await self._forward(submission, raw, _codes(verdict), verdict, masked)
+        if outcome.accepted:
+            await self._tell_sent(submission, result, masked)
         return outcome
+
+    def _about(self, submission: Submission, result: LintResult) -> About:
+        """The message as its sender knows it, every found value masked."""
+        title = title_of(
+            subject=result.message.subject,
+            raw=submission.raw,
+            channel=submission.channel,
+            hide=found_values(result.verdict),
+        )
+        return About(submission.id, title, submission.channel, len(submission.recipients))
+
+    def _summary(self, submission: Submission, result: LintResult) -> VerdictSummary:
+        return replace(summarize(result.verdict), title=self._about(submission, result).title)
+
+    def _advice(self, verdict: Verdict) -> list[str]:
+        """The warnings the sender is told about (``warn_notice`` per rule,
+        on unless the agency turns it off)."""
+        rules = self._settings.policy.rules
+        seen: dict[str, None] = {}
+        for hit in verdict.hits:
+            if hit.action is not Action.WARN or hit.overridden:
+                continue
+            config = rules.get(hit.rule)
+            if config is None or config.warn_notice:
+                seen.setdefault(" ".join(hit.message.split()), None)
+        return list(seen)
+
+    async def _tell_sent(self, submission: Submission, result: LintResult, masked: int) -> None:
+        """Once it has gone: what was masked, and the advice of any warning.
+        The recipient is told nothing (no findings header by default): which
+        kinds of detail a message had is itself a disclosure."""
+        verdict = result.verdict
+        advice = self._advice(verdict)
+        if not masked and not advice:
+            return
+        about = self._about(submission, result)
+        if masked:
+            notice = masked_notice(
+                about=about,
+                sender=submission.sender,
+                details=masked_details(verdict),
+                masked=masked,
+                portal=self._settings.agency.secure_portal,
+                advice=advice,
+            )
+        else:
+            notice = warned_notice(about=about, sender=submission.sender, advice=advice)
+        await self._notices.send(notice)
 
     async def _forward(
         self,
@@ -190,6 +275,9 @@ class Pipeline:
         forwarded: Forwarded = await forwarder.forward(
             submission.sender, submission.recipients, raw, codes
         )
+        if not forwarded.accepted and self._metrics is not None:
+            kind = "temporary" if 400 <= forwarded.status.code < 500 else "permanent"
+            self._metrics.upstream_errors.labels(channel=submission.channel.value, kind=kind).inc()
         if forwarded.accepted and verdict is not None:
             if self._recorder is not None:
                 await self._recorder.delivered(submission.id, verdict, self._clock())
@@ -234,15 +322,13 @@ class Pipeline:
             log.error("warning for %s not recorded: %s", submission.id, type(exc).__name__)
 
     async def _hold(self, submission: Submission, result: LintResult) -> Outcome:
-        summary = summarize(result.verdict)
+        summary = self._summary(submission, result)
         await asyncio.to_thread(self._spool.hold, submission, summary)
         cancel = self._links.cancel_url(submission.id) if self._links is not None else None
         await self._notices.send(
             held_notice(
-                message_id=submission.id,
+                about=self._about(submission, result),
                 sender=submission.sender,
-                subject=result.message.subject or None,
-                recipients=len(submission.recipients),
                 summary=summary,
                 cancel_url=cancel,
             )
@@ -255,7 +341,7 @@ class Pipeline:
     ) -> Outcome:
         verdict = result.verdict
         send_at = verdict.defer_until or self._clock()
-        summary = summarize(verdict)
+        summary = self._summary(submission, result)
         stored = Submission(
             id=submission.id,
             sender=submission.sender,
@@ -271,12 +357,11 @@ class Pipeline:
         local = send_at.astimezone(self._settings.agency.tz)
         await self._notices.send(
             deferred_notice(
-                message_id=submission.id,
+                about=self._about(submission, result),
                 sender=submission.sender,
-                subject=result.message.subject or None,
-                recipients=len(submission.recipients),
                 summary=summary,
                 send_at=local,
+                masked=masked,
             )
         )
         return Outcome(

@@ -31,6 +31,7 @@ from datetime import datetime
 
 from proxy.core.config import Settings
 from proxy.core.consent import Registry
+from proxy.core.logs import configure_logging
 from proxy.lint.engine import LintEngine, LintRequest, LintResult
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,9 @@ def _die_with_parent() -> None:
 def _init_worker(settings: Settings, db_url: str | None) -> None:
     global _engine, _registry_stamp, _db_url
     _die_with_parent()
+    # A spawned worker starts with no logging set up: its warnings would be
+    # bare text lines in a JSON log.
+    configure_logging(settings.log_format, level=logging.WARNING)
     _db_url = db_url
     registry = Registry()
     if db_url is not None:
@@ -169,6 +173,15 @@ class AnalysisPool:
         await asyncio.gather(
             *(loop.run_in_executor(self._executor, _ping) for _ in range(self.size))
         )
+
+    async def ready(self, timeout: float = 5.0) -> bool:
+        """A worker answers (so its model is loaded) within ``timeout``."""
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(loop.run_in_executor(self._executor, _ping), timeout)
+        except Exception:  # timed out, or the pool is broken and being recycled
+            return False
+        return True
 
     async def lint(
         self,

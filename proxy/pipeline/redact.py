@@ -1,7 +1,7 @@
 """Masking sensitive values in a message that is otherwise relayed as sent.
 
 When the policy says *redact*, the recipient gets the message with each
-flagged value masked ("XXX-XX-6789") wherever a reader -- or a program -- could
+flagged value masked ("***-**-6789") wherever a reader -- or a program -- could
 recover it: the Subject, every text and HTML part in whatever transfer
 encoding and charset, HTML character references, text attachments and
 attached messages. A value is found the way a reader would see it, not the
@@ -68,7 +68,7 @@ Mask = Callable[[str], str]
 # the last four of a date or a short number would give most of it away.
 _KEEP_DIGITS = 4
 _MIN_DIGITS_TO_KEEP = 9
-MASK_CHAR = "X"
+MASK_CHAR = "*"
 
 # Separators a writer may put between the characters of an identifier.
 _SEPARATOR = r"[\s.\-/()\u00a0\u2010-\u2015]{0,3}"
@@ -87,7 +87,11 @@ MAX_DEPTH = 10
 
 def mask_keep_last4(text: str) -> str:
     """Mask letters and digits, keeping separators and, for long numbers,
-    the last four digits: "123-45-6789" -> "XXX-XX-6789"."""
+    the last four digits: "123-45-6789" -> "***-**-6789".
+
+    One format everywhere (the README, what the recipient gets, what the
+    notices show): asterisks read as "hidden" to anyone, where a run of X
+    can pass for a placeholder the sender forgot to fill in."""
     digits = sum(c.isdigit() for c in text)
     keep = _KEEP_DIGITS if digits >= _MIN_DIGITS_TO_KEEP else 0
     out = []

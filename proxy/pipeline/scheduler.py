@@ -19,9 +19,17 @@ from datetime import datetime, timedelta
 
 from proxy.core.consent import Channel
 from proxy.pipeline.forward import EmailForwarder, Forwarder
-from proxy.pipeline.notices import expired_notice, partly_undeliverable_notice, undeliverable_notice
+from proxy.pipeline.notices import (
+    About,
+    expired_notice,
+    part2_unsent_notice,
+    partly_undeliverable_notice,
+    undeliverable_notice,
+)
+from proxy.pipeline.part2 import NoticeError, with_notice
 from proxy.pipeline.services import Services
 from proxy.store.crypto import DecryptionError
+from proxy.store.disclosures import purge_expired
 from proxy.store.spool_summary import partial_summary
 from proxy.store.spool_view import SpooledMessage
 
@@ -36,6 +44,8 @@ RETRY_DELAYS = (
     timedelta(hours=1),
 )
 NOTICE_USER = "tactful"  # the spool user of notices: never notify about a notice
+# How often the disclosure log is purged of entries past disclosures.retention_years.
+PURGE_EVERY = timedelta(hours=1)
 
 
 SentHook = Callable[[SpooledMessage, datetime], Awaitable[None]]
@@ -65,6 +75,7 @@ class Scheduler:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self._wake = asyncio.Event()
         self._stopping = False
+        self._next_purge: datetime | None = None  # None: at the first round
 
     def kick(self) -> None:
         """Look at the spool now rather than at the next tick."""
@@ -97,6 +108,7 @@ class Scheduler:
                 await self._notify_expired(message)
         except Exception as exc:  # expiry must never stop mail that is owed
             log.error("expiring held messages failed: %s", type(exc).__name__)
+        await self._purge_disclosures(now)
         sent = 0
         for message in await asyncio.to_thread(spool.due_for_delivery, now):
             if self._stopping:
@@ -104,6 +116,23 @@ class Scheduler:
             if await self._send(message):
                 sent += 1
         return sent
+
+    async def _purge_disclosures(self, now: datetime) -> None:
+        """Hourly: the accounting of disclosures keeps what the retention
+        setting says and no more (each purge is in the audit trail)."""
+        if self._next_purge is not None and now < self._next_purge:
+            return
+        self._next_purge = now + PURGE_EVERY
+        years = self._services.settings.disclosures.retention_years
+        try:
+            deleted = await asyncio.to_thread(
+                purge_expired, self._services.engine, now=now, retention_years=years
+            )
+        except Exception as exc:  # never stops mail that is owed; retried next hour
+            log.error("purging old disclosures failed: %s", type(exc).__name__)
+            return
+        if deleted:
+            log.info("purged %d disclosure entries older than %d years", deleted, years)
 
     async def _send(self, message: SpooledMessage) -> bool:
         spool = self._services.spool
@@ -132,8 +161,29 @@ class Scheduler:
             retry_at = now + RETRY_DELAYS[-1]
             await asyncio.to_thread(spool.mark_failed, lease, 451, "4.3.0", retry_at, now)
             return False
+        summary = lease.message.summary
+        if summary.part2_notice:
+            text_message = lease.message.channel is Channel.SMS or (
+                bool(summary.recipients)
+                and all(r.channel == Channel.SMS for r in summary.recipients)
+            )
+            try:
+                raw = await asyncio.to_thread(
+                    with_notice, raw, self._services.settings, summary.terms,
+                    text_message=text_message,
+                )  # fmt: skip
+            except NoticeError as exc:
+                # Released or not, Part 2 records never leave without the notice.
+                log.error("spooled message %s not sent: %s", message.id, exc)
+                await asyncio.to_thread(spool.mark_refused, lease, 554, "5.6.0", now)
+                await self._services.notices.send(
+                    part2_unsent_notice(
+                        about=About.spooled(lease.message), sender=lease.message.sender
+                    )
+                )
+                return False
         forwarded = await forwarder.forward(
-            lease.message.sender, lease.message.recipients, raw, lease.message.summary.rule_codes
+            lease.message.sender, lease.message.recipients, raw, summary.rule_codes
         )
         result = forwarded.status
         done = self._clock()
@@ -148,13 +198,14 @@ class Scheduler:
                 if refused:  # never silently: the sender must resend to them
                     await self._services.notices.send(
                         partly_undeliverable_notice(
-                            message_id=message.id,
+                            about=About.spooled(lease.message),
                             sender=lease.message.sender,
                             refused=sorted(refused),
                             codes=[r.code for r in refused.values()],
                         )
                     )
         elif 400 <= result.code < 500:
+            self._upstream_error(lease.message, "temporary")
             retry_at = done + retry_delay(lease.message.attempts)
             await asyncio.to_thread(
                 spool.mark_failed, lease, result.code, result.enhanced, retry_at, done
@@ -167,6 +218,7 @@ class Scheduler:
                 retry_at.isoformat(timespec="seconds"),
             )
         else:
+            self._upstream_error(lease.message, "permanent")
             await asyncio.to_thread(spool.mark_refused, lease, result.code, result.enhanced, done)
             log.warning(
                 "spooled message %s refused (%d %s)", message.id, result.code, result.enhanced
@@ -174,7 +226,7 @@ class Scheduler:
             if lease.message.user != NOTICE_USER:
                 await self._services.notices.send(
                     undeliverable_notice(
-                        message_id=message.id,
+                        about=About.spooled(lease.message),
                         sender=lease.message.sender,
                         code=result.code,
                         enhanced=result.enhanced,
@@ -182,10 +234,15 @@ class Scheduler:
                 )
         return True
 
+    def _upstream_error(self, message: SpooledMessage, kind: str) -> None:
+        self._services.metrics.upstream_errors.labels(
+            channel=message.channel.value, kind=kind
+        ).inc()
+
     async def _notify_expired(self, message: SpooledMessage) -> None:
         if message.user == NOTICE_USER:
             return
         days = self._services.settings.hold.expire_days
         await self._services.notices.send(
-            expired_notice(message_id=message.id, sender=message.sender, days=days)
+            expired_notice(about=About.spooled(message), sender=message.sender, days=days)
         )

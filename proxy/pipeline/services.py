@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from proxy.core.clock import Clock
 from proxy.core.config import Settings
+from proxy.core.metrics import Metrics
 from proxy.pipeline.act import Linter
 from proxy.pipeline.forward import Outbound
 from proxy.pipeline.notice_queue import NoticeQueue
@@ -41,3 +42,5 @@ class Services:
     # The one login throttle (SMTP AUTH, review app, SMS API); None only
     # where no door checks a password (a CLI tool, a pipeline test).
     logins: LoginFailures | None = None
+    # This process's Prometheus metrics (GET /metrics).
+    metrics: Metrics = field(default_factory=Metrics)

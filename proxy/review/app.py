@@ -19,6 +19,7 @@ from proxy.core.package_data import data_directory
 from proxy.pipeline.services import Services
 from proxy.review.cancel import CancelPages
 from proxy.review.consent_pages import ConsentPages
+from proxy.review.disclosure_pages import DisclosurePages
 from proxy.review.headers import SecurityHeaders
 from proxy.review.kit import Kit
 from proxy.review.links import CancelLinks, links_from_settings
@@ -38,9 +39,15 @@ class AuditPages:
         who = await kit.require(request, Permission.VIEW_AUDIT)
         if isinstance(who, Response):
             return who
-        verify = request.query_params.get("verify") == "1"
-        report = await asyncio.to_thread(kit.audit.verify) if verify else None
-        await kit.record(who.user, "audit.view", details={"verified": verify})
+        # Looking is recorded as looking; a check records what it found,
+        # never a bare flag that reads like a failed check.
+        report = None
+        if request.query_params.get("verify") == "1":
+            report = await asyncio.to_thread(kit.audit.verify)
+            outcome = {"result": "intact" if report.ok else "broken", "checked": report.checked}
+            await kit.record(who.user, "audit.verify", details=outcome)
+        else:
+            await kit.record(who.user, "audit.view")
         entries = await asyncio.to_thread(kit.audit.entries, AUDIT_ROWS)
         return kit.page("audit.html", who, entries=list(reversed(entries)), report=report)
 
@@ -69,9 +76,13 @@ def build_review_app(
         ),
         Route("/messages/{message_id}/return", messages.return_to_sender, methods=["POST"]),
         Route("/messages/{message_id}/delete", messages.delete, methods=["POST"]),
+        Route("/messages/{message_id}/decided", messages.decided, methods=["GET"]),
+        Route("/decide", messages.bulk, methods=["POST"]),
+        Route("/decided", messages.bulk_result, methods=["GET"]),
         Route("/cancel/{token}", cancel.show, methods=["GET"]),
         Route("/cancel/{token}", cancel.submit, methods=["POST"]),
         Route("/audit", audit.show, methods=["GET"]),
+        Route("/disclosures", DisclosurePages(kit).show, methods=["GET"]),
         Route("/consent", consent.search, methods=["GET"]),
         Route("/consent/add", consent.add_form, methods=["GET"]),
         Route("/consent/add", consent.add, methods=["POST"]),

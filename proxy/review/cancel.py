@@ -14,11 +14,12 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from proxy.pipeline.notices import cancelled_notice
+from proxy.pipeline.notices import About, cancelled_notice
 from proxy.review import csrf
 from proxy.review.kit import Kit
 from proxy.review.links import LinkProblem
 from proxy.review.messages import already_words
+from proxy.review.titles import titles_in
 from proxy.store.spool_decisions import AlreadyDecided, NotFound
 from proxy.store.spool_model import SpoolState
 from proxy.store.spool_view import SpooledMessage
@@ -67,11 +68,14 @@ class CancelPages:
         if isinstance(message, Response):
             return message
         form_token = kit.form_token(request)
+        # The sender knows their message by its subject, not its reference.
+        subject = await asyncio.to_thread(titles_in, kit.services.spool, [message])
         response = kit.page(
             "cancel.html",
             None,
             form_token=form_token,
             message=message,
+            subject=subject[message.id],
             token=token,
             held=message.state is SpoolState.HELD,
             decided=already_words(AlreadyDecided(message.id, message.state, message.decided_by)),
@@ -112,7 +116,7 @@ class CancelPages:
                 back=None,
             )
         await kit.services.notices.send(
-            cancelled_notice(message_id=message.id, sender=message.sender)
+            cancelled_notice(about=About.spooled(message), sender=message.sender)
         )
         return kit.message_page(
             None, "Cancelled", "Your message was cancelled. It will not be sent.", back=None

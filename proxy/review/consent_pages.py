@@ -13,11 +13,12 @@ import csv
 import io
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from proxy.core.consent import CSV_COLUMNS, Channel, ConsentRecord, ConsentStatus
+from proxy.core.consent import ALL_CSV_COLUMNS, SCOPE_NAMES, Channel, ConsentRecord, ConsentStatus
 from proxy.review.kit import Kit, reason_from
 from proxy.review.permissions import Permission
 from proxy.store.consent_address import AddressError, normalize_address
@@ -29,12 +30,58 @@ MAX_IMPORT_BYTES = 5 * 1024 * 1024
 PREVIEW_ROWS = 50
 
 
+# The CSV's column names are the file format; people see these labels (the
+# add form's) in error messages instead.
+COLUMN_LABELS = {
+    "client_id": "Client id",
+    "name": "Client's name",
+    "aliases": "Other names",
+    "address": "Email address or phone number",
+    "channel": "Channel",
+    "relationship": "Whose address is it?",
+    "status": "Status",
+    "granted_on": "Consent given on",
+    "expires_on": "Consent ends on",
+    "preferred": "Preferred way to reach the client",
+    "identifiers": "Identifiers",
+    "notes": "Notes",
+    "evidence": "Evidence",
+    "recipient_name": "Who they are",
+    "scope": "What the release covers",
+    "purpose": "Purpose stated on the release",
+    "part2": "42 CFR Part 2 records",
+}
+
+STATE_WORDS = {"granted": "Granted", "revoked": "Revoked", "expired": "Expired"}
+
+
+def consent_state(record: ConsentRecord, today: date) -> str:
+    """Granted, revoked or expired on ``today``: an expired consent no
+    longer allows contact, so it must not be counted or shown as granted
+    (the linter's rule, :meth:`ConsentRecord.expired`)."""
+    if record.status is ConsentStatus.REVOKED:
+        return "revoked"
+    return "expired" if record.expired(today) else "granted"
+
+
 @dataclass(frozen=True, slots=True)
 class ClientSummary:
     client_id: str
     name: str
     rows: int
     granted: int
+    expired: int
+    revoked: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRow:
+    record: ConsentRecord
+    state: str
+
+    @property
+    def state_words(self) -> str:
+        return STATE_WORDS[self.state]
 
 
 def _matches(record: ConsentRecord, needle: str) -> bool:
@@ -45,8 +92,8 @@ def _matches(record: ConsentRecord, needle: str) -> bool:
 def _csv_line(values: dict[str, str]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    writer.writerow([values.get(column, "") for column in CSV_COLUMNS])
+    writer.writerow(ALL_CSV_COLUMNS)
+    writer.writerow([values.get(column, "") for column in ALL_CSV_COLUMNS])
     return out.getvalue()
 
 
@@ -54,6 +101,9 @@ class ConsentPages:
     def __init__(self, kit: Kit) -> None:
         self.kit = kit
         self.store = ConsentStore(kit.services.engine)
+
+    def _today(self) -> date:
+        return self.kit.clock().astimezone(self.kit.settings.agency.tz).date()
 
     async def search(self, request: Request) -> Response:
         kit = self.kit
@@ -65,12 +115,15 @@ class ConsentPages:
         grouped: dict[str, list[ConsentRecord]] = defaultdict(list)
         for record in records:
             grouped[record.client_id].append(record)
+        today = self._today()
         clients = [
             ClientSummary(
                 client_id,
                 rows[0].name,
                 len(rows),
-                sum(r.status is ConsentStatus.GRANTED for r in rows),
+                sum(consent_state(r, today) == "granted" for r in rows),
+                sum(consent_state(r, today) == "expired" for r in rows),
+                sum(consent_state(r, today) == "revoked" for r in rows),
             )
             for client_id, rows in grouped.items()
             if not needle or any(_matches(r, needle) for r in rows)
@@ -104,7 +157,7 @@ class ConsentPages:
             "consent_client.html",
             who,
             client_id=client_id,
-            rows=rows,
+            rows=[ConsentRow(r, consent_state(r, self._today())) for r in rows],
             notice=request.query_params.get("done", ""),
         )
 
@@ -119,7 +172,10 @@ class ConsentPages:
             "relationship": "self",
             "client_id": request.query_params.get("client_id", "")[:100],
         }
-        return self.kit.page("consent_add.html", who, values=values, errors=[])
+        return self.kit.page(
+            "consent_add.html", who, values=values, errors=[], labels=COLUMN_LABELS,
+            scope_names=SCOPE_NAMES,
+        )
 
     async def add(self, request: Request) -> Response:
         kit = self.kit
@@ -140,9 +196,15 @@ class ConsentPages:
             "expires_on",
             "identifiers",
             "evidence",
+            "recipient_name",
+            "purpose",
         )
         values = {k: str(data.get(k, "") or "").strip() for k in fields}
         values["preferred"] = "yes" if data.get("preferred") else "no"
+        # The scope is ticked from the known categories; anything else sent
+        # is kept so the CSV reader names it.
+        values["scope"] = ";".join(str(v).strip() for v in data.getlist("scope") if str(v).strip())
+        values["part2"] = "yes" if data.get("part2") else "no"
         values["status"] = "granted"
         errors: list[RowError] = []
         evidence = reason_from(data, "evidence")
@@ -159,7 +221,15 @@ class ConsentPages:
         except ConsentCsvError as exc:
             errors.extend(exc.errors)
         if errors:
-            return kit.page("consent_add.html", who, values=values, errors=errors, status=422)
+            return kit.page(
+                "consent_add.html",
+                who,
+                values=values,
+                errors=errors,
+                labels=COLUMN_LABELS,
+                status=422,
+                scope_names=SCOPE_NAMES,
+            )
         try:
             await asyncio.to_thread(
                 lambda: self.store.import_records(records, actor=who.user, at=kit.clock())
@@ -170,7 +240,9 @@ class ConsentPages:
                 who,
                 values=values,
                 errors=[RowError(2, None, str(exc))],
+                labels=COLUMN_LABELS,
                 status=409,
+                scope_names=SCOPE_NAMES,
             )
         record = records[0]
         return RedirectResponse(f"/consent/client/{record.client_id}?done=added", status_code=303)
@@ -226,6 +298,7 @@ class ConsentPages:
         return self.kit.page(
             "consent_import.html",
             who,
+            labels=COLUMN_LABELS,
             errors=[],
             preview=None,
             csv_text="",
@@ -261,6 +334,7 @@ class ConsentPages:
                 return kit.page(
                     "consent_import.html",
                     who,
+                    labels=COLUMN_LABELS,
                     preview=None,
                     csv_text="",
                     summary=None,
@@ -280,6 +354,7 @@ class ConsentPages:
             return kit.page(
                 "consent_import.html",
                 who,
+                labels=COLUMN_LABELS,
                 errors=exc.errors,
                 preview=None,
                 csv_text="",
@@ -291,6 +366,7 @@ class ConsentPages:
             return kit.page(
                 "consent_import.html",
                 who,
+                labels=COLUMN_LABELS,
                 errors=[],
                 preview=records[:PREVIEW_ROWS],
                 count=len(records),
@@ -309,6 +385,7 @@ class ConsentPages:
         return kit.page(
             "consent_import.html",
             who,
+            labels=COLUMN_LABELS,
             errors=[],
             preview=None,
             csv_text="",

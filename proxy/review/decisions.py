@@ -9,16 +9,12 @@ code: the rules live here, and each front end words the outcomes its own
 way (only why masking is impossible is worded here, with the linter's notes).
 The queue routes messages by the same rule (:mod:`proxy.review.routing`).
 
-Four eyes, the one definition: a reviewer may not decide on a message they
-sent. The reviewer is known by their account name and every sender address
-of that account (the web app takes them from the session; ``tactful held``
-looks the ``--as`` name up in the user file). The message is known by the
-account that sent it (``user``) and its envelope sender. If any of the
-reviewer's identities equals either of the message's after trimming and
-:meth:`str.casefold`, the reviewer sent it. casefold rather than lower:
-people and mail programs change case, and casefold also joins what lower
-keeps apart ("Groß" and "GROSS"). Erring towards "same person" only ever
-means that a second reviewer decides.
+Every decision is someone's: the one who decides must have a reviewer or
+admin account (``tactful held`` needs ``--as NAME``, never the operating
+system's user, which anyone at the terminal could be), may not have sent
+the message (four eyes, :mod:`proxy.review.four_eyes`), and, while
+``review.enforce_routing`` is on, must be one of the reviewers the
+message is routed to, or an admin (:mod:`proxy.review.routing`).
 
 Each decision is a compare-and-set in the spool, audited by the spool in
 the same transaction, so a browser and a terminal deciding at once get one
@@ -34,19 +30,25 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from proxy.accounts.users import UserDirectory
 from proxy.lint.engine import LintResult
 from proxy.pipeline.act import Linter, lint_channel
 from proxy.pipeline.analysis_pool import AnalysisFailure
 from proxy.pipeline.notice_queue import NoticeQueue
-from proxy.pipeline.notices import Notice, deleted_notice, released_notice, returned_notice
+from proxy.pipeline.notices import (
+    About,
+    Notice,
+    deleted_notice,
+    released_notice,
+    returned_notice,
+)
 from proxy.pipeline.redact import RedactResult, redact_message
+from proxy.review.four_eyes import Reviewer, sent_it
 from proxy.review.highlight import redaction_values
-from proxy.review.permissions import Permission
+from proxy.review.permissions import Permission, allowed
+from proxy.review.routing import NotAReviewer, NotAssigned, Routing, may_decide
 from proxy.store.crypto import DecryptionError
 from proxy.store.spool_decisions import AlreadyDecided, DecisionResult, NotFound
 from proxy.store.spool_model import SpoolState
@@ -65,10 +67,9 @@ class Action(StrEnum):
     DELETE = "delete"
 
 
-# What each decision needs in the review app's permission table.
-# ``tactful held`` has no roles: whoever can read the hold key and the
-# database already holds every message, so a role there would only be a
-# name typed after --as.
+# What each decision needs in the review app's permission table; the
+# review service checks it for ``tactful held`` too, whose --as names an
+# account with a role.
 NEEDS: dict[Action, Permission] = {
     Action.RELEASE: Permission.DECIDE,
     Action.RETURN: Permission.DECIDE,
@@ -77,38 +78,8 @@ NEEDS: dict[Action, Permission] = {
 
 
 # --- who is deciding ----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Reviewer:
-    """The name recorded with the decision, and the sender addresses four
-    eyes compares besides it."""
-
-    name: str
-    addresses: tuple[str, ...] = ()
-
-    @classmethod
-    def looked_up(cls, name: str, directory: UserDirectory) -> Reviewer:
-        """``name`` as given (the decision records it), with the sender
-        addresses of the account of that name when there is one; a name
-        with no account (an operator's login) is compared on its own."""
-        account = directory.get(name)
-        return cls(name.strip(), account.addresses if account is not None else ())
-
-
-def _folded(values: Iterable[str]) -> set[str]:
-    return {value.strip().casefold() for value in values} - {""}
-
-
-def is_author(reviewer: Reviewer, *, sender: str, user: str) -> bool:
-    """Four eyes (see the module docstring): did ``reviewer`` send a message
-    from ``sender`` while logged in as ``user``?"""
-    mine = _folded((reviewer.name, *reviewer.addresses))
-    return not mine.isdisjoint(_folded((sender, user)))
-
-
-def sent_it(reviewer: Reviewer, message: SpooledMessage) -> bool:
-    return is_author(reviewer, sender=message.sender, user=message.user)
+# Four eyes is in :mod:`proxy.review.four_eyes`, routing in
+# :mod:`proxy.review.routing`; both are checked here, for every front end.
 
 
 def clean_reason(value: object) -> str | None:
@@ -142,6 +113,13 @@ class OwnMessage:
     """Four eyes: the reviewer sent this message."""
 
     message: SpooledMessage
+
+
+@dataclass(frozen=True, slots=True)
+class NotAllowed:
+    """The reviewer's role may not take this action (deleting is an admin's)."""
+
+    action: Action
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,26 +175,26 @@ class Masking:
     digest: str
 
 
-Decision = Done | OwnMessage | Conflict | Missing | NoReason
+Refused = OwnMessage | NotAReviewer | NotAllowed | NotAssigned
+Decision = Done | Refused | Conflict | Missing | NoReason
 Outcome = Decision | CannotMask | StalePreview
-Preview = Masking | CannotMask | OwnMessage | Conflict | Missing
+Preview = Masking | CannotMask | Refused | Conflict | Missing
 
 
 def sender_notice(action: Action, message: SpooledMessage, reviewer: str, reason: str) -> Notice:
     """The email that tells the sender what happened. A deletion's reason is
     the admin's and stays in the spool row, not in the email."""
+    about = About.spooled(message)
     if action is Action.RELEASE:
         return released_notice(
-            message_id=message.id,
+            about=about,
             sender=message.sender,
             reviewer=reviewer,
             redacted=message.redacted_on_release,
         )
     if action is Action.RETURN:
-        return returned_notice(
-            message_id=message.id, sender=message.sender, reviewer=reviewer, note=reason
-        )
-    return deleted_notice(message_id=message.id, sender=message.sender)
+        return returned_notice(about=about, sender=message.sender, reviewer=reviewer, note=reason)
+    return deleted_notice(about=about, sender=message.sender)
 
 
 async def relint(linter: Linter | None, message: SpooledMessage, raw: bytes) -> LintResult | str:
@@ -240,9 +218,30 @@ async def relint(linter: Linter | None, message: SpooledMessage, raw: bytes) -> 
 class ReviewService:
     """Release, return and delete held messages for any front end."""
 
-    def __init__(self, spool: SpoolStore, notices: NoticeQueue) -> None:
+    def __init__(self, spool: SpoolStore, notices: NoticeQueue, routing: Routing) -> None:
         self._spool = spool
         self._notices = notices
+        self._routing = routing
+
+    def refused(
+        self, reviewer: Reviewer, message: SpooledMessage, action: Action = Action.RELEASE
+    ) -> Refused | None:
+        """Blocking (reads the user file): why ``reviewer`` may not take
+        ``action`` on ``message``, or None. Not a reviewer first: a name with
+        no account must never get as far as a four-eyes answer that sounds
+        like consent. The role's permission is the web app's table, so
+        ``tactful held delete`` is an admin's, as on the web."""
+        routed = may_decide(
+            self._routing, reviewer.name, sender=message.sender, user=message.user
+        )
+        if isinstance(routed, NotAReviewer):
+            return routed
+        if sent_it(reviewer, message):
+            return OwnMessage(message)
+        account = self._routing.directory().get(reviewer.name)
+        if account is not None and not allowed(account.role, NEEDS[action]):
+            return NotAllowed(action)
+        return routed
 
     # --- deciding -------------------------------------------------------------
 
@@ -262,8 +261,9 @@ class ReviewService:
         message = self._spool.get(message_id)
         if message is None:
             return Missing(message_id)
-        if sent_it(reviewer, message):
-            return OwnMessage(message)
+        refused = self.refused(reviewer, message, action)
+        if refused is not None:
+            return refused
         text = clean_reason(reason)
         if text is None:
             return NoReason()
@@ -297,6 +297,15 @@ class ReviewService:
             return False
         return True
 
+    def _refused(self, reviewer: Reviewer, message: SpooledMessage) -> Refused | Conflict | None:
+        """Checked before masking, which is slow: who decides, and still held."""
+        refused = self.refused(reviewer, message)
+        if refused is not None:
+            return refused
+        if message.state is not SpoolState.HELD:
+            return Conflict(message.id, message.state, message.decided_by)
+        return None
+
     # --- content and masking --------------------------------------------------
 
     def content(self, message: SpooledMessage) -> bytes | str:
@@ -329,7 +338,7 @@ class ReviewService:
         message = await asyncio.to_thread(self._spool.get, message_id)
         if message is None:
             return Missing(message_id)
-        refused = _refused(reviewer, message)
+        refused = await asyncio.to_thread(self._refused, reviewer, message)
         if refused is not None:
             return refused
         return await self.masking(message, linter)
@@ -347,11 +356,11 @@ class ReviewService:
         message = await asyncio.to_thread(self._spool.get, message_id)
         if message is None:
             return Missing(message_id)
-        if sent_it(reviewer, message):
-            return OwnMessage(message)
+        refused = await asyncio.to_thread(self._refused, reviewer, message)
+        if isinstance(refused, Refused):
+            return refused
         if clean_reason(reason) is None:
             return NoReason()
-        refused = _refused(reviewer, message)
         if refused is not None:
             return refused
         masking = await self.masking(message, linter)
@@ -370,10 +379,3 @@ class ReviewService:
         )
 
 
-def _refused(reviewer: Reviewer, message: SpooledMessage) -> OwnMessage | Conflict | None:
-    """Checked before masking, which is slow: four eyes, and still held."""
-    if sent_it(reviewer, message):
-        return OwnMessage(message)
-    if message.state is not SpoolState.HELD:
-        return Conflict(message.id, message.state, message.decided_by)
-    return None

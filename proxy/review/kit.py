@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -29,6 +29,7 @@ from proxy.review.links import CancelLinks
 from proxy.review.permissions import REVIEW_ROLES, Permission, allowed
 from proxy.review.sessions import COOKIE_NAME, Ended, ReviewSession, SessionStore
 from proxy.store.audit import AuditTrail, DetailValue
+from proxy.store.consent_csv import RowError
 from proxy.store.login_failures import LoginFailures
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class Kit:
         self.clock = services.clock
         review = self.settings.review
         self.sessions = SessionStore(
-            timedelta(minutes=review.session_idle_minutes), clock=self.clock
+            services.engine, timedelta(minutes=review.session_idle_minutes), clock=self.clock
         )
         if services.logins is None:
             raise ValueError("the review app needs the shared login throttle (Services.logins)")
@@ -73,6 +74,7 @@ class Kit:
             lstrip_blocks=True,
         )
         self.env.filters["when"] = self.when
+        self.env.globals["errors_by_field"] = errors_by_field
 
     # --- rendering -----------------------------------------------------------
 
@@ -80,7 +82,7 @@ class Kit:
         if moment is None:
             return ""
         local = moment.astimezone(self.settings.agency.tz)
-        return local.strftime("%a %d %b %Y, %H:%M")
+        return local.strftime("%a %d %b %Y, %H:%M %Z")
 
     def page(
         self,
@@ -152,7 +154,7 @@ class Kit:
     async def who(self, request: Request) -> ReviewSession | Response:
         """The logged-in reviewer, or a redirect to the login page."""
         token = request.cookies.get(COOKIE_NAME)
-        found = self.sessions.touch(token)
+        found = await self.sessions.touch(token)
         if isinstance(found, Ended):
             target = request.url.path
             if request.url.query and request.method == "GET":
@@ -164,7 +166,7 @@ class Kit:
         # An account removed or changed since login ends its sessions.
         account = (await self.directory()).get(found.user)
         if account is None or account.role is not found.role or account.role not in REVIEW_ROLES:
-            self.sessions.end_user(found.user)
+            await self.sessions.end_user(found.user)
             return RedirectResponse("/login", status_code=303)
         return found
 
@@ -218,6 +220,16 @@ class Kit:
             details=details,
             at=self.clock(),
         )
+
+
+def errors_by_field(errors: Sequence[RowError]) -> dict[str, list[str]]:
+    """Form errors by field, in the order found (the first is focused), so
+    each can be tied to its field (aria-invalid, aria-describedby)."""
+    found: dict[str, list[str]] = {}
+    for error in errors:
+        if error.column:
+            found.setdefault(error.column, []).append(error.message)
+    return found
 
 
 def reason_from(data: FormData, name: str = "reason") -> str | None:

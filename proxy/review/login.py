@@ -58,8 +58,16 @@ class LoginPages:
         return user if check(user.password_hash, password, self._hasher) else None
 
     async def _render(
-        self, request: Request, *, error: str | None = None, status: int = 200
+        self,
+        request: Request,
+        *,
+        error: str | None = None,
+        status: int = 200,
+        name: str = "",
+        next_path: object = None,
     ) -> Response:
+        """The login page; after a failure it keeps the name typed and the
+        page asked for, so only the password has to be typed again."""
         directory = await self.kit.directory()
         no_admin = not any(u.role is Role.ADMIN for u in directory.users)
         token = self.kit.form_token(request)
@@ -72,7 +80,8 @@ class LoginPages:
             error=error,
             idle=idle and error is None,
             bootstrap=BOOTSTRAP_HINT if no_admin else None,
-            next=safe_next(request.query_params.get("next")),
+            next=safe_next(next_path or request.query_params.get("next")),
+            name=name,
         )
         self.kit.set_cookie(request, response, csrf.FORM_COOKIE, token)
         return response
@@ -106,6 +115,8 @@ class LoginPages:
                 request,
                 error=f"Too many wrong passwords. Logging in is paused until {local}.",
                 status=429,
+                name=name,
+                next_path=data.get("next"),
             )
         directory = await kit.directory()
         user = await asyncio.to_thread(self._verify, directory, name, password)
@@ -137,9 +148,15 @@ class LoginPages:
                 else "This account is for sending mail; it cannot use the review app. "
                 "Ask an administrator for a reviewer account."
             )
-            return await self._render(request, error=text, status=401 if user is None else 403)
-        await asyncio.to_thread(kit.throttle.succeeded, key, address)
-        session = kit.sessions.create(user.name, user.role, user.addresses)
+            return await self._render(
+                request,
+                error=text,
+                status=401 if user is None else 403,
+                name=name,
+                next_path=data.get("next"),
+            )
+        await asyncio.to_thread(kit.throttle.succeeded, key, address, door="review")
+        session = await kit.sessions.create(user.name, user.role, user.addresses)
         await kit.record(user.name, "review.login", details={"remote": address[:60]})
         log.info("review login: %s (%s) from %s", user.name, user.role.value, address)
         response = RedirectResponse(safe_next(data.get("next")), status_code=303)
@@ -153,7 +170,7 @@ class LoginPages:
         data = await self.kit.form(request, who)
         if isinstance(data, Response):
             return data
-        self.kit.sessions.end(who.token)
+        await self.kit.sessions.end(who.token)
         await self.kit.record(who.user, "review.logout")
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE_NAME, path="/")

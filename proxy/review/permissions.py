@@ -19,6 +19,7 @@ class Permission(StrEnum):
     VIEW_AUDIT = "view the audit trail"
     VIEW_CONSENT = "view the consent registry"
     EDIT_CONSENT = "change the consent registry"
+    VIEW_DISCLOSURES = "print a client's accounting of disclosures"
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -35,7 +36,12 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     # Auditors check what was done; they see the queue and the trail but
     # not message text, and they change nothing.
     Role.AUDITOR: frozenset(
-        {Permission.VIEW_QUEUE, Permission.VIEW_AUDIT, Permission.VIEW_CONSENT}
+        {
+            Permission.VIEW_QUEUE,
+            Permission.VIEW_AUDIT,
+            Permission.VIEW_CONSENT,
+            Permission.VIEW_DISCLOSURES,
+        }
     ),
     Role.WORKER: frozenset(),
 }

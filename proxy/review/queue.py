@@ -7,7 +7,7 @@ the linter does, so the reviewer sees at a glance who would receive what.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -55,6 +55,17 @@ class QueueRow:
     reasons: tuple[str, ...]
     assignment: Assignment
     state: str
+    # The subject (or a text's first words): what supervisors call it.
+    title: str = ""
+
+    def waits_for(self, me: str) -> str:
+        """Who is to decide, in words, naming the reader "you"."""
+        names = ["you" if name == me else name for name in self.assignment.reviewers]
+        if not names:
+            return "nobody yet (no reviewer account)"
+        if not self.assignment.by_mapping:
+            return "any reviewer"
+        return ", ".join(names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +82,8 @@ class QueueFilter:
         needle = self.text.strip().lower()
         if not needle:
             return True
-        haystack = [row.message.id, row.message.sender, row.message.user, *row.codes]
+        haystack = [row.title, row.message.id, row.message.sender, row.message.user, *row.codes]
+        haystack += list(row.reasons)
         haystack += [r.address for r in row.recipients]
         return any(needle in value.lower() for value in haystack)
 
@@ -122,6 +134,19 @@ def describe_recipient(address: str, settings: Settings, registry: Registry) -> 
     return RecipientView(address, KIND_WORDS[kind], "text message" if sms else "email")
 
 
+def reasons_in_words(message: SpooledMessage) -> tuple[str, ...]:
+    """Why it was held, as the rules explained it to the sender; every
+    active hit when no hold or reject hit is recorded (never a bare code)."""
+    hits = [h for h in message.summary.hits if not h.overridden]
+    deciding = [h.message for h in hits if h.action in ("hold", "reject")]
+    return tuple(dict.fromkeys(deciding or [h.message for h in hits]))
+
+
+def mine_first(rows: Sequence[QueueRow], me: str) -> list[QueueRow]:
+    """The rows routed to ``me`` first, each group in its given order."""
+    return sorted(rows, key=lambda row: not row.assignment.includes(me))
+
+
 def queue_rows(
     messages: Sequence[SpooledMessage],
     *,
@@ -129,6 +154,7 @@ def queue_rows(
     registry: Registry,
     directory: UserDirectory,
     now: datetime,
+    titles: Mapping[str, str] | None = None,
 ) -> list[QueueRow]:
     rows = []
     for message in messages:
@@ -138,17 +164,12 @@ def queue_rows(
                 age=age_words(message.received_at, now),
                 recipients=recipient_views(message, settings, registry),
                 codes=message.summary.rule_codes,
-                reasons=tuple(
-                    dict.fromkeys(
-                        h.message
-                        for h in message.summary.hits
-                        if h.action in ("hold", "reject") and not h.overridden
-                    )
-                ),
+                reasons=reasons_in_words(message),
                 assignment=assign(
                     message.sender, message.user, settings.review.supervisors, directory
                 ),
                 state=STATE_WORDS.get(message.state, message.state.value),
+                title=(titles or {}).get(message.id, ""),
             )
         )
     return rows

@@ -1,19 +1,25 @@
-"""Logged-in reviewers, kept in memory and ended after idle time.
+"""Logged-in reviewers, kept in the database and ended after idle time.
 
 Why server-side: a reviewer who logs out, or an admin who removes an
 account, must end the session at once; a signed cookie alone cannot be
-taken back. The cookie holds only a random token. Sessions do not survive
-a restart of ``tactful serve``; reviewers simply log in again.
+taken back. The cookie holds only a random token; the database holds its
+hash (:mod:`proxy.store.cluster`). Why the database rather than memory:
+with several nodes behind one address, a reviewer's next request may reach
+another node, and a restart must not log every reviewer out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import Engine
+
 from proxy.accounts.users import Role
 from proxy.core.clock import Clock
+from proxy.store.cluster import SessionRows
 
 # However active, a reviewer logs in again after this.
 MAX_LIFETIME = timedelta(hours=12)
@@ -39,23 +45,28 @@ class Ended:
 
 
 class SessionStore:
+    """The review app's sessions, shared by every node on the database."""
+
     def __init__(
         self,
+        engine: Engine,
         idle: timedelta,
         *,
         lifetime: timedelta = MAX_LIFETIME,
         clock: Clock,
     ) -> None:
+        self._rows = SessionRows(engine)
         self._idle = idle
         self._lifetime = lifetime
         self._clock = clock
-        self._sessions: dict[str, ReviewSession] = {}
 
-    def create(self, user: str, role: Role, addresses: tuple[str, ...]) -> ReviewSession:
+    async def create(self, user: str, role: Role, addresses: tuple[str, ...]) -> ReviewSession:
         """A fresh token at every login, so a token planted before login
         (session fixation) is never promoted."""
         now = self._clock()
-        self._prune(now)
+        await asyncio.to_thread(
+            self._rows.prune, idle_before=now - self._idle, created_before=now - self._lifetime
+        )
         session = ReviewSession(
             token=secrets.token_urlsafe(32),
             user=user,
@@ -65,36 +76,49 @@ class SessionStore:
             created=now,
             last_seen=now,
         )
-        self._sessions[session.token] = session
+        await asyncio.to_thread(
+            self._rows.add,
+            session.token,
+            user=user,
+            role=role.value,
+            addresses=addresses,
+            csrf=session.csrf,
+            now=now,
+        )
         return session
 
-    def touch(self, token: str | None) -> ReviewSession | Ended:
+    async def touch(self, token: str | None) -> ReviewSession | Ended:
         """The session for ``token``, marked as active now."""
-        if not token:
+        if not token or len(token) > 200:
             return Ended(idle=False)
-        session = self._sessions.get(token)
-        if session is None:
+        stored = await asyncio.to_thread(self._rows.get, token)
+        if stored is None:
+            return Ended(idle=False)
+        try:
+            role = Role(stored.role)
+        except ValueError:  # a role this version does not know: log in again
+            await asyncio.to_thread(self._rows.remove, token)
             return Ended(idle=False)
         now = self._clock()
-        if self._expired(session, now):
-            del self._sessions[token]
+        if now - stored.last_seen > self._idle or now - stored.created > self._lifetime:
+            await asyncio.to_thread(self._rows.remove, token)
             return Ended(idle=True)
-        session.last_seen = now
-        return session
+        if not await asyncio.to_thread(self._rows.seen, token, now):
+            return Ended(idle=False)  # logged out meanwhile
+        return ReviewSession(
+            token=token,
+            user=stored.user,
+            role=role,
+            addresses=stored.addresses,
+            csrf=stored.csrf,
+            created=stored.created,
+            last_seen=now,
+        )
 
-    def end(self, token: str | None) -> None:
+    async def end(self, token: str | None) -> None:
         if token:
-            self._sessions.pop(token, None)
+            await asyncio.to_thread(self._rows.remove, token)
 
-    def end_user(self, user: str) -> None:
+    async def end_user(self, user: str) -> None:
         """Every session of ``user`` (account removed or role changed)."""
-        for token in [t for t, s in self._sessions.items() if s.user == user]:
-            del self._sessions[token]
-
-    def _expired(self, session: ReviewSession, now: datetime) -> bool:
-        return now - session.last_seen > self._idle or now - session.created > self._lifetime
-
-    def _prune(self, now: datetime) -> None:
-        stale = [token for token, s in self._sessions.items() if self._expired(s, now)]
-        for token in stale:
-            del self._sessions[token]
+        await asyncio.to_thread(self._rows.remove_user, user)

@@ -17,6 +17,7 @@ import asyncio
 import base64
 import binascii
 import hmac
+import json
 import logging
 import math
 import os
@@ -35,10 +36,12 @@ from proxy.accounts.users import Role
 from proxy.core.consent import Channel
 from proxy.core.submission import Submission
 from proxy.core.verdict import Action, Verdict
+from proxy.lint.explain import when
 from proxy.lint.rules import CONSENT_REVOKED
 from proxy.lint.segments import count_segments
 from proxy.pipeline.act import Pipeline
-from proxy.pipeline.outcome import Disposition
+from proxy.pipeline.notices import MASK_EXAMPLE, masked_details
+from proxy.pipeline.outcome import Disposition, Outcome
 from proxy.pipeline.services import Services
 from proxy.sms import errors
 from proxy.sms.errors import SmsError
@@ -153,7 +156,7 @@ class MessagesEndpoint:
             await asyncio.to_thread(self._logins.failed, login, client, door="sms")
             return errors.bad_auth()
         if isinstance(found, Identity):
-            await asyncio.to_thread(self._logins.succeeded, login, client)
+            await asyncio.to_thread(self._logins.succeeded, login, client, door="sms")
         return found
 
     async def _check(self, login: str, password: str) -> Identity | SmsError | None:
@@ -274,10 +277,13 @@ class MessagesEndpoint:
                     submission,
                     text,
                     status="accepted",
-                    action="hold",
-                    note="Held for a supervisor to review; it has not been sent. "
-                    f"Reference {submission.id}.",
-                    reasons=list(outcome.reasons[:MAX_REASONS]),
+                    tactful=_tactful(
+                        submission.id,
+                        Action.HOLD,
+                        "Held for a supervisor to review; it has NOT been sent. You will get "
+                        "an email when they decide.",
+                        list(outcome.reasons),
+                    ),
                 )
             case Disposition.DEFERRED:
                 assert outcome.send_at is not None
@@ -287,15 +293,19 @@ class MessagesEndpoint:
                     submission,
                     replace(text, body=body_of(outcome.raw)),  # as masked, if it was
                     status="scheduled",
-                    action="defer",
-                    note=f"Scheduled: it will be sent {local.strftime('%a %d %b %H:%M')}. "
-                    f"Reference {submission.id}.",
-                    reasons=list(outcome.reasons[:MAX_REASONS]),
-                    send_at=outcome.send_at,
+                    tactful=_tactful(
+                        submission.id,
+                        Action.DEFER,
+                        f"Scheduled: it has NOT been sent yet and will be sent on {when(local)}."
+                        + _masked_words(outcome.masked, " When it goes, "),
+                        list(outcome.reasons),
+                        masked=outcome.masked,
+                        send_at=outcome.send_at,
+                    ),
                 )
         reply = outcome.forwarded.reply if outcome.forwarded is not None else None
         if isinstance(reply, ProviderReply):
-            return _faithful(reply)
+            return _faithful(reply, _sent(submission.id, outcome))
         return SmsError(
             503,
             errors.SERVICE_UNAVAILABLE,
@@ -308,16 +318,87 @@ class MessagesEndpoint:
 # --- answers -------------------------------------------------------------------
 
 
-def _faithful(reply: ProviderReply) -> Response:
-    """The provider's own answer; a retryable one always carries a hint."""
+def _masked_words(masked: int, lead: str) -> str:
+    if not masked:
+        return ""
+    details = f"{masked} detail{'s' if masked != 1 else ''}"
+    verb = "are" if masked != 1 else "is"
+    return f"{lead}{details} {verb} masked (like {MASK_EXAMPLE})."
+
+
+def _tactful(
+    reference: str,
+    action: Action,
+    note: str,
+    reasons: list[str],
+    *,
+    masked: int = 0,
+    send_at: datetime | None = None,
+) -> dict[str, object]:
+    """What Tactful did, in every 201: a program reads ``action`` (pass,
+    warn, redact, defer, hold) and ``masked`` to know whether the text went
+    as written; ``note`` and ``reasons`` are for the person."""
+    return {
+        "reference": reference,
+        "action": action.value,
+        "note": f"{note} Reference {reference}.",
+        "reasons": reasons[:MAX_REASONS],
+        "masked": masked,
+        "send_at": send_at.astimezone(UTC).isoformat() if send_at is not None else None,
+    }
+
+
+def _sent(reference: str, outcome: Outcome) -> dict[str, object]:
+    """The ``tactful`` object of a text the provider took now: the wording
+    is after the fact (it has gone), so the advice is for next time."""
+    verdict = outcome.verdict
+    action = verdict.enforced if verdict is not None else Action.PASS
+    if outcome.masked and verdict is not None:
+        what = [f"Masked: {detail}." for detail in masked_details(verdict)]
+        return _tactful(
+            reference,
+            Action.REDACT,
+            "Sent." + _masked_words(outcome.masked, " "),
+            [*what, *outcome.reasons],
+            masked=outcome.masked,
+        )
+    if outcome.reasons:
+        return _tactful(
+            reference,
+            Action.WARN,
+            "Sent as written, with advice for next time in the reasons.",
+            list(outcome.reasons),
+        )
+    return _tactful(reference, action, "Sent.", [])
+
+
+def _faithful(reply: ProviderReply, tactful: Mapping[str, object] | None = None) -> Response:
+    """The provider's own answer; a retryable one always carries a hint. A
+    201 the provider accepted gains the ``tactful`` object, like every 201
+    Tactful gives, so a program can tell a masked text from one sent as
+    written; its own fields are untouched."""
     headers: dict[str, str] = {}
     if reply.retry_after:
         headers["Retry-After"] = reply.retry_after
     elif reply.temporary:
         headers["Retry-After"] = str(RETRY_AFTER)
+    content = reply.content
+    if tactful is not None and reply.accepted:
+        content = _with_tactful(content, tactful)
     return Response(
-        reply.content, status_code=reply.status, headers=headers, media_type=reply.content_type
+        content, status_code=reply.status, headers=headers, media_type=reply.content_type
     )
+
+
+def _with_tactful(content: bytes, tactful: Mapping[str, object]) -> bytes:
+    try:
+        resource = json.loads(content)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return content  # not a Message resource: passed on as the provider sent it
+    if not isinstance(resource, dict):
+        return content
+    resource["tactful"] = dict(tactful)
+    return json.dumps(resource).encode()
 
 
 def _rejection(verdict: Verdict) -> SmsError:
@@ -339,10 +420,7 @@ def _created(
     text: OutgoingText,
     *,
     status: str,
-    action: str,
-    note: str,
-    reasons: list[str],
-    send_at: datetime | None = None,
+    tactful: dict[str, object],
 ) -> JSONResponse:
     """A Message resource like Twilio's, so clients read ``sid`` and
     ``status`` as usual; ``tactful`` says what happened and why."""
@@ -369,13 +447,7 @@ def _created(
         "price_unit": None,
         "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json",
         "subresource_uris": {},
-        "tactful": {
-            "reference": submission.id,
-            "action": action,
-            "note": note,
-            "reasons": reasons,
-            "send_at": send_at.astimezone(UTC).isoformat() if send_at is not None else None,
-        },
+        "tactful": tactful,
     }
     return JSONResponse(body, status_code=201)
 

@@ -16,11 +16,12 @@ from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from proxy.lint.headers import TEXT_FROM_FIELD, TEXT_SERVICE_FIELD
 from proxy.sms.provider import OutgoingText
 
 SUBJECT = "Text message"
-FROM_HEADER = "X-Tactful-Sms-From"
-SERVICE_HEADER = "X-Tactful-Sms-Messaging-Service"
+FROM_HEADER = TEXT_FROM_FIELD
+SERVICE_HEADER = TEXT_SERVICE_FIELD
 CALLBACK_HEADER = "X-Tactful-Sms-Status-Callback"
 CHANNEL_HEADER = "X-Tactful-Channel"
 

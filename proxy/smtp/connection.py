@@ -128,8 +128,8 @@ class TactfulSMTP(LeanSMTP):
         encrypted = transport.get_extra_info("ssl_object") is not None
         peer = transport.get_extra_info("peername")
         exempt = self._allow_loopback and is_loopback(peer)
-        trusted = self.event_handler.policy.trusts(peer)
-        # A trusted network never logs in: not counted per address, no
+        trusted = self.event_handler.policy.vouched_for(peer)
+        # A trusted network (or the gateway's) never logs in: not counted per address, no
         # pre-login deadline (see proxy.smtp.gate).
         client = None if trusted else client_key(_host(peer))
         self._admission = self._gate.admit(self, client)
@@ -137,8 +137,9 @@ class TactfulSMTP(LeanSMTP):
             self._pre_auth_timer = self.loop.call_later(
                 self._config.pre_auth_timeout_seconds, self._pre_auth_expired
             )
-        # smtp.trusted_networks: aiosmtpd's own 530 check is lifted; the
-        # handler still decides who may send (proxy.smtp.receive).
+        # smtp.trusted_networks and smtp.gateway.networks: aiosmtpd's own
+        # 530 check is lifted; the handler still decides who may send and
+        # whether the gateway showed its certificate (proxy.smtp.receive).
         self._auth_required = not trusted
         # aiosmtpd only knows STARTTLS as "encrypted"; implicit TLS and the
         # loopback exemption are decided here, once per connection.

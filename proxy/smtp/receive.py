@@ -17,8 +17,8 @@ import logging
 import math
 import uuid
 from base64 import b64decode
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +27,7 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
 from proxy.accounts.auth import AuthBackend, AuthOutcome, Identity
 from proxy.accounts.users import UserInputError, normalize_address
 from proxy.core.clock import Clock
+from proxy.core.config import Gateway
 from proxy.core.submission import TEMPORARY_FAILURE, MessageProcessor, SmtpReply, Submission
 from proxy.smtp.author import author_problem
 from proxy.store.login_failures import LoginFailures
@@ -39,6 +40,50 @@ AUTH_UNAVAILABLE = "454 4.7.0 Cannot check your password right now, please try a
 # Submission.user for mail from a trusted network without AUTH. It contains
 # a space, which no account name may, so it never names a real user.
 TRUSTED_NETWORK_USER = "(trusted network)"
+# Only a placeholder while the envelope is built: gateway mail is submitted
+# as its envelope sender, the worker (see SubmissionHandler.handle_DATA).
+GATEWAY_USER = "(agency mail system)"
+GATEWAY_CERTIFICATE_NEEDED = (
+    "530 5.7.0 This mail system must start TLS and show its client certificate "
+    "(the one configured in smtp.gateway) before sending through Tactful"
+)
+GATEWAY_FOREIGN_SENDER = (
+    "553 5.7.1 Tactful relays mail only from the agency's own addresses; "
+    "the envelope sender must be in the agency's domains"
+)
+GATEWAY_NULL_SENDER = (
+    "550 5.7.1 Tactful does not relay bounces (an empty sender); deliver them "
+    "inside the agency mail system"
+)
+
+
+def _parsed_ip(peer: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The client address of a transport's ``peername``; None for anything odd."""
+    if not isinstance(peer, tuple) or not peer:
+        return None
+    try:
+        address = ipaddress.ip_address(str(peer[0]).split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def certificate_names(certificate: Mapping[str, Any] | None) -> frozenset[str]:
+    """The DNS names (subjectAltName) and common names of a peer certificate
+    as :meth:`ssl.SSLSocket.getpeercert` returns it, lower case."""
+    if not certificate:
+        return frozenset()
+    names: set[str] = set()
+    for kind, value in certificate.get("subjectAltName", ()):
+        if kind == "DNS" and isinstance(value, str):
+            names.add(value.lower())
+    for rdn in certificate.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName" and isinstance(value, str):
+                names.add(value.lower())
+    return frozenset(names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,21 +97,49 @@ class FrontDoorPolicy:
     upstream_extensions: frozenset[str] | None = None
     # smtp.trusted_networks: clients here may submit without AUTH.
     trusted_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    # smtp.gateway: the agency's own mail system, and agency.domains, which
+    # its envelope senders must be in.
+    gateway: Gateway = field(default_factory=Gateway)
+    agency_domains: tuple[str, ...] = ()
 
     def upstream_offers(self, extension: str) -> bool:
         return self.upstream_extensions is None or extension in self.upstream_extensions
 
     def trusts(self, peer: Any) -> bool:
-        """``peer`` is a transport's ``peername``; False for anything odd."""
-        if not self.trusted_networks or not isinstance(peer, tuple) or not peer:
+        """On ``smtp.trusted_networks`` (and not a gateway client, which is
+        held to stricter rules). ``peer`` is a transport's ``peername``."""
+        address = _parsed_ip(peer)
+        if address is None or self.on_gateway_network(peer):
             return False
-        try:
-            address = ipaddress.ip_address(str(peer[0]).split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
         return any(address in network for network in self.trusted_networks)
+
+    def on_gateway_network(self, peer: Any) -> bool:
+        """On ``smtp.gateway.networks``: the agency's mail system, if it also
+        shows the certificate when one is required."""
+        address = _parsed_ip(peer)
+        if address is None:
+            return False
+        return any(address in network for network in self.gateway.networks)
+
+    def vouched_for(self, peer: Any) -> bool:
+        """Needs no login to connect: a trusted network or the gateway's."""
+        return self.trusts(peer) or self.on_gateway_network(peer)
+
+    def certificate_accepted(self, certificate: Mapping[str, Any] | None) -> bool:
+        """The gateway's client-certificate condition. The TLS layer already
+        checked the signature against ``client_ca_file``; here a verified
+        certificate must be present and, if names are listed, carry one."""
+        if self.gateway.client_ca_file is None:
+            return True
+        if not certificate:
+            return False
+        if not self.gateway.client_names:
+            return True
+        return not certificate_names(certificate).isdisjoint(self.gateway.client_names)
+
+    def in_agency_domains(self, address: str) -> bool:
+        domain = address.rpartition("@")[2].strip().lower().rstrip(".")
+        return bool(domain) and domain in self.agency_domains
 
 
 def parse_plain_credentials(blob: bytes) -> tuple[str, str] | None:
@@ -227,7 +300,7 @@ class SubmissionHandler:
         decision = await self._backend.authenticate(login, password)
         try:
             if decision.outcome is AuthOutcome.ACCEPTED and decision.identity is not None:
-                await asyncio.to_thread(self._logins.succeeded, login, client)
+                await asyncio.to_thread(self._logins.succeeded, login, client, door="smtp")
                 return AuthResult(
                     success=True, auth_data=decision.identity, message=AUTH_SUCCEEDED
                 )
@@ -241,13 +314,32 @@ class SubmissionHandler:
 
     def _account(self, session: Session) -> str | None:
         """Who is submitting: the logged-in user, the trusted-network
-        pseudo-user, or None (not allowed to submit)."""
+        pseudo-user, the gateway's pseudo-user, or None (not allowed to
+        submit)."""
         identity = _identity(session)
         if identity is not None:
             return identity.name
         if self.policy.trusts(session.peer):
             return TRUSTED_NETWORK_USER
+        if self.policy.on_gateway_network(session.peer):
+            return GATEWAY_USER
         return None
+
+    def _gateway(self, server: SMTP, session: Session) -> bool | str:
+        """True when this client is the agency's mail system (gateway mode),
+        False when it is not, or the refusal when it is on the gateway's
+        network but has not shown the required certificate."""
+        identity = _identity(session)
+        if identity is not None:
+            return identity.name.lower() in self.policy.gateway.relay_accounts
+        if not self.policy.on_gateway_network(session.peer):
+            return False
+        transport = server.transport
+        tls = transport.get_extra_info("ssl_object") if transport is not None else None
+        certificate = tls.getpeercert() if tls is not None else None
+        if not self.policy.certificate_accepted(certificate):
+            return GATEWAY_CERTIFICATE_NEEDED
+        return True
 
     # -- SMTP hooks -----------------------------------------------------
 
@@ -272,9 +364,18 @@ class SubmissionHandler:
     ) -> str:
         if self._account(session) is None:
             return "530 5.7.0 Authentication required"
+        gateway = self._gateway(server, session)
+        if isinstance(gateway, str):
+            return gateway
+        if gateway:
+            # The worker is the envelope sender, so it must be the agency's.
+            if address.strip("<> ") == "":
+                return GATEWAY_NULL_SENDER
+            if not self.policy.in_agency_domains(address):
+                return GATEWAY_FOREIGN_SENDER
         # A trusted network's sender is not tied to a user (permit_mynetworks).
         identity = _identity(session)
-        if identity is not None and not identity.may_send_as(address):
+        if not gateway and identity is not None and not identity.may_send_as(address):
             return (
                 "553 5.7.1 You may not send as that address. "
                 "Use your own address as the sender."
@@ -326,9 +427,20 @@ class SubmissionHandler:
         assert isinstance(raw, bytes)
         # The header From:/Sender: is held to the same rule as MAIL FROM, so
         # nothing relayed (and DKIM-signed) names someone else as its author.
-        # A trusted network's mail is not tied to a user, as in handle_MAIL.
+        # A trusted network's mail is not tied to a user, as in handle_MAIL;
+        # the gateway's is tied to its envelope sender, the worker.
+        gateway = self._gateway(server, session)
+        if isinstance(gateway, str):
+            return gateway
         identity = _identity(session)
-        if identity is not None:
+        if gateway:
+            worker = envelope.mail_from.strip().lower()
+            problem = author_problem(raw, lambda address: address.strip().lower() == worker)
+            if problem is not None:
+                log.info("refused gateway mail whose From/Sender is not its envelope sender")
+                return str(problem)
+            user = worker
+        elif identity is not None:
             problem = author_problem(raw, identity.may_send_as)
             if problem is not None:
                 log.info("refused a message whose From/Sender is not the logged-in user's")

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from datetime import tzinfo
 
 from proxy.core.submission import TEMPORARY_FAILURE, SmtpReply, Submission
+from proxy.lint.explain import when
 from proxy.outbound.relay import DeliveryResult
 from proxy.pipeline.act import Pipeline
 from proxy.pipeline.outcome import Disposition, Outcome
@@ -64,8 +65,8 @@ def smtp_reply(outcome: Outcome, agency_tz: tzinfo) -> SmtpReply:
                 250,
                 "2.0.0",
                 (
-                    f"Scheduled, reference {outcome.reference}: it will be sent "
-                    f"{local.strftime('%a %d %b %H:%M')} (start of the next working window).",
+                    f"Scheduled, reference {outcome.reference}: it will be sent on "
+                    f"{when(local)} (start of the next working window).",
                 ),
             )
         case Disposition.FORWARDED:

@@ -135,6 +135,16 @@ async def serve(
             "passwords would cross the network unencrypted. Set smtp.tls.cert_file and "
             "key_file, or listen on 127.0.0.1."
         )
+    if config.gateway.client_ca_file and tls_context is None:
+        raise ConfigError(
+            "smtp.gateway.client_ca_file needs smtp.tls.cert_file and key_file: the mail "
+            "system shows its certificate during TLS"
+        )
+    if config.gateway.enabled and not settings.agency.domains:
+        raise ConfigError(
+            "smtp.gateway needs agency.domains: gateway mail is relayed only from the "
+            "agency's own addresses"
+        )
     if config.implicit_tls_listen and tls_context is None:
         raise ConfigError("smtp.implicit_tls_listen needs smtp.tls.cert_file and key_file")
     if logins is None:
@@ -147,7 +157,12 @@ async def serve(
         else frozenset(e.upper() for e in upstream_extensions)
     )
     policy = FrontDoorPolicy(
-        config.max_message_size, config.max_recipients, extensions, config.trusted_networks
+        config.max_message_size,
+        config.max_recipients,
+        extensions,
+        config.trusted_networks,
+        gateway=config.gateway,
+        agency_domains=settings.agency.domains,
     )
     handler = SubmissionHandler(processor, backend, policy, clock, logins)
     gate = ConnectionGate(

@@ -19,7 +19,22 @@ def build_tls_context(settings: Settings) -> ssl.SSLContext | None:
         return None
     if not tls.cert_file or not tls.key_file:
         raise ConfigError("smtp.tls needs both cert_file and key_file")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca_file = settings.smtp.gateway.client_ca_file
+    if ca_file:
+        # Only the agency's CA may vouch for the mail system: the system's
+        # public CAs (which create_default_context would load) could sign a
+        # certificate for anyone.
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.verify_mode = ssl.CERT_OPTIONAL  # workers' mail programs show none
+        try:
+            context.load_verify_locations(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
+            raise ConfigError(
+                f"cannot load smtp.gateway.client_ca_file {ca_file}: {reason}"
+            ) from exc
+    else:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
         context.load_cert_chain(tls.cert_file, tls.key_file)

@@ -20,13 +20,23 @@ from datetime import date
 from pathlib import Path
 from typing import IO, TextIO, TypeVar
 
-from proxy.core.consent import CSV_COLUMNS, Channel, ConsentRecord, ConsentStatus, Relationship
+from proxy.core.consent import (
+    ALL_CSV_COLUMNS,
+    CSV_COLUMNS,
+    SCOPE_COLUMNS,
+    SCOPE_NAMES,
+    Channel,
+    ConsentRecord,
+    ConsentStatus,
+    Relationship,
+)
 from proxy.store.consent_address import AddressError, address_channel, normalize_address
 
 LIST_SEPARATOR = ";"
 # Column sizes of the consent table (proxy.store.consent_store).
 MAX_CLIENT_ID = 64
 MAX_NAME = 200
+MAX_PURPOSE = 500
 # Shorter identifiers would match ordinary numbers in message text.
 MIN_IDENTIFIER_CHARS = 4
 
@@ -129,6 +139,14 @@ class _RowParser:
             )
         preferred = self._preferred(cells)
         identifiers = self._identifiers(cells)
+        recipient_name = cells.get("recipient_name", "").strip()
+        if len(recipient_name) > MAX_NAME:
+            self.error("recipient_name", f"is longer than {MAX_NAME} characters")
+        purpose = cells.get("purpose", "").strip()
+        if len(purpose) > MAX_PURPOSE:
+            self.error("purpose", f"is longer than {MAX_PURPOSE} characters")
+        scope = self._scope(cells, relationship)
+        part2 = self._yes_no(cells, "part2")
         if self.errors:
             return None
         assert channel is not None and relationship is not None and status is not None
@@ -146,6 +164,10 @@ class _RowParser:
             preferred=preferred,
             identifiers=identifiers,
             notes=cells["notes"].strip(),
+            recipient_name=recipient_name,
+            scope=scope,
+            purpose=purpose,
+            part2=bool(part2),
         )
 
     def _choice(self, cells: dict[str, str], column: str, kind: type[E]) -> E | None:
@@ -164,7 +186,16 @@ class _RowParser:
         try:
             address = normalize_address(raw, shape, self.default_region)
         except AddressError as exc:
-            self.error("address", str(exc))
+            problem = str(exc)
+            # Judge a malformed address by the row's own channel: an email
+            # row with a typo (no @) is told it is not an email address,
+            # not that it is not a phone number.
+            if channel is not None and channel is not shape:
+                try:
+                    normalize_address(raw, channel, self.default_region)
+                except AddressError as own:
+                    problem = str(own)
+            self.error("address", problem)
             return None
         if channel is not None and channel is not shape:
             kind = "an email address" if shape is Channel.EMAIL else "a phone number"
@@ -195,6 +226,34 @@ class _RowParser:
         self.error("preferred", f"must be 'yes' or 'no', got {_shown(cells['preferred'])}")
         return None
 
+    def _yes_no(self, cells: dict[str, str], column: str) -> bool | None:
+        raw = cells.get(column, "")
+        value = raw.strip().lower()
+        if value in ("yes", "no", ""):
+            return value == "yes"
+        self.error(column, f"must be 'yes' or 'no' (or empty for no), got {_shown(raw)}")
+        return None
+
+    def _scope(self, cells: dict[str, str], relationship: Relationship | None) -> tuple[str, ...]:
+        """Known category names and ``identifiers``; a scope only means
+        something on a release to someone else, so a client's own row with
+        one is a mistake worth naming rather than a rule silently ignored."""
+        items = [item.lower() for item in split_list(cells.get("scope", ""))]
+        for position, item in enumerate(items, start=1):
+            if item not in SCOPE_NAMES:
+                self.error(
+                    "scope",
+                    f"item {position} {_shown(item)} is not a category Tactful knows; "
+                    f"use {', '.join(SCOPE_NAMES)}, separated by '{LIST_SEPARATOR}'",
+                )
+        if items and relationship is Relationship.SELF:
+            self.error(
+                "scope",
+                "is only for a release to someone the client authorised "
+                "(relationship 'authorized'); leave it empty on the client's own rows",
+            )
+        return tuple(dict.fromkeys(items))
+
     def _identifiers(self, cells: dict[str, str]) -> tuple[str, ...]:
         identifiers = split_list(cells["identifiers"])
         for position, identifier in enumerate(identifiers, start=1):
@@ -208,13 +267,20 @@ class _RowParser:
 
 
 def _header_errors(header: Sequence[str]) -> list[RowError]:
+    """The required columns in their order, then any of the optional
+    release-terms columns (:data:`SCOPE_COLUMNS`) in any order."""
     found = [cell.strip().lower() for cell in header]
-    if tuple(found) == CSV_COLUMNS:
+    required, optional = found[: len(CSV_COLUMNS)], found[len(CSV_COLUMNS) :]
+    if (
+        tuple(required) == CSV_COLUMNS
+        and all(c in SCOPE_COLUMNS for c in optional)
+        and len(set(optional)) == len(optional)
+    ):
         return []
     expected = ",".join(CSV_COLUMNS)
     missing = [c for c in CSV_COLUMNS if c not in found]
-    unexpected = [c for c in found if c not in CSV_COLUMNS]
-    repeated = sorted({c for c in found if c in CSV_COLUMNS and found.count(c) > 1})
+    unexpected = [c for c in found if c not in ALL_CSV_COLUMNS]
+    repeated = sorted({c for c in found if c in ALL_CSV_COLUMNS and found.count(c) > 1})
     problems: list[str] = []
     if missing:
         problems.append(f"missing column(s): {', '.join(missing)}")
@@ -225,7 +291,10 @@ def _header_errors(header: Sequence[str]) -> list[RowError]:
         problems.append(f"repeated column(s): {', '.join(repeated)}")
     if not problems:
         problems.append("the columns are in the wrong order")
-    message = f"bad header: {'; '.join(problems)}. The first line must be: {expected}"
+    message = (
+        f"bad header: {'; '.join(problems)}. The first line must be: {expected} "
+        f"(optionally followed by {','.join(SCOPE_COLUMNS)})"
+    )
     return [RowError(1, None, message)]
 
 
@@ -280,23 +349,24 @@ def read_consent_csv(
         header_errors = _header_errors(header)
         if header_errors:
             raise ConsentCsvError(header_errors, source)
+        columns = tuple(cell.strip().lower() for cell in header)
         line = reader.line_num + 1
         for row in reader:
             start, line = line, reader.line_num + 1
             if not any(cell.strip() for cell in row):
                 continue
-            if len(row) != len(CSV_COLUMNS):
+            if len(row) != len(columns):
                 errors.append(
                     RowError(
                         start,
                         None,
-                        f"has {len(row)} fields but the header has {len(CSV_COLUMNS)}; "
+                        f"has {len(row)} fields but the header has {len(columns)}; "
                         "check for a missing or extra comma (quote values that contain commas)",
                     )
                 )
                 continue
             parser = _RowParser(start, default_region)
-            record = parser.parse(dict(zip(CSV_COLUMNS, row, strict=True)))
+            record = parser.parse(dict(zip(columns, row, strict=True)))
             errors.extend(parser.errors)
             if record is None:
                 continue
@@ -323,12 +393,18 @@ def read_consent_csv(
 def _list_cell(values: Iterable[str]) -> str:
     values = tuple(values)
     if any(LIST_SEPARATOR in v for v in values):
-        raise ValueError(f"aliases and identifiers cannot contain {LIST_SEPARATOR!r}")
+        raise ValueError(f"aliases, identifiers and scope cannot contain {LIST_SEPARATOR!r}")
     return LIST_SEPARATOR.join(values)
 
 
-def record_to_row(record: ConsentRecord) -> list[str]:
-    return [
+def has_terms(record: ConsentRecord) -> bool:
+    """Whether the row uses any of the optional release-terms columns."""
+    return bool(record.recipient_name or record.scope or record.purpose or record.part2)
+
+
+def record_to_row(record: ConsentRecord, *, terms: bool = True) -> list[str]:
+    """The row's cells; ``terms`` adds the release-terms columns."""
+    row = [
         record.client_id,
         record.name,
         _list_cell(record.aliases),
@@ -342,11 +418,24 @@ def record_to_row(record: ConsentRecord) -> list[str]:
         _list_cell(record.identifiers),
         record.notes,
     ]
+    if terms:
+        row += [
+            record.recipient_name,
+            _list_cell(record.scope),
+            record.purpose,
+            "yes" if record.part2 else "no",
+        ]
+    return row
 
 
 def write_consent_csv(records: Iterable[ConsentRecord], stream: TextIO) -> None:
-    """Write records in the same format :func:`read_consent_csv` reads."""
+    """Write records in the same format :func:`read_consent_csv` reads.
+
+    The release-terms columns are written when any record uses them, so a
+    registry without them exports in the format older tools read."""
+    records = list(records)
+    terms = any(has_terms(r) for r in records)
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(ALL_CSV_COLUMNS if terms else CSV_COLUMNS)
     for record in records:
-        writer.writerow(record_to_row(record))
+        writer.writerow(record_to_row(record, terms=terms))

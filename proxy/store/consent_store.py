@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     select,
 )
@@ -83,6 +84,11 @@ class ConsentRow(Base):
     preferred: Mapped[bool] = mapped_column(Boolean, nullable=False)
     identifiers: Mapped[list[str]] = mapped_column(JSON, nullable=False)
     notes: Mapped[str] = mapped_column(Text, nullable=False)
+    # The terms of a release of information (migration 0006).
+    recipient_name: Mapped[str] = mapped_column(String(200), nullable=False, server_default="")
+    scope: Mapped[list[str]] = mapped_column(JSON, nullable=False, server_default="[]")
+    purpose: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    part2: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -110,6 +116,10 @@ class ConsentRow(Base):
             preferred=self.preferred,
             identifiers=tuple(self.identifiers),
             notes=self.notes,
+            recipient_name=self.recipient_name,
+            scope=tuple(self.scope),
+            purpose=self.purpose,
+            part2=self.part2,
         )
 
 
@@ -128,6 +138,10 @@ def _record_values(record: ConsentRecord) -> dict[str, Any]:
         "preferred": record.preferred,
         "identifiers": list(record.identifiers),
         "notes": record.notes,
+        "recipient_name": record.recipient_name,
+        "scope": list(record.scope),
+        "purpose": record.purpose,
+        "part2": record.part2,
     }
 
 

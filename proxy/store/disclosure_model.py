@@ -11,13 +11,16 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -38,6 +41,8 @@ class DisclosureRow(Base):
         UniqueConstraint("message_id", "recipient", "channel", name="uq_disclosure_message"),
         CheckConstraint(_in("recipient_kind", DISCLOSURE_KINDS), name="ck_disclosure_kind"),
         CheckConstraint(_in("channel", CHANNELS), name="ck_disclosure_channel"),
+        # The retention purge deletes by age.
+        Index("ix_disclosure_at", "at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -50,6 +55,15 @@ class DisclosureRow(Base):
     categories: Mapped[list[str]] = mapped_column(JSON, nullable=False)
     entity_types: Mapped[list[str]] = mapped_column(JSON, nullable=False)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # What an accounting of disclosures says beyond the above (migration
+    # 0006): the purpose and the party's name from the consent row at the
+    # time (None: no consent row states one), the reviewer who released the
+    # message (None: it went out without review), and whether the 42 CFR
+    # Part 2 notice went with it.
+    purpose: Mapped[str | None] = mapped_column(Text, nullable=True)
+    recipient_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    released_by: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    part2_notice: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
 
     def __repr__(self) -> str:
         return f"DisclosureRow(id={self.id}, message_id={self.message_id})"

@@ -22,16 +22,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import Engine, Select, select
+from sqlalchemy import Engine, Select, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from proxy.core.findings import Finding
-from proxy.core.verdict import Verdict
+from proxy.core.verdict import ReleaseTerms, Verdict
 from proxy.store.audit import AuditError
 from proxy.store.audit import record as audit
 from proxy.store.db import aware, session_factory, utc
@@ -41,6 +41,7 @@ from proxy.store.disclosure_model import (
     DisclosureClientRow,
     DisclosureRow,
 )
+from proxy.store.spool_model import SpoolKind
 from proxy.store.spool_summary import VerdictSummary
 from proxy.store.spool_view import SpooledMessage
 
@@ -59,6 +60,9 @@ class DisclosureRecipient:
     kind: str  # internal | client | authorized | external
     channel: str  # email | sms
     client_ids: tuple[str, ...] = ()
+    # From the release the recipient is authorised under (None: none says).
+    purpose: str | None = None
+    recipient_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +78,10 @@ class Disclosure:
     entity_types: tuple[str, ...]
     at: datetime
     id: int | None = None  # set once stored
+    purpose: str | None = None  # from the consent row; None: not stated
+    recipient_name: str | None = None
+    released_by: str | None = None  # the reviewer; None: sent without review
+    part2_notice: bool = False
 
 
 # --- deciding what to record ----------------------------------------------------
@@ -84,6 +92,9 @@ def _plan(
     recipients: Iterable[DisclosureRecipient],
     entities: Iterable[tuple[str, str | None, str | None]],
     at: datetime,
+    *,
+    released_by: str | None = None,
+    part2_notice: bool = False,
 ) -> list[Disclosure]:
     """``entities`` are (entity type, category, client id) of what went out."""
     seen = list(dict.fromkeys(entities))
@@ -110,9 +121,32 @@ def _plan(
                 categories=categories,
                 entity_types=entity_types,
                 at=at,
+                purpose=recipient.purpose,
+                recipient_name=recipient.recipient_name,
+                released_by=released_by,
+                part2_notice=part2_notice,
             )
         )
     return planned
+
+
+def _joined(values: Iterable[str]) -> str | None:
+    return "; ".join(dict.fromkeys(v for v in values if v)) or None
+
+
+def _with_terms(
+    recipient: DisclosureRecipient, terms: Sequence[ReleaseTerms]
+) -> DisclosureRecipient:
+    """The recipient with the purpose and name its releases state."""
+    address = recipient.address.lower().removeprefix("sms:")
+    mine = [t for t in terms if t.recipient.lower().removeprefix("sms:") == address]
+    if not mine:
+        return recipient
+    return replace(
+        recipient,
+        purpose=_joined(t.purpose for t in mine),
+        recipient_name=_joined(t.recipient_name for t in mine),
+    )
 
 
 def disclosures_from_summary(
@@ -120,11 +154,21 @@ def disclosures_from_summary(
     summary: VerdictSummary,
     recipients: Sequence[DisclosureRecipient],
     at: datetime,
+    *,
+    released_by: str | None = None,
 ) -> list[Disclosure]:
     """What to record for a message sent from the spool (every finding in
-    the summary counts: see the module docstring)."""
+    the summary counts: see the module docstring). ``released_by``: the
+    reviewer who released it."""
     entities = ((f.entity, f.category, f.client_id) for f in summary.findings)
-    return _plan(message_id, recipients, entities, at)
+    return _plan(
+        message_id,
+        [_with_terms(r, summary.terms) for r in recipients],
+        entities,
+        at,
+        released_by=released_by,
+        part2_notice=summary.part2_notice,
+    )
 
 
 def _went_out(finding: Finding, masked: set[str]) -> bool:
@@ -140,17 +184,24 @@ def disclosures_for_verdict(verdict: Verdict, message_id: str, at: datetime) -> 
         if _went_out(f, masked)
     )
     recipients = [
-        DisclosureRecipient(
+        replace(
+            _with_terms(
+                DisclosureRecipient(
+                    address=rv.recipient.address,
+                    kind=rv.recipient.kind.value,
+                    channel=rv.recipient.channel,
+                    client_ids=tuple(sorted(rv.recipient.client_ids)),
+                ),
+                verdict.terms,
+            ),
             address=rv.recipient.phone
             if rv.recipient.channel == "sms" and rv.recipient.phone
             else rv.recipient.address,
-            kind=rv.recipient.kind.value,
-            channel=rv.recipient.channel,
-            client_ids=tuple(sorted(rv.recipient.client_ids)),
         )
         for rv in verdict.recipients
     ]
-    return _plan(message_id, recipients, entities, at)
+    # The pipeline never sends a message that needs the notice without it.
+    return _plan(message_id, recipients, entities, at, part2_notice=verdict.part2_notice)
 
 
 def _looks_like_phone(address: str) -> bool:
@@ -162,10 +213,11 @@ def spooled_recipients(message: SpooledMessage) -> list[DisclosureRecipient]:
     """The envelope recipients with the kinds the policy gave them. A
     recipient the summary does not describe (rows stored before summaries
     carried recipients) counts as external: better one entry too many."""
-    known = {r.address.lower(): r for r in message.summary.recipients}
+    # Texts from the Messages API are judged and spooled as "sms:+E164".
+    known = {r.address.lower().removeprefix("sms:"): r for r in message.summary.recipients}
     result = []
     for envelope_address in message.recipients:
-        # Texts are spooled to "sms:+E164" but judged as "+E164".
+        # Texts are spooled to "sms:+E164"; the accounting names the number.
         address = envelope_address.removeprefix("sms:")
         summary = known.get(address.lower())
         if summary is None:
@@ -174,7 +226,10 @@ def spooled_recipients(message: SpooledMessage) -> list[DisclosureRecipient]:
         else:
             result.append(
                 DisclosureRecipient(
-                    summary.address, summary.kind, summary.channel, tuple(summary.client_ids)
+                    summary.address.removeprefix("sms:"),
+                    summary.kind,
+                    summary.channel,
+                    tuple(summary.client_ids),
                 )
             )
     return result
@@ -194,6 +249,10 @@ def record_disclosure(
     categories: Sequence[str],
     entity_types: Sequence[str],
     at: datetime,
+    purpose: str | None = None,
+    recipient_name: str | None = None,
+    released_by: str | None = None,
+    part2_notice: bool = False,
 ) -> bool:
     """Add one entry inside the caller's transaction. False when this
     message was already recorded for this recipient (a retried delivery)."""
@@ -214,6 +273,10 @@ def record_disclosure(
         "categories": sorted(set(categories)),
         "entity_types": sorted(set(entity_types)),
         "at": utc(at),
+        "purpose": purpose,
+        "recipient_name": recipient_name,
+        "released_by": released_by,
+        "part2_notice": part2_notice,
     }
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -246,6 +309,10 @@ def record_all(session: Session, disclosures: Iterable[Disclosure]) -> int:
             categories=d.categories,
             entity_types=d.entity_types,
             at=d.at,
+            purpose=d.purpose,
+            recipient_name=d.recipient_name,
+            released_by=d.released_by,
+            part2_notice=d.part2_notice,
         )
         for d in disclosures
     )
@@ -274,8 +341,13 @@ def _record_delivery(
 def record_spooled_delivery(engine: Engine, message: SpooledMessage, at: datetime) -> int:
     """The scheduler sent ``message`` from the spool: record its disclosures.
     Blocking; returns how many entries were new."""
+    reviewed = message.kind is SpoolKind.HOLD
     planned = disclosures_from_summary(
-        message.id, message.summary, spooled_recipients(message), utc(at)
+        message.id,
+        message.summary,
+        spooled_recipients(message),
+        utc(at),
+        released_by=message.decided_by if reviewed else None,
     )
     return _record_delivery(engine, message.id, planned, "scheduler", utc(at))
 
@@ -301,6 +373,41 @@ class DisclosureRecorder:
             log.error("disclosure for %s not recorded: %s", message_id, type(exc).__name__)
 
 
+# --- retention ----------------------------------------------------------------
+
+
+def retention_cutoff(now: datetime, years: int) -> datetime:
+    """The same moment ``years`` years before ``now`` (29 February: the 28th)."""
+    try:
+        return now.replace(year=now.year - years)
+    except ValueError:
+        return now.replace(year=now.year - years, day=28)
+
+
+def purge_expired(engine: Engine, *, now: datetime, retention_years: int) -> int:
+    """Delete entries older than the retention period; blocking. The purge
+    is an audit-trail entry (how many, and the period: never what they
+    were) in the same transaction, so the accounting never shrinks
+    without a trace."""
+    cutoff = retention_cutoff(utc(now), retention_years)
+    with session_factory(engine).begin() as session:
+        old = select(DisclosureRow.id).where(DisclosureRow.at < cutoff)
+        session.execute(
+            delete(DisclosureClientRow).where(DisclosureClientRow.disclosure_id.in_(old))
+        )
+        deleted = session.execute(delete(DisclosureRow).where(DisclosureRow.at < cutoff))
+        count = int(getattr(deleted, "rowcount", 0) or 0)
+        if count:
+            audit(
+                session,
+                actor="retention",
+                action="disclosures.purge",
+                details={"deleted": count, "retention_years": retention_years},
+                at=utc(now),
+            )
+    return count
+
+
 # --- reading ------------------------------------------------------------------
 
 
@@ -310,12 +417,24 @@ class DisclosureLog:
     def __init__(self, engine: Engine) -> None:
         self._sessions = session_factory(engine)
 
-    def for_client(self, client_id: str) -> list[Disclosure]:
-        """Every entry that names ``client_id``, oldest first."""
+    def for_client(
+        self,
+        client_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Disclosure]:
+        """Every entry that names ``client_id``, oldest first; ``since``
+        inclusive, ``until`` exclusive."""
         ids = select(DisclosureClientRow.disclosure_id).where(
             DisclosureClientRow.client_id == client_id
         )
-        return self._load(select(DisclosureRow).where(DisclosureRow.id.in_(ids)))
+        query = select(DisclosureRow).where(DisclosureRow.id.in_(ids))
+        if since is not None:
+            query = query.where(DisclosureRow.at >= utc(since))
+        if until is not None:
+            query = query.where(DisclosureRow.at < utc(until))
+        return self._load(query)
 
     def for_message(self, message_id: str) -> list[Disclosure]:
         return self._load(select(DisclosureRow).where(DisclosureRow.message_id == message_id))
@@ -343,6 +462,10 @@ class DisclosureLog:
                 categories=tuple(row.categories),
                 entity_types=tuple(row.entity_types),
                 at=aware(row.at),
+                purpose=row.purpose,
+                recipient_name=row.recipient_name,
+                released_by=row.released_by,
+                part2_notice=row.part2_notice,
             )
             for row in rows
         ]

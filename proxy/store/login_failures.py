@@ -40,6 +40,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from proxy.core.clock import Clock
+from proxy.core.metrics import Metrics
 from proxy.store.audit import record
 from proxy.store.db import aware, session_factory, utc
 from proxy.store.login_failure_model import LoginFailureRow
@@ -104,12 +105,14 @@ class LoginFailures:
         *,
         clock: Clock,
         account_exists: Callable[[str], bool] = lambda _name: False,
+        metrics: Metrics | None = None,
     ) -> None:
         self._sessions = session_factory(engine)
         self._dialect = engine.dialect.name
         self.limits = limits
         self.clock = clock  # the clock lock-outs are measured on
         self._account_exists = account_exists
+        self._metrics = metrics
 
     def _scopes(self, account: str, address: str) -> tuple[_Scope, _Scope]:
         client = client_key(address)
@@ -171,11 +174,17 @@ class LoginFailures:
                     },
                     at=now,
                 )
+        if self._metrics is not None:
+            self._metrics.count_login(door, succeeded=False)
+            for scope, _ in locks:
+                self._metrics.lockouts.labels(door=door, scope=scope.name).inc()
         return count
 
-    def succeeded(self, account: str, address: str) -> None:
+    def succeeded(self, account: str, address: str, *, door: str = "unknown") -> None:
         """A right password clears this account's count from this address,
         and nothing else (not the address's count for other accounts)."""
+        if self._metrics is not None:
+            self._metrics.count_login(door, succeeded=True)
         pair, _ = self._scopes(account, address)
         with self._sessions.begin() as session:
             session.execute(

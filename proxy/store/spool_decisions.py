@@ -196,7 +196,7 @@ class SpoolDecisions:
                 at=moment,
             )
             session.refresh(row)
-            return Decided(view(row))
+            return Decided(view(row, self._cipher))
 
     def expire(self, now: datetime) -> list[SpooledMessage]:
         """Held messages nobody decided on in time: mark expired and purge
@@ -244,4 +244,4 @@ class SpoolDecisions:
             rows = session.scalars(
                 select(SpoolRow).where(SpoolRow.id.in_(expired)).order_by(SpoolRow.id)
             )
-            return [view(row) for row in rows]
+            return [view(row, self._cipher) for row in rows]

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from proxy.store.crypto import MessageCipher
 from proxy.store.db import rowcount, utc
 from proxy.store.spool_model import DELIVERABLE, SpoolRow, SpoolState
 from proxy.store.spool_summary import error_summary
@@ -40,8 +41,11 @@ class Lease:
 class SpoolDelivery:
     """The scheduler's side of the spool: due rows, leases, outcomes."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, lease: timedelta) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], cipher: MessageCipher, *, lease: timedelta
+    ) -> None:
         self._sessions = sessions
+        self._cipher = cipher
         self._lease = lease
 
     def due_for_delivery(self, now: datetime, limit: int = 100) -> list[SpooledMessage]:
@@ -59,7 +63,7 @@ class SpoolDelivery:
             .limit(limit)
         )
         with self._sessions() as session:
-            return [view(row) for row in session.scalars(query)]
+            return [view(row, self._cipher) for row in session.scalars(query)]
 
     def claim_for_delivery(self, message_id: str, now: datetime, owner: str) -> Lease | None:
         """Take the right to send ``message_id`` for the lease period.
@@ -95,7 +99,7 @@ class SpoolDelivery:
                 return None
             row = session.get(SpoolRow, message_id, populate_existing=True)
             assert row is not None  # we just updated it inside this transaction
-            return Lease(view(row), owner, until, seen + 1)
+            return Lease(view(row, self._cipher), owner, until, seen + 1)
 
     def mark_sent(self, lease: Lease, now: datetime, note: str | None = None) -> bool:
         """The upstream accepted the message: record it and purge the content.

@@ -32,7 +32,7 @@ from proxy.store.spool_decisions import DecisionResult, SpoolDecisions
 from proxy.store.spool_delivery import DEFAULT_LEASE, Lease, SpoolDelivery
 from proxy.store.spool_model import SpoolKind, SpoolRow, SpoolState
 from proxy.store.spool_summary import VerdictSummary
-from proxy.store.spool_view import SpooledMessage, view
+from proxy.store.spool_view import SpooledMessage, sealed_summary, view
 
 DEFAULT_EXPIRY = timedelta(days=14)
 # The shortest id prefix :meth:`SpoolStore.resolve` matches: ids are 32 hex
@@ -72,7 +72,7 @@ class SpoolStore:
         self._cipher = cipher
         self._expire_after = expire_after
         self.clock = clock
-        self._delivery = SpoolDelivery(self._sessions, lease=lease)
+        self._delivery = SpoolDelivery(self._sessions, cipher, lease=lease)
         self._decisions = SpoolDecisions(self._sessions, cipher, clock=clock)
 
     def __repr__(self) -> str:
@@ -123,7 +123,7 @@ class SpoolStore:
             release_after=release_after,
             content=self._cipher.encrypt(submission.id, submission.raw),
             content_size=len(submission.raw),
-            summary=summary.to_json(),
+            summary=sealed_summary(summary, submission.id, self._cipher),
             verdict=summary.verdict,
             override=summary.override,
             urgent=summary.urgent,
@@ -143,24 +143,23 @@ class SpoolStore:
                 if existing is None:
                     raise
                 return self._same_submission(existing, submission, kind)
-        return view(row)
+        return view(row, self._cipher)
 
-    @staticmethod
     def _same_submission(
-        row: SpoolRow, submission: Submission, kind: SpoolKind
+        self, row: SpoolRow, submission: Submission, kind: SpoolKind
     ) -> SpooledMessage:
         if row.kind != kind.value or row.sender != submission.sender:
             raise SpoolConflictError(
                 f"submission {submission.id} is already stored as a different message"
             )
-        return view(row)
+        return view(row, self._cipher)
 
     # --- reading ----------------------------------------------------------
 
     def get(self, message_id: str) -> SpooledMessage | None:
         with self._sessions() as session:
             row = session.get(SpoolRow, message_id)
-            return None if row is None else view(row)
+            return None if row is None else view(row, self._cipher)
 
     def by_state(self, states: Sequence[SpoolState] | None = None) -> list[SpooledMessage]:
         """Rows in ``states`` (all when None), oldest first."""
@@ -168,7 +167,7 @@ class SpoolStore:
         if states is not None:
             query = query.where(SpoolRow.state.in_([s.value for s in states]))
         with self._sessions() as session:
-            return [view(row) for row in session.scalars(query)]
+            return [view(row, self._cipher) for row in session.scalars(query)]
 
     def list_held(self) -> list[SpooledMessage]:
         return self.by_state([SpoolState.HELD])
@@ -196,7 +195,7 @@ class SpoolStore:
             rows = list(session.scalars(query))
             if len(rows) > 1:
                 return Ambiguous(text, tuple(row.id for row in rows))
-            return view(rows[0]) if rows else None
+            return view(rows[0], self._cipher) if rows else None
 
     def raw(self, message_id: str) -> bytes | None:
         """The decrypted message, or None if there is no such row or its

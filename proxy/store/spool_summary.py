@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from proxy.core.verdict import Verdict
+from proxy.core.verdict import ReleaseTerms, Verdict
 
 # Fixed phrases for ``last_error``: the upstream's own text can quote the
 # message or its recipients, so it is never stored.
@@ -72,6 +72,14 @@ class VerdictSummary:
     hits: tuple[HitSummary, ...] = ()
     findings: tuple[FindingSummary, ...] = ()
     recipients: tuple[RecipientSummary, ...] = ()
+    # How the sender knows the message (subject, or a text's first words),
+    # every detected value masked: notices after the content is purged
+    # (expired, cancelled, returned) still name it.
+    title: str | None = None
+    # The release terms of authorised recipients, and whether the 42 CFR
+    # Part 2 notice goes with the message when it is sent from the spool.
+    terms: tuple[ReleaseTerms, ...] = ()
+    part2_notice: bool = False
 
     @property
     def rule_codes(self) -> tuple[str, ...]:
@@ -94,6 +102,12 @@ class VerdictSummary:
                 RecipientSummary(**{**r, "client_ids": tuple(r.get("client_ids", ()))})
                 for r in data.get("recipients", ())
             ),
+            title=str(data["title"]) if data.get("title") else None,
+            terms=tuple(
+                ReleaseTerms(**{**t, "scope": tuple(t.get("scope", ()))})
+                for t in data.get("terms", ())
+            ),
+            part2_notice=bool(data.get("part2_notice", False)),
         )
 
 
@@ -141,6 +155,8 @@ def summarize(verdict: Verdict) -> VerdictSummary:
             )
             for rv in verdict.recipients
         ),
+        terms=verdict.terms,
+        part2_notice=verdict.part2_notice,
     )
 
 

@@ -7,10 +7,14 @@ never hold a live ORM row or the encrypted content.
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from proxy.core.consent import Channel
+from proxy.store.crypto import DecryptionError, MessageCipher
 from proxy.store.db import aware
 from proxy.store.spool_model import SpoolKind, SpoolRow, SpoolState, aware_or_none
 from proxy.store.spool_summary import VerdictSummary
@@ -19,6 +23,45 @@ from proxy.store.spool_summary import VerdictSummary
 # with details masked (see :meth:`proxy.store.spool_decisions.SpoolDecisions.release`):
 # the released notice says so, and no schema change is needed for one flag.
 REDACTED_ON_RELEASE = "redacted_on_release"
+
+# The message's title (its subject, or a text's first words) is the sender's
+# own words and can name a client, so it is stored encrypted like the
+# content, under its own associated data so it cannot stand in for it. It
+# outlives the content: notices about expired, returned or cancelled mail
+# still name the message.
+SEALED_TITLE = "title_sealed"
+
+
+def _title_aad(message_id: str) -> str:
+    return f"{message_id}#title"
+
+
+def sealed_summary(
+    summary: VerdictSummary, message_id: str, cipher: MessageCipher
+) -> dict[str, Any]:
+    """The summary as stored: everything but the title in the clear (rule
+    codes, entity kinds, recipients' kinds), the title encrypted."""
+    data = summary.to_json()
+    title = data.pop("title", None)
+    if title:
+        blob = cipher.encrypt(_title_aad(message_id), str(title).encode("utf-8"))
+        data[SEALED_TITLE] = base64.b64encode(blob).decode("ascii")
+    return data
+
+
+def opened_summary(
+    stored: Mapping[str, Any], message_id: str, cipher: MessageCipher
+) -> VerdictSummary:
+    data = dict(stored)
+    sealed = data.pop(SEALED_TITLE, None)
+    data.pop("title", None)  # never trusted from the clear part
+    if sealed:
+        try:
+            blob = base64.b64decode(sealed)
+            data["title"] = cipher.decrypt(_title_aad(message_id), blob).decode("utf-8")
+        except (DecryptionError, ValueError):
+            data["title"] = None  # a notice then names the message by its reference
+    return VerdictSummary.from_json(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +93,7 @@ class SpooledMessage:
     redacted_on_release: bool = False
 
 
-def view(row: SpoolRow) -> SpooledMessage:
+def view(row: SpoolRow, cipher: MessageCipher) -> SpooledMessage:
     return SpooledMessage(
         id=row.id,
         state=SpoolState(row.state),
@@ -61,7 +104,7 @@ def view(row: SpoolRow) -> SpooledMessage:
         user=row.user,
         received_at=aware(row.received_at),
         release_after=aware_or_none(row.release_after),
-        summary=VerdictSummary.from_json(row.summary),
+        summary=opened_summary(row.summary, row.id, cipher),
         decided_by=row.decided_by,
         decided_at=aware_or_none(row.decided_at),
         decision_reason=row.decision_reason,

@@ -11,6 +11,8 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email import policy as email_policy
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ import yaml
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from proxy.accounts.users import Role, UserDirectory, save_users
 from proxy.cli import main
 from proxy.core.clock import system_clock
 from proxy.core.config import load_settings
@@ -28,6 +31,7 @@ from proxy.store.migrations import upgrade
 from proxy.store.spool_model import SpoolState
 from proxy.store.spool_store import SpoolStore
 from proxy.store.spool_summary import FindingSummary, HitSummary, VerdictSummary
+from tests.support.accounts import hashed_once
 
 REPO = Path(__file__).resolve().parents[2]
 TACTFUL = REPO / ".venv" / "bin" / "tactful"
@@ -46,6 +50,14 @@ SUMMARY = VerdictSummary(
         FindingSummary(entity="DATE_OF_BIRTH", location="body"),
         FindingSummary(entity="CLIENT_NAME", location="body", client_id="C-1"),
     ),
+    title="referral",  # as the pipeline records it
+)
+# The user file: reviewers sam and pat, an admin, and the worker who sends.
+ACCOUNTS = (
+    ("sam", Role.REVIEWER, ()),
+    ("pat", Role.REVIEWER, ("pat@agency.example",)),
+    ("boss", Role.ADMIN, ()),
+    ("worker", Role.WORKER, ("worker@agency.example",)),
 )
 
 
@@ -90,6 +102,14 @@ class Env:
         self.spool.hold(sub, SUMMARY)
         return sub.id
 
+    def read_notices(self) -> list[tuple[str, str]]:
+        """Subject and body of each queued notice, as the worker reads them."""
+        parsed = [message_from_bytes(raw, policy=email_policy.default) for raw in self.notices()]
+        return [
+            (str(m["Subject"]), m.get_content().replace("\r\n", "\n"))  # type: ignore[attr-defined]
+            for m in parsed
+        ]
+
     def notices(self) -> list[bytes]:
         """Raw bytes of the queued notices (deferred spool rows of user tactful)."""
         rows = [m for m in self.spool.by_state([SpoolState.DEFERRED]) if m.user == "tactful"]
@@ -99,13 +119,19 @@ class Env:
 @pytest.fixture
 def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     monkeypatch.delenv("TACTFUL_HOLD_KEY", raising=False)
+    # A reviewer's name in $USER must not stand in for --as.
     monkeypatch.setenv("USER", "sam")
+    users = UserDirectory()
+    for name, role, addresses in ACCOUNTS:
+        users = users.with_user(hashed_once(name, role, "a-long-password-1", addresses))
+    save_users(tmp_path / "users.json", users)
     config = tmp_path / "tactful.yaml"
     config.write_text(
         yaml.safe_dump(
             {
                 "hold": {"key_file": str(tmp_path / "hold.key")},
                 "notices": {"from_address": "tactful@agency.example"},
+                "smtp": {"users_file": str(tmp_path / "users.json")},
             }
         ),
         encoding="utf-8",
@@ -147,8 +173,8 @@ def test_list_table(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     message_id = env.hold()
     assert env.run("list") == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["ID", "AGE", "SENDER", "TO", "RULES"]
-    assert lines[1].split() == [message_id[:12], "3h", "worker@agency.example", "2",
+    assert lines[0].split() == ["ID", "AGE", "SUBJECT", "SENDER", "TO", "RULES"]
+    assert lines[1].split() == [message_id[:12], "3h", "referral", "worker@agency.example", "2",
                                 "personal-identifier"]  # fmt: skip
 
 
@@ -190,7 +216,8 @@ def test_show_raw_prints_the_decrypted_message(
 
 def test_release_queues_the_released_notice(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     message_id = env.hold()
-    assert env.run("release", message_id[:10], "--reason", "checked with the client") == 0
+    assert env.run("release", message_id[:10], "--reason", "checked with the client",
+                   "--as", "sam") == 0  # fmt: skip
     out = capsys.readouterr().out
     assert f"Released message {message_id}" in out and "tactful serve" in out
     row = env.spool.get(message_id)
@@ -198,8 +225,13 @@ def test_release_queues_the_released_notice(env: Env, capsys: pytest.CaptureFixt
     assert row.decided_by == "sam" and row.decision_reason == "checked with the client"
     [notice] = env.notices()
     assert b"To: worker@agency.example" in notice
-    assert b"Released: your held message is being sent" in notice
-    assert b"A reviewer (sam) released your held message as you wrote it" in notice
+    [(subject, body)] = env.read_notices()
+    assert subject == 'Released and being sent: "referral"'
+    assert body.startswith(
+        'A reviewer (sam) released your message "referral" to 2 recipients, as you wrote it.\n'
+        "It is being sent now; you do not need to do anything.\n"
+    )
+    assert body.endswith(f"Reference (for the helpdesk): {message_id}\n")
     due = {m.id for m in env.spool.due_for_delivery(datetime.now(UTC) + timedelta(seconds=1))}
     assert message_id in due and len(due) == 2  # the message and its notice
 
@@ -216,10 +248,14 @@ def test_reject_returns_with_the_note(env: Env, capsys: pytest.CaptureFixture[st
     row = env.spool.get(message_id)
     assert row is not None and row.state is SpoolState.RETURNED and not row.has_content
     assert row.decided_by == "pat"
-    [notice] = env.notices()
-    assert b"Returned: your held message was not sent" in notice
-    assert note.encode() in notice
-    assert env.run("delete", message_id, "--reason", "cleanup") == 1
+    [(subject, body)] = env.read_notices()
+    assert subject == 'Returned, not sent: "referral"'
+    assert body.startswith(
+        'A reviewer (pat) returned your message "referral" to 2 recipients.\n'
+        "It was NOT sent, and Tactful has deleted its copy.\n\n"
+        f"Their note:\n  {note}\n"
+    )
+    assert env.run("delete", message_id, "--reason", "cleanup", "--as", "boss") == 1
     assert "was already returned to the sender by pat" in capsys.readouterr().err
 
 
@@ -227,42 +263,111 @@ def test_delete_purges_and_tells_the_sender(env: Env, capsys: pytest.CaptureFixt
     """As in the web app: the sender learns it was deleted and not sent
     (the admin's reason stays in the spool row, not in the email)."""
     message_id = env.hold()
-    assert env.run("delete", message_id, "--reason", "sent to the wrong agency") == 0
+    assert env.run("delete", message_id, "--reason", "sent to the wrong agency",
+                   "--as", "boss") == 0  # fmt: skip
     assert "Deleted message" in capsys.readouterr().out
     row = env.spool.get(message_id)
     assert row is not None and row.state is SpoolState.DELETED and not row.has_content
     (notice,) = env.notices()
-    assert b"Deleted: your held message was not sent" in notice
+    assert env.read_notices()[0][0] == 'Deleted, not sent: "referral"'
     assert message_id.encode() in notice
     assert b"wrong agency" not in notice
 
 
-def test_four_eyes_refuses_the_sender(
-    env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    message_id = env.hold(user="worker")
-    assert env.run("release", message_id, "--reason", "mine", "--as", "Worker") == 1
+def test_four_eyes_refuses_the_sender(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    """Pat is a reviewer who also writes to clients: not on his own mail."""
+    message_id = env.hold(user="pat")
+    assert env.run("release", message_id, "--reason", "mine", "--as", "Pat") == 1
     assert "four-eyes" in capsys.readouterr().err
-    monkeypatch.setenv("USER", "worker")
-    assert env.run("reject", message_id, "--reason", "mine") == 1
-    assert "you (worker) sent message" in capsys.readouterr().err
-    assert env.run("delete", message_id, "--reason", "x", "--as", "worker@agency.example") == 1
+    assert env.run("reject", message_id, "--reason", "mine", "--as", "pat") == 1
+    assert "you (pat) sent message" in capsys.readouterr().err
     row = env.spool.get(message_id)
     assert row is not None and row.state is SpoolState.HELD and row.has_content
     assert env.notices() == []
 
 
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        ((), "who is deciding? give --as NAME"),  # $USER is sam, a reviewer: not used
+        (("--as", "  "), "who is deciding? give --as NAME"),
+        (("--as", "worker"), "--as 'worker' is not a reviewer or admin account"),
+        (("--as", "worker@agency.example"), "is not a reviewer or admin account"),
+        (("--as", "root"), "--as 'root' is not a reviewer or admin account"),
+    ],
+)
+def test_every_decision_names_a_reviewer_account(
+    env: Env, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], said: str
+) -> None:
+    message_id = env.hold()
+    for action in ("release", "reject", "delete"):
+        assert env.run(action, message_id, "--reason", "checked", *argv) == 2, action
+        err = capsys.readouterr().err
+        assert said in err and "Traceback" not in err
+    row = env.spool.get(message_id)
+    assert row is not None and row.state is SpoolState.HELD and row.has_content
+    assert row.decided_by is None and env.notices() == []
+
+
+def test_deleting_is_an_admins_decision_as_on_the_web(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    message_id = env.hold()
+    assert env.run("delete", message_id, "--reason", "duplicate", "--as", "sam") == 2
+    assert "sam is a reviewer; only an admin may delete a message" in capsys.readouterr().err
+    row = env.spool.get(message_id)
+    assert row is not None and row.state is SpoolState.HELD and env.notices() == []
+    assert env.run("delete", message_id, "--reason", "duplicate", "--as", "boss") == 0
+
+
+def _route(env: Env, enforce: bool | None) -> None:
+    """review.supervisors sends the worker's mail to pat."""
+    config = yaml.safe_load(env.config.read_text(encoding="utf-8"))
+    config["review"] = {"supervisors": {"worker": ["pat"]}}
+    if enforce is not None:
+        config["review"]["enforce_routing"] = enforce
+    env.config.write_text(yaml.safe_dump(config), encoding="utf-8")
+
+
+def test_routing_is_enforced_by_default(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    _route(env, None)
+    first, second = env.hold(), env.hold()
+    assert env.run("release", first, "--reason", "fine", "--as", "sam") == 1
+    assert (
+        f"message {first} is for pat to decide (review.supervisors); only they or an admin "
+        "may release or return it" in capsys.readouterr().err
+    )
+    row = env.spool.get(first)
+    assert row is not None and row.state is SpoolState.HELD and env.notices() == []
+    # The assigned reviewer and an admin may.
+    assert env.run("release", first, "--reason", "fine", "--as", "pat") == 0
+    assert env.run("reject", second, "--reason", "use the portal", "--as", "boss") == 0
+    decided = [env.spool.get(first), env.spool.get(second)]
+    assert [(m.state, m.decided_by) for m in decided if m is not None] == [
+        (SpoolState.RELEASED, "pat"),
+        (SpoolState.RETURNED, "boss"),
+    ]
+
+
+def test_routing_can_be_advisory(env: Env) -> None:
+    _route(env, False)
+    message_id = env.hold()
+    assert env.run("release", message_id, "--reason", "fine", "--as", "sam") == 0
+    row = env.spool.get(message_id)
+    assert row is not None and row.decided_by == "sam"
+
+
 def test_unknown_ambiguous_and_short_ids(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     a = env.hold(message_id="abcdef01" + "1" * 24)
     b = env.hold(message_id="abcdef01" + "2" * 24)
-    assert env.run("release", "abcdef01", "--reason", "x") == 1
+    assert env.run("release", "abcdef01", "--reason", "x", "--as", "sam") == 1
     err = capsys.readouterr().err
     assert "matches more than one message" in err and a in err and b in err
     assert env.run("show", "99999999") == 1
     assert "no spooled message has an id starting with '99999999'" in capsys.readouterr().err
-    assert env.run("release", "abc", "--reason", "x") == 2
+    assert env.run("release", "abc", "--reason", "x", "--as", "sam") == 2
     assert "at least 8 characters" in capsys.readouterr().err
-    assert env.run("release", "abcdef011", "--reason", "ok") == 0
+    assert env.run("release", "abcdef011", "--reason", "ok", "--as", "sam") == 0
     row = env.spool.get(a)
     assert row is not None and row.state is SpoolState.RELEASED
 
@@ -285,7 +390,7 @@ def test_a_deferred_message_is_not_held(env: Env, capsys: pytest.CaptureFixture[
         user="worker", raw=RAW, received_at=datetime.now(UTC),
     )  # fmt: skip
     env.spool.defer(sub, datetime.now(UTC) + timedelta(hours=12), SUMMARY)
-    assert env.run("release", sub.id, "--reason", "now") == 1
+    assert env.run("release", sub.id, "--reason", "now", "--as", "sam") == 1
     assert "is not held: it is deferred" in capsys.readouterr().err
 
 
@@ -311,7 +416,7 @@ def test_a_bad_or_unreachable_database_is_a_clear_usage_error(
     err = capsys.readouterr().err
     assert "database URL" in err and "is not valid" in err and "Traceback" not in err
     unreachable = "postgresql+psycopg://nobody:secret@127.0.0.1:1/none?connect_timeout=2"
-    assert main(["held", "release", "abcdef01", "--reason", "x", "--db", unreachable,
-                 *config]) == 2  # fmt: skip
+    assert main(["held", "release", "abcdef01", "--reason", "x", "--as", "sam",
+                 "--db", unreachable, *config]) == 2  # fmt: skip
     err = capsys.readouterr().err
     assert "cannot open the database" in err and "secret" not in err

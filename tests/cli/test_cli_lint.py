@@ -95,18 +95,18 @@ def test_exit_0_for_pass_and_human_output(eml) -> None:  # type: ignore[no-untyp
 
 
 def test_verbose_adds_findings_no_rule_acted_on_once(eml) -> None:  # type: ignore[no-untyped-def]
-    path = eml("mixed.eml", message("Call her at (312) 555-0142. DOB: 03/14/1988"))
+    path = eml("mixed.eml", message("Ask Robert Mendelsohn about her. DOB: 03/14/1988"))
     quiet = tactful("lint", "--consent", str(CONSENT), str(path)).stdout.decode()
     proc = tactful("lint", "-v", "--consent", str(CONSENT), str(path))
     assert proc.returncode == 1, proc.stderr.decode()
     loud = proc.stdout.decode()
-    assert "[PHONE_NUMBER]" not in quiet
+    assert "[PERSON]" not in quiet
     info = [line for line in loud.splitlines() if " pass info " in line]
-    # The phone number is listed for information; the date of birth, which a
-    # rule acted on, is not listed a second time.
-    assert len(info) == 1 and "[PHONE_NUMBER]" in info[0], loud
+    # The name is listed for information; the date of birth, which a rule
+    # acted on, is not listed a second time.
+    assert len(info) == 1 and "[PERSON]" in info[0], loud
     assert loud.count("[DATE_OF_BIRTH]") == 1, loud
-    assert "555-0142" not in loud
+    assert "Mendelsohn" not in loud
 
 
 def test_one_json_line_per_file_and_worst_exit(eml) -> None:  # type: ignore[no-untyped-def]

@@ -48,3 +48,15 @@ def test_auth_backends_are_plugins_and_a_wrong_name_lists_them() -> None:
     assert isinstance(upstream, UpstreamAuthBackend)
     with pytest.raises(ConfigError, match="installed backends: local, upstream"):
         make_auth_backend(settings_from_mapping({"smtp": {"auth_backend": "ldap"}}))
+
+
+def test_the_part2_notice_is_the_same_in_the_shipped_file_and_in_code() -> None:
+    from proxy.core.config import PART2_NOTICE, PART2_SHORT_NOTICE, Settings
+
+    shipped = load_settings().part2
+    assert (shipped.notice, shipped.short_notice) == (PART2_NOTICE, PART2_SHORT_NOTICE)
+    assert Settings().part2.notice == PART2_NOTICE
+    assert PART2_NOTICE.startswith("This record which has been disclosed to you is protected")
+    assert PART2_SHORT_NOTICE == (
+        "42 CFR part 2 prohibits unauthorized use or disclosure of these records."
+    )

@@ -164,9 +164,11 @@ def test_a_forged_from_is_refused_and_nothing_is_signed_or_relayed(
     """The shipped `tactful serve`: the worker logs in as herself, gives her
     own MAIL FROM, and writes a colleague in the header From:. 553, and
     nothing (signed or not) reaches the upstream."""
-    raw = example("01-pass-internal.eml").replace(
-        b"From: Jane Worker <jworker@example.org>", f"From: Sam <{REVIEWER}>".encode()
-    ).replace(b"<01-pass-internal@example.org>", b"<forged-from@example.org>")
+    raw = (
+        example("01-pass-internal.eml")
+        .replace(b"From: Jane Worker <jworker@example.org>", f"From: Sam <{REVIEWER}>".encode())
+        .replace(b"<01-pass-internal@example.org>", b"<forged-from@example.org>")
+    )
     assert f"From: Sam <{REVIEWER}>".encode() in raw
     code, text = submit(server, raw, [COLLEAGUE])
     assert code == 553, text
@@ -185,12 +187,20 @@ def test_masked_value_leaves_no_trace_and_sender_is_told(
     everything = all_text(arrived[0].data)
     for trace in ("512-44-8821", "512448821", "512 44 8821", "512=2D44"):
         assert trace not in everything
-    assert "8821" in everything  # the last four stay, so the client can recognise it
+    # The README's format, the last four kept so the client can recognise it.
+    assert "***-**-8821" in everything
     assert "sign page 2" in everything
+    # The shipped settings tell the client nothing about what was found.
+    assert b"X-Tactful-Findings" not in arrived[0].data
     assert dkim.verify(arrived[0].data, dnsfunc=dns_for(server))
     notice = wait_for(to(upstream, WORKER, b"masked"))
     assert notice, "the sender was not told what was masked"
     assert b"512-44-8821" not in notice[0].data
+    told = message_from_bytes(notice[0].data, policy=policy.default)
+    assert told["Subject"] == 'Sent with 1 detail masked: "SNAP form"'
+    assert "The recipient sees each masked detail like this: ***-**-8821" in (
+        told.get_body().get_content()  # type: ignore[union-attr]
+    )
 
 
 def test_held_mail_waits_for_a_reviewer_then_goes_out_signed(

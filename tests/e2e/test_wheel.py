@@ -132,8 +132,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     dist = tmp / "dist"
     _ok(
         _run(
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-             "--no-index", "--wheel-dir", dist, src],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--no-deps",
+                "--no-build-isolation",
+                "--no-index",
+                "--wheel-dir",
+                dist,
+                src,
+            ],
             cwd=tmp,
         )
     )
@@ -146,8 +156,17 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     python = venv / "bin" / "python"
     _ok(
         _run(
-            [sys.executable, "-m", "pip", "--python", python, "install", "--no-deps",
-             "--no-index", wheel],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                python,
+                "install",
+                "--no-deps",
+                "--no-index",
+                wheel,
+            ],
             cwd=tmp,
         )
     )

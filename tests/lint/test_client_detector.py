@@ -33,7 +33,10 @@ EXTRA_ROWS = [
 
 @pytest.fixture(scope="module")
 def registry() -> Registry:
-    text = EXAMPLE.read_text(encoding="utf-8") + "\n".join(EXTRA_ROWS) + "\n"
+    text = EXAMPLE.read_text(encoding="utf-8")
+    # The example has the optional release-terms columns; these rows leave them empty.
+    padding = "," * (text.splitlines()[0].count(",") - HEADER.count(","))
+    text += "\n".join(row + padding for row in EXTRA_ROWS) + "\n"
     return Registry(read_consent_csv(io.StringIO(text)))
 
 

@@ -45,6 +45,8 @@ GUS = "gus@mail.test"  # C-1007, consent ends Tuesday 3 March
 KIM = "kim@example.org"  # colleague
 LANDLORD = "landlord@rentals.test"
 STRANGER_SMS = "7735550199@vtext.com"
+HAL_COUNSEL = "counsel@law.test"  # authorised for C-1008 (Part 2): substance use only
+HAL_COUNSEL_SMS = "3125550166@vtext.com"
 
 CLIENT_NAMES = ("Ann Example", "Bo Sample", "Dee Person", "Eve Other")
 
@@ -91,6 +93,15 @@ REGISTRY = Registry(
             "C-1006", "Fay Dual", "+13125550188", channel=Channel.SMS, status=ConsentStatus.REVOKED
         ),
         record("C-1007", "Gus Edge", GUS, expires_on=date(2026, 3, 3)),
+        *(
+            replace(
+                record("C-1008", "Lee Counsel", address, channel=channel,
+                       relationship=Relationship.AUTHORIZED),
+                recipient_name="Lee Counsel, attorney", scope=("substance_use",),
+                purpose="legal representation", part2=True,
+            )
+            for address, channel in ((HAL_COUNSEL, Channel.EMAIL), ("+13125550166", Channel.SMS))
+        ),
     ]
 )
 
@@ -275,8 +286,12 @@ CASES = [
          Action.HOLD, Action.HOLD, tags=OVERRIDE),
     Case("other-client/internal", (KIM,), (MENTIONS_BO,), R.OTHER_CLIENT, None, Action.PASS),
     Case("informational-only", (LANDLORD,),
-         (found(Entity.PHONE_NUMBER), found(Entity.EMAIL_ADDRESS), found(Entity.PERSON)),
-         None, None, Action.PASS),
+         (found(Entity.EMAIL_ADDRESS), found(Entity.PERSON)), None, None, Action.PASS),
+    # A client's phone identifies them like an address; public numbers do not.
+    Case("phone/external", (LANDLORD,), (found(Entity.PHONE_NUMBER),),
+         R.PERSONAL_IDENTIFIER, Action.HOLD, Action.HOLD),
+    Case("phone/client", (ANN,), (found(Entity.PHONE_NUMBER),), R.PERSONAL_IDENTIFIER,
+         Action.WARN, Action.WARN),
     # clients exposed to each other
     Case("exposed/two-clients-in-to", (ANN, EVE), (), R.EXPOSED_CLIENTS, Action.HOLD,
          Action.HOLD),
@@ -383,9 +398,14 @@ def test_every_hit_names_a_fix_and_no_client_data() -> None:
         MENTIONS_ANN,
         UNREADABLE,
         found(Entity.STREET_ADDRESS, text="12 Elm Street"),
+        found(Entity.SENSITIVE_CONDITION, text="methadone", about_person=True,
+              category=Category.SUBSTANCE_USE, client_id="C-1008"),
     )
-    msg = message((ANN, EVE, ANN_SMS, LANDLORD, DEE, CY, BO), bcc=(SIS,))
-    msg = replace(msg, full_text={"body": "See you soon. " * 60})  # sms-length too
+    msg = message(
+        (ANN, EVE, ANN_SMS, LANDLORD, DEE, CY, BO, HAL_COUNSEL, HAL_COUNSEL_SMS), bcc=(SIS,)
+    )
+    # sms-length too, and too long for a text to carry the Part 2 notice
+    msg = replace(msg, full_text={"body": "See you soon. " * 120})
     verdict = judge(msg, findings, now=EVENING)
     assert {h.rule for h in verdict.hits} == set(rules.RULE_NAMES)
     secrets = [f.text for f in findings if f.text != "x"] + list(CLIENT_NAMES) + ["Ann_Example"]
@@ -461,7 +481,7 @@ def test_after_hours_defers_to_next_working_start() -> None:
     verdict = judge(message((ANN,)), (), now=datetime(2026, 12, 24, 19, 0, tzinfo=CHI))
     assert verdict.defer_until == datetime(2026, 12, 28, 8, 0, tzinfo=CHI)
     (hit,) = verdict.hits
-    assert "Monday 28 December at 08:00" in hit.message
+    assert "Monday 28 December at 08:00 CST (America/Chicago)" in hit.message
     assert "[urgent]" in hit.message
 
 

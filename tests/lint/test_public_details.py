@@ -44,6 +44,8 @@ def details() -> PublicDetails:
         (Entity.STREET_ADDRESS, "1100 South Hamilton Avenue", DIRECTORY),
         (Entity.PHONE_NUMBER, "312.555.0100", AGENCY),
         (Entity.PHONE_NUMBER, "+1 312 555 0100", AGENCY),
+        (Entity.PHONE_NUMBER, "(312) 555-0100 ext. 214", AGENCY),
+        (Entity.PHONE_NUMBER, "312-555-0100 x214", AGENCY),
         (Entity.PHONE_NUMBER, "(312) 433-6500", DIRECTORY),
         # A client's details, even next door, stay personal.
         (Entity.STREET_ADDRESS, "202 W Adams Street", None),

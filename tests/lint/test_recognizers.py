@@ -299,3 +299,183 @@ def test_context_window(text: str, start: int, end: int, expected: bool) -> None
 def test_phrase_pattern_needs_phrases() -> None:
     with pytest.raises(ValueError, match="must not be empty"):
         phrase_pattern(["  "])
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        # The case word is in the number, next to it, or heads the note.
+        ("CASE-2026-00412 was reviewed", "CASE-2026-00412"),
+        ("about case AB-24-123456 today", "AB-24-123456"),
+        ("Case #: AB-24-123456", "AB-24-123456"),
+        ("the file AB-24-123456 is closed", "AB-24-123456"),
+        ("Docket no. AB-24-123456, hearing on Monday", "AB-24-123456"),
+        ("Re: AB-24-123456 - update", "AB-24-123456"),
+        ("RE AB-24-123456", "AB-24-123456"),
+        ("AB-24-123456 (case) was transferred", "AB-24-123456"),
+        ("el expediente AB-24-123456 está cerrado", "AB-24-123456"),
+        ("In re AB-24-123456, the court found", "AB-24-123456"),
+    ],
+)
+def test_case_number_with_case_context(text: str, value: str) -> None:
+    start = text.index(value)
+    assert spans(CaseNumberRecognizer(AGENCY_CASE_PATTERNS), text) == [(start, start + len(value))]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # The same shape as a facilities ticket, an order or with no context.
+        "WH-26-004512",
+        "Facilities ticket WH-26-004512: the heater in room 4",
+        "Work order WH-26-004512 closed",
+        "We're sending WH-26-004512 to the vendor",
+        "The heater is fixed, see WH-26-004512.",
+        "Invoice AB-24-123456 is paid",
+        "Re: ticket AB-24-123456",
+        # A case word in another sentence does not carry over.
+        "The case is closed. Ticket AB-24-123456 is open.",
+    ],
+)
+def test_case_number_shape_without_case_context(text: str) -> None:
+    assert spans(CaseNumberRecognizer(AGENCY_CASE_PATTERNS), text) == []
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        # A question and its answer.
+        ("What's her date of birth?\n3/14/2009", "3/14/2009"),
+        ("What's her date of birth? 3/14/2009, I think.", "3/14/2009"),
+        ("When was he born?\n\nI think 03/14/2009", "03/14/2009"),
+        ("Can you send me his DOB? It's March 14, 2009.", "March 14, 2009"),
+        ("¿Cuál es su fecha de nacimiento?\n14/03/2009", "14/03/2009"),
+        # A label on the line above.
+        ("DOB:\n3/14/2009", "3/14/2009"),
+        ("Date of birth\n2009-03-14", "2009-03-14"),
+        # Tables: the label heads the date's column.
+        ("Name\tDOB\tPhone\nAna Ruiz\t1/2/1980\tnone", "1/2/1980"),
+        ("Name | Visit | DOB\nAna | 11/02/2026 | 1/2/1980", "1/2/1980"),
+        ("Name\tDOB\nAna\t1/2/1980\nLuis\t3/4/1979", "3/4/1979"),
+        # A table flattened to words (HTML cells): the one date on its row.
+        ("Name DOB\nAna 1/2/1980", "1/2/1980"),
+    ],
+)
+def test_date_of_birth_label_before_the_sentence_or_line(text: str, value: str) -> None:
+    start = text.rindex(value)
+    assert (start, start + len(value)) in spans(DateOfBirthRecognizer(), text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A statement, not a question, about the birth date.
+        "Her DOB is on file.\nThe meeting is on 03/14/2026.",
+        "Her DOB is on file\nthe meeting is 3/14/2026",
+        # A question answered by something else first.
+        "What's her date of birth? I will check the file and the court letter of 3/14/2026.",
+        # A question about something else.
+        "When is the hearing?\n3/14/2026",
+        # A heading, but the date is in another column.
+        "Name | Visit | DOB\nAna | 11/02/2026 | unknown",
+        "Name\tDOB\tVisit\nAna\t\t11/02/2026",
+        # A flattened row with two dates: which one is the birth date is unknown.
+        "Name DOB Visit\nAna 1/2/1980 11/02/2026",
+        # A paragraph break ends a heading's reach.
+        "DOB:\n\nThe hearing is on 3/14/2026",
+    ],
+)
+def test_date_of_birth_label_elsewhere_does_not_count(text: str) -> None:
+    assert spans(DateOfBirthRecognizer(), text) == []
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        # No street-type word, but a unit, a city and state, or a ZIP.
+        ("She lives at 4417 N Kedzie, Chicago, IL 60625 now", "4417 N Kedzie, Chicago, IL 60625"),
+        ("moved to 1420 Broadway Apt 3 last week", "1420 Broadway Apt 3"),
+        ("new place: 55 W Wacker #1200", "55 W Wacker #1200"),
+        ("at 1420 Broadway, New York, NY 10018", "1420 Broadway, New York, NY 10018"),
+        ("Send it to 250 Greenwich\nNew York NY 10007", "250 Greenwich\nNew York NY 10007"),
+        # USPS street types beyond the everyday ones.
+        ("at 7015 Arnott Heights", "7015 Arnott Heights"),
+        ("moved to 22 Pollen Crescent", "22 Pollen Crescent"),
+        ("5 Jimenez Cove", "5 Jimenez Cove"),
+    ],
+)
+def test_street_address_as_people_write_it(text: str, value: str) -> None:
+    start = text.index(value)
+    assert spans(StreetAddressRecognizer(), text) == [(start, start + len(value))]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Without a street type, a unit, a city with a state or a ZIP: prose.
+        "She has 4417 Kedzie things",
+        "I met her at 12 Noon, Chicago, IL",
+        "3 Kids, 2 Dogs and a cat",
+        "Room 12 on the 3rd floor",
+        "Call 911 Unit 5 responded",
+        "We need 25 Copies, Chicago office",
+        "the 2 Credit Union branches",
+        "at 10 Grand Central Station",
+        "around 40 Minutes late",
+    ],
+)
+def test_street_address_needs_a_unit_or_place_without_a_street_type(text: str) -> None:
+    assert spans(StreetAddressRecognizer(), text) == []
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("Her mother lives at Calle Juárez 123, Guadalajara", "Calle Juárez 123"),
+        ("Avenida de la Revolución 1500 int. 4", "Avenida de la Revolución 1500 int. 4"),
+        ("Via Leopardi 83", "Via Leopardi 83"),
+        ("Rue de Bouillon 316", "Rue de Bouillon 316"),
+        ("sent to Freistädter Strasse 61 last year", "Freistädter Strasse 61"),
+        ("Strepestraat 143", "Strepestraat 143"),
+    ],
+)
+def test_street_address_abroad(text: str, value: str) -> None:
+    start = text.index(value)
+    assert spans(StreetAddressRecognizer(), text) == [(start, start + len(value))]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "we met via Zoom 2 times",
+        "the calle is 3 blocks away",
+        "Via the portal, 3 forms were sent",
+    ],
+)
+def test_street_words_abroad_in_prose_are_not_addresses(text: str) -> None:
+    assert spans(StreetAddressRecognizer(), text) == []
+
+
+@pytest.mark.parametrize(
+    "text, values",
+    [
+        # A label on the line above belongs to the nearer date.
+        ("DOB:\n04/22/1991\nDates of service: 10/01/2026 - 10/05/2026", ["04/22/1991"]),
+        # A request for the birth date, answered in the next sentence.
+        ("You asked when he was born.\nIt was 2011-09-14, in Texas.", ["2011-09-14"]),
+        ("The school needs her date of birth. It is 3/14/2009.", ["3/14/2009"]),
+        # Birth dates listed after one label.
+        (
+            "the younger child's date of birth is\nJanuary 7, 2020, and the older child's"
+            " is March 22, 2016.",
+            ["January 7, 2020", "March 22, 2016"],
+        ),
+        ("DOB 3/14/90 and 4/15/91", ["3/14/90", "4/15/91"]),
+        # ... but not a later date of another kind.
+        ("born 3/14/90 and moved here on 4/15/2011", ["3/14/90"]),
+        ("DOB 3/14/90. Next visit 4/15/2026", ["3/14/90"]),
+    ],
+)
+def test_date_of_birth_in_lists_and_answers(text: str, values: list[str]) -> None:
+    found = spans(DateOfBirthRecognizer(), text)
+    assert [text[start:end] for start, end in found] == values

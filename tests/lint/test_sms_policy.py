@@ -165,3 +165,24 @@ def test_a_spooled_text_reads_back_exactly() -> None:
     raw = to_message(sender=WORKER, text=text, message_id="1" * 32, at=DAYTIME)
     assert body_of(raw) == text.body
     assert from_message(raw, MARIA) == text
+
+
+def test_a_text_after_hours_is_not_told_to_tag_a_subject(nlp_service: Any) -> None:
+    """Texts have no subject: the after-hours advice for a text says it
+    cannot be marked urgent, and gives the time with its zone, whether the
+    text came through the API or a carrier gateway address."""
+    office = LintEngine(
+        settings_from_mapping({"agency": {"holidays": []}}),  # the shipped working hours
+        Registry(read_consent_csv(CONSENT_CSV)),
+        nlp=nlp_service,
+    )
+    saturday = chicago(2026, 11, 28, 14, 0)  # not quiet hours, outside working hours
+    for result in (via_api(office, "See you Monday.", saturday),
+                   via_gateway(office, "See you Monday.", saturday)):  # fmt: skip
+        (hit,) = result.verdict.hits
+        assert hit.rule == "after-hours" and hit.action is Action.DEFER
+        assert hit.message == (
+            "It is outside working hours, so this text will be sent on Monday 30 November at "
+            "08:00 CST (America/Chicago). A text cannot be marked urgent; if it cannot wait, "
+            "phone the client instead."
+        )

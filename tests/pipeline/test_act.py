@@ -89,7 +89,9 @@ def build(
         upgrade(engine)
     clock = ManualClock(SENT_AT)
     spool = SpoolStore(engine, MessageCipher(KEY), clock=clock)
-    outbound = Outbound(SmtpUpstream("127.0.0.1", sink_port, starttls="off"), None, True)
+    outbound = Outbound(
+        SmtpUpstream("127.0.0.1", sink_port, starttls="off"), None, settings.notices.findings_header
+    )
     if linter is None:
         registry = Registry(read_consent_csv(CONSENT_CSV))
         linter = ThreadLinter(LintEngine(settings, registry, nlp=nlp_service))
@@ -150,9 +152,9 @@ def test_database_down_while_holding_is_never_a_250(
 def test_monitor_mode_relays_what_enforce_would_hold(
     tmp_path: Path, sink: Sink, nlp_service: Any
 ) -> None:
-    pipeline, spool = build(
-        tmp_path, sink.port, nlp_service, settings=settings_with(mode="monitor")
-    )
+    # The agency turned the findings header on (it is off by default).
+    monitor = settings_with(mode="monitor", notices={"findings_header": True})
+    pipeline, spool = build(tmp_path, sink.port, nlp_service, settings=monitor)
     job = submission("02-dob-external.eml", "intake@partner.example.net")
     reply = asyncio.run(pipeline.process(job))
     assert reply.code == 250
@@ -239,9 +241,9 @@ def test_monitor_mode_changes_nothing_it_would_have_masked(
 ) -> None:
     """Monitor mode is for a first rollout: mail goes out as written, with
     the rule codes in a header, and nobody gets a "masked" notice."""
-    pipeline, spool = build(
-        tmp_path, sink.port, nlp_service, settings=settings_with(mode="monitor")
-    )
+    # The agency turned the findings header on (it is off by default).
+    monitor = settings_with(mode="monitor", notices={"findings_header": True})
+    pipeline, spool = build(tmp_path, sink.port, nlp_service, settings=monitor)
     job = submission("03-ssn-client-redact.eml", "rosa.diaz@example.com")
     reply = asyncio.run(pipeline.process(job))
     assert reply.code == 250

@@ -71,12 +71,12 @@ def assert_no_trace(data: bytes, traces: tuple[str, ...], raw_values: tuple[str,
 
 
 def test_mask_keep_last4() -> None:
-    assert mask_keep_last4("123-45-6789") == "XXX-XX-6789"
-    assert mask_keep_last4("4111 1111 1111 1111") == "XXXX XXXX XXXX 1111"
-    assert mask_keep_last4("123456789") == "XXXXX6789"
+    assert mask_keep_last4("123-45-6789") == "***-**-6789"
+    assert mask_keep_last4("4111 1111 1111 1111") == "**** **** **** 1111"
+    assert mask_keep_last4("123456789") == "*****6789"
     # A short number or a date keeps nothing: its last four give most of it away.
-    assert mask_keep_last4("03/14/1985") == "XX/XX/XXXX"
-    assert mask_keep_last4("Jane Doe") == "XXXX XXX"
+    assert mask_keep_last4("03/14/1985") == "**/**/****"
+    assert mask_keep_last4("Jane Doe") == "**** ***"
 
 
 MIXED = (
@@ -134,19 +134,19 @@ def test_masks_every_part_and_encoding() -> None:
     assert result.masked >= 10
     assert_no_trace(result.data, SSN_TRACES, (SSN, "123456789", "123 45 6789"))
     msg = BytesParser(policy=policy.default).parsebytes(result.data)
-    assert str(msg["Subject"]) == "SSN XXX-XX-6789 for Ren\u00e9e"
+    assert str(msg["Subject"]) == "SSN ***-**-6789 for Ren\u00e9e"
     plain, html_part, csv, notes, untouched = (p for p in msg.walk() if not p.is_multipart())
     plain_text = plain.get_content()
-    assert "XXX-XX-6789, also written XXX XX 6789 or XXXXX6789." in plain_text
+    assert "***-**-6789, also written *** ** 6789 or *****6789." in plain_text
     assert "case number 2024-0042 is" in plain_text  # other numbers are left alone
     assert plain["Content-Transfer-Encoding"] == "base64"
     assert html_part["Content-Transfer-Encoding"] == "quoted-printable"
     html_text = html_part.get_content()
-    assert "Ren\u00e9e: XXX-XX-6789" in html_text
-    assert "XX<b>X</b>-XX<!-- x -->-6789" in html_text  # markup survives
-    assert 'title="SSN XXX-XX-6789"' in html_text
-    assert csv.get_content() == "name,ssn\nR,XXX-XX-6789\n"
-    assert notes.get_payload(decode=True) == b"# Notes\r\nSSN\xe2\x80\x8b XXX\xe2\x80\x8b-XX-6789"
+    assert "Ren\u00e9e: ***-**-6789" in html_text
+    assert "**<b>*</b>-**<!-- x -->-6789" in html_text  # markup survives
+    assert 'title="SSN ***-**-6789"' in html_text
+    assert csv.get_content() == "name,ssn\nR,***-**-6789\n"
+    assert notes.get_payload(decode=True) == b"# Notes\r\nSSN\xe2\x80\x8b ***\xe2\x80\x8b-**-6789"
     assert untouched.get_content() == "Untouched part: nothing to see."
 
 
@@ -198,10 +198,10 @@ def test_charsets_and_encodings() -> None:
     out = BytesParser(policy=policy.default).parsebytes(result.data)
     body, attachment = (p for p in out.walk() if not p.is_multipart())
     assert body.get_content_charset() == "iso-8859-1"
-    assert body.get_payload(decode=True) == "Carte de Ren\u00e9e : XXXX XXXX XXXX 1111.\n".encode(
+    assert body.get_payload(decode=True) == "Carte de Ren\u00e9e : **** **** **** 1111.\n".encode(
         "iso-8859-1"
     ).replace(b"\n", b"\r\n")
-    assert attachment.get_payload(decode=True).decode("utf-16") == "Karte: XXXX-XXXX-XXXX-1111\n"
+    assert attachment.get_payload(decode=True).decode("utf-16") == "Karte: ****-****-****-1111\n"
 
 
 def test_quoted_printable_part_stays_quoted_printable() -> None:
@@ -216,7 +216,7 @@ def test_quoted_printable_part_stays_quoted_printable() -> None:
     out = BytesParser(policy=policy.default).parsebytes(result.data)
     assert out["Content-Transfer-Encoding"] == "quoted-printable"
     original = BytesParser(policy=policy.default).parsebytes(raw).get_content()
-    assert out.get_content() == original.replace("123-45-6789", "XXX-XX-6789")
+    assert out.get_content() == original.replace("123-45-6789", "***-**-6789")
     assert_no_trace(result.data, SSN_TRACES, (SSN,))
 
 
@@ -243,11 +243,11 @@ def test_attached_messages_are_redacted_recursively() -> None:
     assert_no_trace(result.data, SSN_TRACES, (SSN,))
     out = BytesParser(policy=policy.default).parsebytes(result.data)
     attached = [p for p in out.walk() if p.get_content_type() == "message/rfc822"]
-    assert str(attached[0].get_payload()[0]["Subject"]) == "Intake XXX-XX-6789"
+    assert str(attached[0].get_payload()[0]["Subject"]) == "Intake ***-**-6789"
     eml = next(p for p in out.walk() if p.get_filename() == "intake.eml")
     inner_out = BytesParser(policy=policy.default).parsebytes(eml.get_payload(decode=True))
-    assert str(inner_out["Subject"]) == "Intake XXX-XX-6789"
-    assert inner_out.get_content() == "SSN: XXX-XX-6789\r\n"
+    assert str(inner_out["Subject"]) == "Intake ***-**-6789"
+    assert inner_out.get_content() == "SSN: ***-**-6789\r\n"
 
 
 def _pdf(text: str) -> bytes:
@@ -347,7 +347,7 @@ def test_parts_are_read_as_the_scan_read_them() -> None:
     result = redact_message(raw, [SSN])
     assert result.masked == 1
     assert result.unredactable_parts == ("attachment:n.docx",)
-    assert '{"ssn": "XXX-XX-6789"}\n' in decoded_texts(result.data)
+    assert '{"ssn": "***-**-6789"}\n' in decoded_texts(result.data)
 
 
 def test_names_and_case() -> None:
@@ -357,8 +357,8 @@ def test_names_and_case() -> None:
     )
     result = redact_message(raw, ["Jane Doe"])
     assert result.masked == 3
-    assert result.data.endswith(b"XXXX XXX and XXXX  XXX met Janet Doerr.\r\n")
-    assert b"Subject: About XXXX XXX\r\n" in result.data
+    assert result.data.endswith(b"**** *** and ****  *** met Janet Doerr.\r\n")
+    assert b"Subject: About **** ***\r\n" in result.data
 
 
 def test_encoded_line_break_in_subject_cannot_inject_headers() -> None:
@@ -370,7 +370,7 @@ def test_encoded_line_break_in_subject_cannot_inject_headers() -> None:
     result = redact_message(raw, [SSN])
     out = BytesParser(policy=policy.default).parsebytes(result.data)
     assert out["Bcc"] is None
-    assert "XXX-XX-6789" in str(out["Subject"])
+    assert "***-**-6789" in str(out["Subject"])
     head = result.data.split(b"\r\n\r\n", 1)[0]
     assert not re.search(rb"(?im)^bcc:", head)
 

@@ -17,13 +17,16 @@ from proxy.core.clock import ManualClock
 from proxy.core.config import settings_from_mapping
 from proxy.core.consent import Channel
 from proxy.core.submission import Submission
+from proxy.core.verdict import ReleaseTerms
 from proxy.outbound.relay import SmtpUpstream
 from proxy.pipeline.forward import Outbound
 from proxy.pipeline.notice_queue import NoticeQueue
 from proxy.pipeline.scheduler import RETRY_DELAYS, Scheduler
 from proxy.pipeline.services import Services
+from proxy.store.audit import AuditTrail
 from proxy.store.crypto import MessageCipher
-from proxy.store.db import make_engine
+from proxy.store.db import make_engine, session_factory
+from proxy.store.disclosures import Disclosure, DisclosureLog, record_all
 from proxy.store.migrations import upgrade
 from proxy.store.spool_model import SpoolState
 from proxy.store.spool_store import SpoolStore
@@ -144,12 +147,12 @@ def test_permanent_refusal_returns_it_to_the_sender(services: Services, sink: Si
     assert row is not None and row.state == SpoolState.RETURNED
     assert services.spool.raw(job.id) is None
     (notice,) = notices_to(services, WORKER)
-    assert b"Undeliverable" in notice and job.id.encode() in notice
+    assert b"Subject: Undeliverable, not sent:" in notice and job.id.encode() in notice
 
 
 def test_expired_hold_is_returned_with_a_notice(services: Services, sink: Sink) -> None:
     job = submission(FINE)
-    services.spool.hold(job, SUMMARY, now=T0)
+    services.spool.hold(job, replace(SUMMARY, title="Visit on Thursday"), now=T0)
     run_at(services, T0 + timedelta(days=2))
     assert notices_to(services, WORKER) == []
     # The notice is queued and, being due, sent in the same round.
@@ -158,7 +161,11 @@ def test_expired_hold_is_returned_with_a_notice(services: Services, sink: Sink) 
     assert row is not None and row.state == SpoolState.EXPIRED
     assert services.spool.raw(job.id) is None
     (notice,) = [r for r in sink.received if r.recipients == [WORKER]]
-    assert b"Expired: your held message was not sent" in notice.data
+    # The content is purged; the notice still names the message by its subject.
+    assert b'Subject: Expired, not sent: "Visit on Thursday"' in notice.data
+    assert b'Nobody reviewed your message "Visit on Thursday" to 1 recipient within 3' in (
+        notice.data
+    )
     assert job.id.encode() in notice.data
     assert not [r for r in sink.received if FINE in r.recipients]
 
@@ -205,3 +212,55 @@ def test_a_spooled_text_is_never_mailed_when_no_sms_upstream_is_configured(
     assert row is not None and row.channel is Channel.SMS
     assert row.state == SpoolState.DEFERRED and row.last_error is not None
     assert row.last_error.startswith("451")
+
+
+# --- issue 13: the Part 2 notice from the spool, the retention purge ------------
+
+TERMS = ReleaseTerms(FINE, "C-6", "Dana Ortiz, attorney", ("substance_use",),
+                     "legal representation", True)  # fmt: skip
+PART2 = VerdictSummary(verdict="defer", enforced="defer", mode="enforce",
+                       terms=(TERMS,), part2_notice=True)  # fmt: skip
+
+
+def test_scheduled_mail_goes_out_with_the_notice(services: Services, sink: Sink) -> None:
+    job = submission(FINE)
+    services.spool.defer(job, T0 + timedelta(hours=1), PART2, now=T0)
+    assert run_at(services, T0 + timedelta(hours=1)) == 1
+    (received,) = sink.received
+    text = " ".join(received.data.decode().split())
+    assert text.index("See you Thursday.") < text.index("This record which has been disclosed")
+    assert "Dana Ortiz, attorney may receive information about substance use" in text
+
+
+def test_mail_that_cannot_carry_the_notice_is_not_sent(services: Services, sink: Sink) -> None:
+    job = replace(
+        submission(FINE),
+        raw=(
+            f"From: {WORKER}\r\nTo: {FINE}\r\nSubject: Records\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            "JVBERi0xLjQK\r\n"
+        ).encode(),
+    )
+    services.spool.defer(job, T0 + timedelta(hours=1), PART2, now=T0)
+    run_at(services, T0 + timedelta(hours=1))
+    assert [r for r in sink.received if FINE in r.recipients] == []
+    row = services.spool.get(job.id)
+    assert row is not None and row.state == SpoolState.RETURNED
+    (notice,) = notices_to(services, WORKER)
+    assert b"Not sent" in notice and b"42 CFR Part 2" in notice and job.id.encode() in notice
+    assert b"mail server refused" not in notice  # nobody refused it; Tactful did not send it
+
+
+def test_old_disclosures_are_purged_hourly_and_audited(services: Services) -> None:
+    def entry(message_id: str, years: int) -> Disclosure:
+        return Disclosure(message_id, ("C-6",), FINE, "authorized", "email", (), ("CLIENT",),
+                          T0.replace(year=T0.year - years) - timedelta(minutes=1))  # fmt: skip
+
+    with session_factory(services.engine).begin() as session:
+        record_all(session, [entry("seven-years", 7), entry("five-years", 5)])
+    run_at(services, T0)
+    assert [d.message_id for d in DisclosureLog(services.engine).for_client("C-6")] == [
+        "five-years"
+    ]
+    (purge,) = [e for e in AuditTrail(services.engine).entries() if e.action == "disclosures.purge"]
+    assert purge.details == {"deleted": 1, "retention_years": 6}

@@ -78,6 +78,11 @@ def cli(world: World, *argv: str) -> int:
                 "hold": {"key_file": settings.hold.key_file, "key_env": settings.hold.key_env},
                 "smtp": {"users_file": settings.smtp.users_file},
                 "notices": {"from_address": "tactful@example.org"},
+                # The same routing as the web app: the CLI decides by the same rules.
+                "review": {
+                    "supervisors": {k: list(v) for k, v in settings.review.supervisors.items()},
+                    "enforce_routing": settings.review.enforce_routing,
+                },
             }
         ),
         encoding="utf-8",
@@ -112,7 +117,8 @@ def test_four_eyes_in_the_web_app(world: World, case_name: str) -> None:
             f"/messages/{message.id}/release",
             data={"reason": "checked", "csrf": session_token(client)},
         )
-    assert done.status_code == 200
+        assert done.status_code == 303
+        assert client.get(done.headers["location"]).status_code == 200
     after = world.services.spool.get(message.id)
     assert after is not None and after.state is SpoolState.RELEASED
     assert after.decided_by == REVIEWER2
@@ -135,3 +141,64 @@ def test_four_eyes_in_the_cli(
     after = world.services.spool.get(message.id)
     assert after is not None and after.state is SpoolState.RELEASED
     assert after.decided_by == REVIEWER2
+
+
+def test_routing_decides_who_may_decide_in_the_web_app_and_the_cli(
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """review.supervisors sends Jane's mail to Ria; with enforce_routing on
+    (the default) Sam, another reviewer, may neither release nor return it,
+    in the browser or at the terminal; Ria and an admin may."""
+    world = build_world(
+        tmp_path, db_url, accounts=(WORKER, REVIEWER, REVIEWER2, ADMIN),
+        supervisors={WORKER: [REVIEWER2]},
+    )  # fmt: skip
+    try:
+        first, second, third = hold(world), hold(world), hold(world)
+        with TestClient(world.app, follow_redirects=False) as client:
+            login(client, REVIEWER)
+            token = session_token(client)
+            for action in ("release", "return"):
+                refused = client.post(
+                    f"/messages/{first.id}/{action}", data={"reason": "fine", "csrf": token}
+                )
+                assert refused.status_code == 403, action
+                assert "Assigned to another reviewer" in refused.text
+                assert f"This message is for {REVIEWER2} to decide" in refused.text
+            assert client.get(f"/messages/{first.id}/redact").status_code == 403
+        assert cli(world, "release", first.id, "--reason", "fine", "--as", REVIEWER) == 1
+        assert f"is for {REVIEWER2} to decide" in capsys.readouterr().err
+        after = world.services.spool.get(first.id)
+        assert after is not None and after.state is SpoolState.HELD and after.decided_by is None
+
+        with TestClient(world.app, follow_redirects=False) as client:
+            login(client, REVIEWER2)
+            done = client.post(
+                f"/messages/{first.id}/release",
+                data={"reason": "checked", "csrf": session_token(client)},
+            )
+            assert done.status_code == 303  # to the result page
+        assert cli(world, "reject", second.id, "--reason", "use the portal", "--as", ADMIN) == 0
+        assert cli(world, "release", third.id, "--reason", "ok", "--as", REVIEWER2) == 0
+        decided = [world.services.spool.get(m.id) for m in (first, second, third)]
+        assert [(m.state, m.decided_by) for m in decided if m is not None] == [
+            (SpoolState.RELEASED, REVIEWER2),
+            (SpoolState.RETURNED, ADMIN),
+            (SpoolState.RELEASED, REVIEWER2),
+        ]
+    finally:
+        world.services.engine.dispose()
+
+
+def test_routing_can_be_turned_off(tmp_path: Path, db_url: str) -> None:
+    world = build_world(
+        tmp_path, db_url, accounts=(WORKER, REVIEWER, REVIEWER2),
+        supervisors={WORKER: [REVIEWER2]}, enforce_routing=False,
+    )  # fmt: skip
+    try:
+        message = hold(world)
+        assert cli(world, "release", message.id, "--reason", "fine", "--as", REVIEWER) == 0
+        after = world.services.spool.get(message.id)
+        assert after is not None and after.decided_by == REVIEWER
+    finally:
+        world.services.engine.dispose()

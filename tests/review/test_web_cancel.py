@@ -35,6 +35,8 @@ def test_a_valid_link_shows_a_confirmation_and_the_post_cancels(world: World) ->
         assert page.status_code == 200
         assert "Cancel this message" in page.text
         assert "03/14/1988" not in page.text  # no content for whoever holds the link
+        # Only the subject, which the email holding the link names too.
+        assert "<dd>Referral for housing</dd>" in page.text
         # Opening the link (as a mail scanner would) changes nothing.
         assert world.services.spool.get(message.id).state is SpoolState.HELD  # type: ignore[union-attr]
         done = client.post(link, data={"csrf": csrf_of(page.text)})

@@ -134,3 +134,30 @@ def test_auditor_can_search_but_not_change_consent(world: World) -> None:
         assert client.get("/consent").status_code == 200
         assert "Add consent" not in client.get("/consent").text
         assert client.get("/consent/add").status_code == 403
+
+
+def test_a_release_with_its_terms_is_added_shown_and_checked(world: World) -> None:
+    cid = client_id()
+    store = ConsentStore(world.services.engine)
+    with TestClient(world.app, follow_redirects=False) as client:
+        login(client, REVIEWER)
+        form = {"csrf": session_token(client), "client_id": cid, "name": "Dana Ortiz",
+                "address": "dortiz@ortiz-law.example.com", "channel": "email",
+                "relationship": "authorized", "granted_on": "2026-03-01",
+                "recipient_name": "Dana Ortiz, attorney", "purpose": "legal representation",
+                "part2": "yes", "evidence": "release signed 2026-03-01"}  # fmt: skip
+        page = client.get("/consent/add")
+        assert 'name="scope" value="substance_use"' in page.text and 'name="part2"' in page.text
+        bad = client.post("/consent/add", data={**form, "scope": ["substance_use", "gossip"]})
+        assert bad.status_code == 422
+        assert "scope: item 2 &#39;gossip&#39; is not a category" in bad.text
+        assert store.count(cid) == 0
+        added = client.post("/consent/add", data={**form, "scope": ["substance_use"]})
+        assert added.status_code == 303
+        [record] = store.list(cid)
+        assert (record.recipient_name, record.scope, record.purpose, record.part2) == (
+            "Dana Ortiz, attorney", ("substance_use",), "legal representation", True
+        )
+        shown = client.get(f"/consent/client/{cid}").text
+        assert "Dana Ortiz, attorney" in shown and "covers: substance use" in shown
+        assert "purpose: legal representation" in shown and "42 CFR Part 2" in shown

@@ -170,7 +170,7 @@ def test_release_with_redactions_shows_a_preview_and_sends_exactly_that(
         login(client, REVIEWER)
         preview = client.get(f"/messages/{message.id}/redact")
         assert preview.status_code == 200
-        assert "XXX-XX-6789" in preview.text
+        assert "***-**-6789" in preview.text
         assert "123-45-6789" not in preview.text
         assert world.services.spool.get(message.id).state is SpoolState.HELD  # type: ignore[union-attr]
         digest = re.search(r'name="digest" value="([0-9a-f]{64})"', preview.text)
@@ -186,15 +186,22 @@ def test_release_with_redactions_shows_a_preview_and_sends_exactly_that(
             data={"reason": "masked is fine", "digest": digest.group(1),
                   "csrf": csrf_of(preview.text)},
         )  # fmt: skip
-    assert done.status_code == 200, done.text
+        # POST, 303, GET: reloading the result posts nothing again.
+        assert done.status_code == 303, done.text
+        assert done.headers["location"] == f"/messages/{message.id}/decided"
+        result = client.get(done.headers["location"])
+    assert result.status_code == 200
+    assert "Released with some details masked by sam@example.org" in result.text
+    assert "Benefits paperwork" in result.text
     after = world.services.spool.get(message.id)
     assert after is not None and after.state is SpoolState.RELEASED
     assert after.redacted_on_release
     sent = world.services.spool.raw(message.id)
     assert sent is not None
-    assert b"XXX-XX-6789" in sent and b"123-45-6789" not in sent
+    assert b"***-**-6789" in sent and b"123-45-6789" not in sent
     [notice] = notices_to(world, WORKER)
-    assert "with some details masked" in notice
+    assert "with some details masked (they look like ***-**-8821)" in notice
+    assert "123-45-6789" not in notice
 
 
 def test_return_to_sender_sends_the_reviewers_note(world: World) -> None:
@@ -206,12 +213,18 @@ def test_return_to_sender_sends_the_reviewers_note(world: World) -> None:
             f"/messages/{message.id}/return",
             data={"reason": "Please send the date of birth through the portal.", "csrf": token},
         )
-    assert response.status_code == 200
+        assert response.status_code == 303
+        result = client.get(response.headers["location"])
+    assert result.status_code == 200
+    assert "<h1>Returned</h1>" in result.text
+    assert "Referral for housing" in result.text
     after = world.services.spool.get(message.id)
     assert after is not None and after.state is SpoolState.RETURNED and not after.has_content
     [notice] = notices_to(world, WORKER)
     assert "Please send the date of birth through the portal." in notice
-    assert notice.startswith("Returned:")
+    assert notice.startswith('Returned, not sent: "Referral for housing"\n')
+    assert 'returned your message "Referral for housing" to 1 recipient.' in notice
+    assert message.id in notice
 
 
 def test_decisions_views_and_logins_are_audited_without_message_text(world: World) -> None:

@@ -58,7 +58,7 @@ CASES: dict[str, Case] = {
     ),
     "release": Case(
         "POST", lambda m: f"/messages/{m}/release", {"reason": "fine to send"},
-        {REVIEWER: 200, ADMIN: 200, AUDITOR: 403}, SpoolState.RELEASED,
+        {REVIEWER: 303, ADMIN: 303, AUDITOR: 403}, SpoolState.RELEASED,
     ),
     "release with redactions": Case(
         "POST", lambda m: f"/messages/{m}/release-redacted",
@@ -69,13 +69,16 @@ CASES: dict[str, Case] = {
     ),
     "return": Case(
         "POST", lambda m: f"/messages/{m}/return", {"reason": "remove the date of birth"},
-        {REVIEWER: 200, ADMIN: 200, AUDITOR: 403}, SpoolState.RETURNED,
+        {REVIEWER: 303, ADMIN: 303, AUDITOR: 403}, SpoolState.RETURNED,
     ),
     "delete": Case(
         "POST", lambda m: f"/messages/{m}/delete", {"reason": "test message"},
-        {REVIEWER: 403, ADMIN: 200, AUDITOR: 403}, SpoolState.DELETED,
+        {REVIEWER: 403, ADMIN: 303, AUDITOR: 403}, SpoolState.DELETED,
     ),
     "audit trail": Case("GET", lambda m: "/audit", {}, {REVIEWER: 403, ADMIN: 200, AUDITOR: 200}),
+    "accounting of disclosures": Case(
+        "GET", lambda m: "/disclosures?client=C-1", {}, {REVIEWER: 403, ADMIN: 200, AUDITOR: 200}
+    ),
     "consent search": Case("GET", lambda m: "/consent", {}, ALLOWED_ALL),
     "consent import form": Case(
         "GET", lambda m: "/consent/import", {}, {REVIEWER: 200, ADMIN: 200, AUDITOR: 403}
@@ -123,8 +126,11 @@ def test_permission_matrix(shared: World, role: str, case_name: str) -> None:
     expected = case.expect[role]
     assert response.status_code == expected, response.text[:500]
     if case.decides is not None:
-        assert after.state is (case.decides if expected == 200 else SpoolState.HELD)
-        if expected == 200:
+        # A decision made answers 303 to its result page (POST, redirect, GET).
+        made = expected == 303
+        assert after.state is (case.decides if made else SpoolState.HELD)
+        if made:
+            assert response.headers["location"] == f"/messages/{message.id}/decided"
             assert after.decided_by == role
     else:
         # Viewing, a refused mask release, consent pages: the message stays held.
@@ -226,7 +232,7 @@ def test_four_eyes_a_reviewer_cannot_decide_on_their_own_message(shared: World) 
         login(client, REVIEWER2)
         token = session_token(client)
         done = client.post(f"/messages/{own.id}/release", data={"reason": "ok", "csrf": token})
-    assert done.status_code == 200
+    assert done.status_code == 303
     assert shared.services.spool.get(own.id).decided_by == REVIEWER2  # type: ignore[union-attr]
 
 
@@ -251,7 +257,7 @@ def test_two_reviewers_deciding_at_once_get_one_decision_and_a_clear_conflict(
         lost = second.post(
             f"/messages/{message.id}/return", data={"reason": "fix it", "csrf": second_token}
         )
-    assert won.status_code == 200
+    assert won.status_code == 303
     assert lost.status_code == 409
     assert f"Already released by {REVIEWER}." in lost.text
     after = world.services.spool.get(message.id)
@@ -271,7 +277,7 @@ def test_two_reviewers_deciding_at_once_get_one_decision_and_a_clear_conflict(
             about.append((row.recipients, raw))
     assert len(about) == 1
     assert about[0][0] == (WORKER,)
-    assert b"Released:" in about[0][1]
+    assert b'Subject: Released and being sent: "Referral for housing"' in about[0][1]
 
 
 def test_without_linting_the_stored_findings_are_shown_and_nothing_is_masked(

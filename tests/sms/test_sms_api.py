@@ -26,7 +26,7 @@ from proxy.core.consent import Channel
 from proxy.pipeline.scheduler import Scheduler
 from proxy.store.audit import AuditTrail
 from proxy.store.db import make_engine
-from proxy.store.disclosures import DisclosureLog, DisclosureRecorder
+from proxy.store.disclosures import DisclosureLog, DisclosureRecorder, record_spooled_delivery
 from proxy.store.spool_model import SpoolState
 from tests.support.sms_fixtures import (
     AGENCY_NUMBER,
@@ -238,3 +238,66 @@ def test_monitor_mode_sends_what_enforce_would_hold(tmp_path: Path, nlp_service:
         assert message.status == "queued"
         assert world.provider.bodies == ["Your date of birth 03/14/1988 is on the form."]
         assert world.services.spool.list_held() == []
+
+
+# --- 42 CFR Part 2: texts carry the short form, or are held -------------------
+
+ATTORNEY_PHONE = "+13125550199"
+
+
+def authorise_attorney_by_text(world: SmsWorld) -> None:
+    """The example registry's attorney for Part 2 client C-1006, by text too."""
+    import io
+    from datetime import UTC, datetime
+
+    from proxy.core.consent import ALL_CSV_COLUMNS
+    from proxy.store.consent_csv import read_consent_csv
+
+    row = (
+        f"C-1006,Dana Ortiz,,{ATTORNEY_PHONE},sms,authorized,granted,2026-03-01,,no,,,"
+        '"Dana Ortiz, attorney",substance_use,legal representation,yes'
+    )
+    records = read_consent_csv(io.StringIO(",".join(ALL_CSV_COLUMNS) + "\n" + row + "\n"))
+    world.consent.import_records(records, at=datetime(2026, 11, 2, tzinfo=UTC))
+
+
+def test_a_released_text_carries_the_short_part2_notice(world: SmsWorld) -> None:
+    authorise_attorney_by_text(world)
+    body = "Alex Morgan started methadone treatment on Monday."
+    message = twilio_client(world).messages.create(to=ATTORNEY_PHONE, from_=AGENCY_NUMBER,
+                                                   body=body)  # fmt: skip
+    assert message.status == "accepted"  # any condition in a text is held
+    (held,) = world.services.spool.list_held()
+    world.services.spool.release(held.id, "sam@example.org", "client asked for it")
+
+    async def account(message: Any, at: Any) -> None:  # what tactful serve hooks in
+        record_spooled_delivery(world.services.engine, message, at)
+
+    forwarders = channel_forwarders(world.services, world.environ)
+    asyncio.run(Scheduler(world.services, forwarders, on_sent=account).run_once())
+    short = world.services.settings.part2.short_notice
+    assert world.provider.bodies == [f"{body}\n{short}"]
+    (entry,) = DisclosureLog(world.services.engine).for_client("C-1006")
+    assert entry.part2_notice and entry.released_by == "sam@example.org"
+    assert entry.purpose == "legal representation" and entry.recipient == ATTORNEY_PHONE
+    assert entry.recipient_kind == "authorized"
+
+
+def test_a_text_too_long_for_the_notice_is_held_and_never_sent_without_it(
+    world: SmsWorld,
+) -> None:
+    authorise_attorney_by_text(world)
+    limit = world.services.settings.sms.max_body_chars
+    body = ("Alex Morgan started methadone treatment on Monday. " * 40)[: limit - 10]
+    client = twilio_client(world)
+    message = client.messages.create(to=ATTORNEY_PHONE, from_=AGENCY_NUMBER, body=body)
+    assert message.status == "accepted"
+    (held,) = world.services.spool.list_held()
+    assert "part2-notice" in held.summary.rule_codes
+    # A reviewer releases it anyway: it is too long to carry the notice, so
+    # it goes back to the worker instead of going out without it.
+    world.services.spool.release(held.id, "sam@example.org", "released")
+    asyncio.run(scheduler(world).run_once())
+    assert world.provider.calls == []
+    after = world.services.spool.get(held.id)
+    assert after is not None and after.state is SpoolState.RETURNED

@@ -272,7 +272,9 @@ def test_cli_lists_a_clients_disclosures(
     assert main(["disclosures", "C-2", "--db", db_url]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "2 disclosure(s) for client C-2:"
-    assert out[1].split() == ["WHEN", "TO", "WHO", "BY", "WHAT", "MESSAGE"]
+    assert out[1].split() == [
+        "WHEN", "TO", "WHO", "BY", "WHAT", "PURPOSE", "REVIEWED", "PART2", "MESSAGE"
+    ]
     landlord = next(line for line in out if "office@rentals.example.net" in line)
     assert "outside the agency" in landlord and "email" in landlord
     assert "mental health" in landlord and "sensitive health or legal detail" in landlord

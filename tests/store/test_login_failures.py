@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from proxy.core.clock import ManualClock
+from proxy.core.metrics import Metrics
 from proxy.store.audit import AuditTrail
 from proxy.store.db import make_engine
 from proxy.store.login_failure_model import LoginFailureRow
@@ -80,3 +81,21 @@ def test_client_key() -> None:
     assert client_key("::ffff:192.0.2.7") == "192.0.2.7"
     assert client_key("2001:db8::1") == client_key("2001:db8::ffff") == "2001:db8::/64"
     assert client_key("testclient") == "testclient"
+
+
+def test_logins_and_lock_outs_are_counted_for_metrics_without_names(engine: Engine) -> None:
+    metrics = Metrics()
+    logins = LoginFailures(
+        engine,
+        LoginLimits(5, timedelta(minutes=15)),
+        clock=ManualClock(START),
+        account_exists=lambda name: name == ACCOUNT,
+        metrics=metrics,
+    )
+    fail(logins, 5)
+    logins.succeeded(ACCOUNT, "10.0.0.8", door="smtp")
+    text = metrics.exposition().decode()
+    assert 'tactful_logins_total{door="review",result="failure"} 5.0' in text
+    assert 'tactful_logins_total{door="smtp",result="success"} 1.0' in text
+    assert 'tactful_lockouts_total{door="review",scope="pair"} 1.0' in text
+    assert ACCOUNT not in text and "10.0.0" not in text

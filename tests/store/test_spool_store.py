@@ -150,6 +150,27 @@ def test_content_is_encrypted_at_rest(spool: SpoolStore, engine: Engine) -> None
     assert blob is not None and SECRET not in blob
 
 
+def test_the_title_is_encrypted_at_rest_and_outlives_the_content(
+    spool: SpoolStore, engine: Engine
+) -> None:
+    """The title (a subject can name a client) is stored like the content,
+    and is still there to name the message once a decision purged the body."""
+    titled = replace(SUMMARY, title="Maria's rehab intake")
+    message_id = spool.hold(submission(), titled, now=T0).id
+    with engine.connect() as connection:
+        row = connection.execute(
+            text("SELECT summary FROM spooled_message WHERE id = :id"), {"id": message_id}
+        ).one()
+    assert "rehab" not in str(row[0]) and "Maria" not in str(row[0])
+    assert isinstance(spool.reject(message_id, "sam", "not needed", now=T0), Decided)
+    gone = spool.get(message_id)
+    assert gone is not None and not gone.has_content
+    assert gone.summary.title == "Maria's rehab intake"
+    other = SpoolStore(engine, MessageCipher(os.urandom(32)), clock=ManualClock(T0))
+    unreadable = other.get(message_id)
+    assert unreadable is not None and unreadable.summary.title is None
+
+
 def test_another_key_cannot_read_the_content(spool: SpoolStore, engine: Engine) -> None:
     from proxy.store.crypto import DecryptionError
 

@@ -10,8 +10,10 @@ import asyncio
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email import policy as email_policy
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +24,11 @@ from proxy.accounts.users import Role, UserDirectory, save_users
 from proxy.app.server import build_services
 from proxy.core.clock import ManualClock
 from proxy.core.config import Settings, settings_from_mapping
+from proxy.core.consent import Channel
 from proxy.core.submission import Submission
 from proxy.lint.engine import LintEngine, LintResult
 from proxy.pipeline.analysis_pool import AnalysisFailure
+from proxy.pipeline.notices import found_values, title_of
 from proxy.pipeline.services import Services
 from proxy.review.app import build_review_app
 from proxy.review.links import CancelLinks
@@ -150,11 +154,17 @@ def hold(
     engine: LintEngine | None = None,
 ) -> SpooledMessage:
     """A held message in the spool, judged by ``engine`` when given."""
+    found: list[str] = []
     if engine is not None:
         verdict = engine.lint(raw, sender=sender, recipients=recipients, at=world.clock()).verdict
         summary = summarize(verdict)
+        found = found_values(verdict)
     else:
         summary = stored_summary()
+    # The title the pipeline records, so notices name the message as in production.
+    subject = str(message_from_bytes(raw, policy=email_policy.default).get("Subject", ""))
+    title = title_of(subject=subject, raw=raw, channel=Channel.EMAIL, hide=found)
+    summary = replace(summary, title=title)
     submission = Submission(
         id=uuid.uuid4().hex,
         sender=sender,

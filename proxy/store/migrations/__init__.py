@@ -26,6 +26,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "proxy.store.audit_model",
     "proxy.store.disclosure_model",
     "proxy.store.login_failure_model",
+    "proxy.store.cluster_model",
 )
 
 
