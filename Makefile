@@ -95,6 +95,7 @@ lint: $(STAMP)
 
 bench: $(STAMP) $(DEB_STAMP)
 	$(PY) benchmarks/lint_throughput.py
+	$(PY) benchmarks/lint_memory.py
 	$(MAKE) --no-print-directory bench-proxy
 
 # smtp-source -> tactful serve -> smtp-sink, against smtp-source -> smtp-sink.

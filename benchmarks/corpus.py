@@ -85,3 +85,40 @@ def make_message(rng: random.Random, index: int) -> bytes:
 def corpus(count: int, seed: int = 20261124) -> list[bytes]:
     rng = random.Random(seed)
     return [make_message(rng, i) for i in range(count)]
+
+
+def short_corpus(count: int, seed: int = 20261130) -> list[bytes]:
+    """Short messages (about 300 characters), as text messages and quick
+    replies are: one or two sentences, some with an identifier or condition."""
+    rng = random.Random(seed)
+    messages = []
+    for index in range(count):
+        name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+        sentences = [f"Hi {name.split()[0]},", *rng.sample(FILLER, rng.randint(2, 4))]
+        roll = rng.random()
+        if roll < 0.3:
+            sentences.append(rng.choice(SENSITIVE).format(name=name))
+        elif roll < 0.5:
+            sentences.append(
+                rng.choice(IDENTIFIERS).format(
+                    ssn=f"{rng.randint(100, 665):03d}-{rng.randint(10, 99)}-"
+                    f"{rng.randint(1000, 9999)}",
+                    dob=f"{rng.randint(1, 12)}/{rng.randint(1, 28)}/{rng.randint(1950, 2015)}",
+                    case=rng.randint(1, 99999),
+                    medicaid=f"{rng.choice('ABCDEFGH')}{rng.randint(10**7, 10**8 - 1)}",
+                    num=rng.randint(10, 9999),
+                    phone=rng.randint(0, 99),
+                )
+            )
+        sentences.append("Jane")
+        msg = EmailMessage()
+        msg["From"] = "Jane Worker <jworker@example.org>"
+        msg["To"] = f"client{index}@example.com"
+        msg["Subject"] = rng.choice(["Quick note", "Tomorrow", "Re: forms"])
+        msg["Date"] = format_datetime(
+            datetime(2026, 11, 24, 10, tzinfo=UTC) + timedelta(minutes=index)
+        )
+        msg["Message-ID"] = f"<bench-short-{index}@example.org>"
+        msg.set_content(" ".join(sentences))
+        messages.append(msg.as_bytes())
+    return messages

@@ -8,6 +8,8 @@ import contextlib
 import signal
 import sys
 
+from proxy.app.eventloop import CHOICES, EventLoopUnavailableError, loop_factory
+from proxy.app.eventloop import run as run_loop
 from proxy.cli import EXIT_OK, EXIT_USAGE
 from proxy.core.config import Settings, load_settings
 from proxy.core.logs import configure_logging
@@ -37,6 +39,12 @@ def register(
         help="relay without linting (analysis.enabled: false); for benchmarks only",
     )
     parser.add_argument(
+        "--event-loop",
+        choices=CHOICES,
+        default="auto",
+        help="the event loop: uvloop if installed (auto, the default), or asyncio's own",
+    )
+    parser.add_argument(
         "--log-format",
         choices=["text", "json"],
         help="override log_format: text lines, or one JSON object per line",
@@ -55,7 +63,7 @@ def _with_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
     return settings.model_copy(update={"smtp": smtp, "upstream": upstream, "analysis": analysis})
 
 
-async def _serve(settings: Settings, db_url: str) -> None:
+async def _serve(settings: Settings, db_url: str, loop_name: str) -> None:
     from proxy.app.server import start
 
     running = await start(settings, db_url)
@@ -65,6 +73,7 @@ async def _serve(settings: Settings, db_url: str) -> None:
         print(f"  implicit TLS on {listener.host}:{listener.port}")
     if running.http_address is not None:
         print(f"  review web app on http://{running.http_address[0]}:{running.http_address[1]}/")
+    print(f"  event loop: {loop_name}")
     if running.pool is None:
         print("  linting is OFF: every message is relayed unchecked")
     sys.stdout.flush()
@@ -83,7 +92,12 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(args.log_format or settings.log_format)
     db_url: str = args.db or settings.database.url
     try:
-        asyncio.run(_serve(settings, db_url))
+        loop_name, _ = loop_factory(args.event_loop)
+    except EventLoopUnavailableError as exc:
+        print(f"tactful: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        run_loop(_serve(settings, db_url, loop_name), args.event_loop)
     except OSError as exc:  # a port in use, say; ConfigError is reported by proxy.cli
         print(f"tactful: cannot start: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE

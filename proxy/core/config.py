@@ -327,6 +327,9 @@ class Upstream(_Strict):
     username: str | None = None
     password_env: str | None = None
     timeout_seconds: float = Field(60.0, gt=0)
+    # Connections kept open between deliveries (each reset before reuse);
+    # 0: a new connection for every message.
+    idle_connections: int = Field(0, ge=0, le=64)
 
 
 class Dkim(_Strict):
@@ -356,6 +359,9 @@ class Analysis(_Strict):
     enabled: bool = True
     pool_size: int | None = Field(None, ge=1)  # default: number of cores
     time_budget_seconds: float = Field(60.0, gt=0)
+    # A free worker takes up to this many waiting messages into one spaCy
+    # batch; it never waits for more to arrive.
+    max_batch: int = Field(8, ge=1, le=64)
 
 
 class Notices(_Strict):

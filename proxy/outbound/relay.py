@@ -18,6 +18,7 @@ addresses ourselves so a bad one becomes a clear reply, not a ``ValueError``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import ssl
@@ -144,10 +145,18 @@ class _Connection:
 
 
 class SmtpUpstream:
-    """An SMTP (or SMTPS) server; one connection per delivery.
+    """An SMTP (or SMTPS) server; by default one connection per delivery.
 
     A fresh connection per message keeps failure handling simple and exact:
     nothing from an earlier transaction can leak into this one's reply.
+
+    With ``idle_connections`` > 0, up to that many connections stay open
+    after a delivery the upstream accepted, and the next delivery on the same
+    event loop takes one, saving the connection, greeting, EHLO, TLS and login.
+    Each is reset (RSET) before it is used again, so no state carries over;
+    one the upstream closed or that idled longer than ``idle_seconds`` is
+    dropped and a fresh connection made, so a server that does not keep
+    connections open gets exactly the old behaviour.
     """
 
     def __init__(
@@ -163,6 +172,8 @@ class SmtpUpstream:
         timeout: float = 60.0,
         ca_file: str | None = None,
         local_hostname: str | None = None,
+        idle_connections: int = 0,
+        idle_seconds: float = 30.0,
     ) -> None:
         if implicit_tls and starttls == "require":
             raise UpstreamConfigError(
@@ -175,6 +186,10 @@ class SmtpUpstream:
         self._username = username
         self._password = password
         self._local_hostname = local_hostname
+        self._max_idle = idle_connections
+        self._idle_seconds = idle_seconds
+        # (client, the loop it belongs to, when it went idle by that loop's clock)
+        self._idle: list[tuple[aiosmtplib.SMTP, asyncio.AbstractEventLoop, float]] = []
 
     def __repr__(self) -> str:
         # Never the password.
@@ -245,13 +260,39 @@ class SmtpUpstream:
             return DeliveryResult(False, 553, "5.1.3", bad)
         if not recipients:
             return DeliveryResult(False, 554, "5.5.1", "No valid recipients")
-        opened = await self._open()
+        reused = await self._reuse() if self._max_idle else None
+        opened = reused if reused is not None else await self._open()
         if isinstance(opened, DeliveryResult):
             return temporary_failure(opened.text, recipients)
+        keep = False
         try:
-            return await self._transaction(opened, sender, recipients, data)
+            result = await self._transaction(opened, sender, recipients, data)
+            keep = result.accepted and opened.is_connected
+            return result
         finally:
-            await _close(opened)
+            if keep and len(self._idle) < self._max_idle:
+                loop = asyncio.get_running_loop()
+                self._idle.append((opened, loop, loop.time()))
+            else:
+                await _close(opened)
+
+    async def _reuse(self) -> aiosmtplib.SMTP | None:
+        """An idle connection of this event loop that answers RSET, if any."""
+        loop = asyncio.get_running_loop()
+        while self._idle:
+            client, owner, since = self._idle.pop()
+            if owner is not loop or owner.is_closed():
+                continue  # another loop's: not ours to use (or to close)
+            if loop.time() - since > self._idle_seconds or not client.is_connected:
+                await _close(client)
+                continue
+            try:
+                await client.rset()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()
+                continue
+            return client
+        return None
 
     async def _transaction(
         self, client: aiosmtplib.SMTP, sender: str, recipients: Sequence[str], data: bytes

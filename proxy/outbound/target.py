@@ -79,6 +79,7 @@ def upstream_from_settings(
         password=_password(conf, os.environ if environ is None else environ),
         timeout=conf.timeout_seconds,
         local_hostname=settings.smtp.hostname,
+        idle_connections=conf.idle_connections,
     )
 
 

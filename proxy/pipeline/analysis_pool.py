@@ -6,6 +6,13 @@ SMTP server; processes keep the loop answering other sessions (NOOP, EHLO)
 while a 10 MB message is analysed. Each message has a time budget; a worker
 that overruns it is killed and the pool rebuilt, and the caller gets a typed
 failure that the proxy turns into a 451 (never a 250, never a loss).
+
+Messages are handed out without waiting: a free worker takes every message
+queued at that moment, up to ``analysis.max_batch``, and judges them with one
+spaCy batch (``LintEngine.lint_many``). A message that arrives while a worker
+is free goes alone, at once; batches only form when messages are already
+waiting, which is when one batch saves most (about a fifth of the NLP time
+on short messages).
 """
 
 from __future__ import annotations
@@ -16,15 +23,16 @@ import multiprocessing
 import os
 import signal
 import sys
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from proxy.core.config import Settings
 from proxy.core.consent import Registry
 from proxy.core.logs import configure_logging
-from proxy.lint.engine import LintEngine, LintResult
+from proxy.lint.engine import LintEngine, LintRequest, LintResult
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +91,7 @@ def _init_worker(settings: Settings, db_url: str | None) -> None:
     _engine.nlp.doc("warm up")
 
 
-def _lint_in_worker(
-    raw: bytes, sender: str, recipients: tuple[str, ...], at: datetime, channel: str | None
-) -> LintResult:
+def _refresh_registry() -> None:
     global _registry_stamp
     assert _engine is not None, "worker initializer did not run"
     if _db_url is not None:
@@ -94,10 +100,38 @@ def _lint_in_worker(
         if fresh is not None:
             _engine.registry = fresh
             _registry_stamp = stamp
-    result = _engine.lint(raw, sender=sender, recipients=recipients, at=at, channel=channel)
+
+
+def _slim(result: LintResult) -> LintResult:
     # The parsed text is not needed by the caller; don't ship megabytes back.
     slim = replace(result.message, segments=(), extra_segments=(), full_text={})
     return replace(result, message=slim)
+
+
+def _lint_batch_in_worker(requests: list[LintRequest]) -> list[LintResult | AnalysisFailure]:
+    """Several messages, one spaCy batch; each failure is that message's own
+    (an exception type name: exceptions may hold client text)."""
+    assert _engine is not None, "worker initializer did not run"
+    _refresh_registry()
+    if len(requests) == 1:  # the common, unloaded case: exactly lint()
+        request = requests[0]
+        try:
+            one: LintResult | Exception = _engine.lint(
+                request.raw,
+                sender=request.sender,
+                recipients=request.recipients,
+                at=request.at,
+                channel=request.channel,
+            )
+        except Exception as exc:
+            one = exc
+        results = [one]
+    else:
+        results = _engine.lint_many(requests)
+    return [
+        _slim(r) if isinstance(r, LintResult) else AnalysisFailure(f"error:{type(r).__name__}")
+        for r in results
+    ]
 
 
 def _ping() -> int:
@@ -105,13 +139,25 @@ def _ping() -> int:
 
 
 # --- in the server process --------------------------------------------------
+@dataclass(eq=False)
+class _Waiting:
+    request: LintRequest
+    future: asyncio.Future[LintResult | AnalysisFailure]
+    executor: ProcessPoolExecutor | None = field(default=None)  # set when handed out
+
+
 class AnalysisPool:
     def __init__(self, settings: Settings, db_url: str | None) -> None:
         self.settings = settings
         self.db_url = db_url
         self.size = settings.analysis.pool_size or os.cpu_count() or 1
         self.budget = settings.analysis.time_budget_seconds
+        self.max_batch = settings.analysis.max_batch
         self._executor = self._new_executor()
+        self._waiting: deque[_Waiting] = deque()
+        self._running = 0  # batches handed to the current executor, at most size
+        # The sizes of the latest batches, for tests and benchmarks.
+        self.batch_sizes: deque[int] = deque(maxlen=1000)
 
     def _new_executor(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -147,33 +193,87 @@ class AnalysisPool:
         channel: str | None = None,
     ) -> LintResult | AnalysisFailure:
         loop = asyncio.get_running_loop()
-        executor = self._executor
-        future = loop.run_in_executor(
-            executor, _lint_in_worker, raw, sender, recipients, at, channel
+        waiting = _Waiting(
+            LintRequest(raw, at, sender=sender, recipients=recipients, channel=channel),
+            loop.create_future(),
         )
+        self._waiting.append(waiting)
+        self._hand_out()
         try:
-            return await asyncio.wait_for(future, timeout=self.budget)
+            return await asyncio.wait_for(asyncio.shield(waiting.future), timeout=self.budget)
+        except asyncio.CancelledError:
+            # The caller is gone (the client hung up): don't judge it later.
+            if waiting.executor is None:
+                self._waiting.remove(waiting)
+            raise
         except TimeoutError:
-            log.warning("analysis exceeded its %.0fs budget; recycling workers", self.budget)
-            self._recycle(executor)
+            if waiting.executor is None:  # still queued: the workers are all busy
+                self._waiting.remove(waiting)
+                log.warning("analysis waited longer than its %.0fs budget", self.budget)
+            else:
+                log.warning("analysis exceeded its %.0fs budget; recycling workers", self.budget)
+                self._recycle(waiting.executor)
             return AnalysisFailure("timeout")
-        except BrokenProcessPool:
+
+    def _hand_out(self) -> None:
+        """Give waiting messages to free workers, as many as are waiting (up
+        to max_batch) per worker; never hold one back to fill a batch."""
+        while self._running < self.size and self._waiting:
+            batch = [
+                self._waiting.popleft() for _ in range(min(self.max_batch, len(self._waiting)))
+            ]
+            executor = self._executor
+            for waiting in batch:
+                waiting.executor = executor
+            self._running += 1
+            self.batch_sizes.append(len(batch))
+            future = asyncio.get_running_loop().run_in_executor(
+                executor, _lint_batch_in_worker, [w.request for w in batch]
+            )
+            future.add_done_callback(
+                lambda done, batch=batch, executor=executor: self._finished(  # type: ignore[misc]
+                    done, batch, executor
+                )
+            )
+
+    def _finished(
+        self,
+        done: asyncio.Future[list[LintResult | AnalysisFailure]],
+        batch: list[_Waiting],
+        executor: ProcessPoolExecutor,
+    ) -> None:
+        if executor is self._executor:
+            self._running -= 1
+        outcomes: list[LintResult | AnalysisFailure]
+        if done.cancelled():
+            outcomes = [AnalysisFailure("worker-crashed")] * len(batch)
+        elif isinstance(done.exception(), BrokenProcessPool):
             log.error("an analysis worker died; recycling workers")
             self._recycle(executor)
-            return AnalysisFailure("worker-crashed")
-        except Exception as exc:  # a detector bug must not become a 250
-            log.error("analysis failed: %s", type(exc).__name__)
-            return AnalysisFailure(f"error:{type(exc).__name__}")
+            outcomes = [AnalysisFailure("worker-crashed")] * len(batch)
+        elif (error := done.exception()) is not None:  # a detector bug must not become a 250
+            log.error("analysis failed: %s", type(error).__name__)
+            outcomes = [AnalysisFailure(f"error:{type(error).__name__}")] * len(batch)
+        else:
+            outcomes = done.result()
+        for waiting, outcome in zip(batch, outcomes, strict=True):
+            if not waiting.future.done():
+                if isinstance(outcome, AnalysisFailure) and outcome.reason.startswith("error:"):
+                    log.error("analysis failed: %s", outcome.reason.removeprefix("error:"))
+                waiting.future.set_result(outcome)
+        self._hand_out()
 
     def _recycle(self, executor: ProcessPoolExecutor) -> None:
         if executor is not self._executor:
             return  # someone else already replaced it
         self._executor = self._new_executor()
+        self._running = 0  # the old executor's batches no longer count
         # ProcessPoolExecutor cannot cancel a running call; the stuck worker
         # must be killed or it keeps burning a core on the runaway message.
         for process in list(getattr(executor, "_processes", {}).values()):
             process.kill()
         executor.shutdown(wait=False, cancel_futures=True)
+        self._hand_out()
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

@@ -24,7 +24,7 @@ import ssl
 from dataclasses import dataclass
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, TLSSetupException, syntax
+from aiosmtpd.smtp import TLSSetupException, syntax
 
 from proxy.core.config import Smtp
 from proxy.core.submission import TEMPORARY_FAILURE, SmtpReply
@@ -39,6 +39,7 @@ from proxy.smtp.hygiene import (
     command_reply,
     data_reply,
 )
+from proxy.smtp.lean import LeanSMTP
 from proxy.smtp.receive import SubmissionHandler
 from proxy.store.login_failures import client_key
 
@@ -77,7 +78,7 @@ class _Line:
     length: int
 
 
-class TactfulSMTP(SMTP):
+class TactfulSMTP(LeanSMTP):
     """One SMTP connection."""
 
     def __init__(

@@ -49,6 +49,10 @@ def quiet_library_logging() -> None:
     logger = logging.getLogger("mail.log")
     if not any(isinstance(f, _NoClientData) for f in logger.filters):
         logger.addFilter(_NoClientData())
+    # The filter drops them anyway; at WARNING aiosmtpd's several INFO lines
+    # per connection are not even built.
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
 
 
 ListenerName = Literal["submission", "implicit-tls"]

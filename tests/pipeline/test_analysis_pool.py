@@ -134,3 +134,85 @@ def test_consent_revocation_applies_to_the_next_message(db_url: str) -> None:
         asyncio.run(scenario())
     finally:
         engine.dispose()
+
+
+def test_waiting_messages_are_batched_without_waiting_for_a_batch() -> None:
+    """One worker, many messages at once: the first goes alone at once, the
+    ones that queued meanwhile go together; each result is what the engine
+    gives for that message alone."""
+    from proxy.lint.engine import LintEngine
+    from proxy.lint.nlp import NlpService
+
+    messages = [
+        (example("02-dob-external.eml"), "intake@partner.example.net"),
+        (example("01-pass-internal.eml"), "sam@example.org"),
+        (example("03-ssn-client-redact.eml"), "rosa.diaz@example.com"),
+        (example("06-condition-external.eml"), "intake@partner.example.net"),
+        (long_message(5), "sam@example.org"),
+        (example("07-other-client.eml"), "rosa.diaz@example.com"),
+    ]
+    config = settings_from_mapping(
+        {
+            "agency": {"working_hours": ALL_DAY, "holidays": []},
+            "analysis": {"pool_size": 1, "max_batch": 4},
+        }
+    )
+
+    async def scenario() -> list[LintResult | AnalysisFailure]:
+        pool = AnalysisPool(config, None)
+        try:
+            await pool.start()
+            results = await asyncio.gather(
+                *(
+                    pool.lint(raw, sender=WORKER, recipients=(to,), at=LINTED_AT)
+                    for raw, to in messages
+                )
+            )
+            assert pool.batch_sizes[0] == 1  # nobody waited for a batch to fill
+            assert max(pool.batch_sizes) > 1  # the queued ones went together
+            assert max(pool.batch_sizes) <= 4
+            assert sum(pool.batch_sizes) == len(messages)
+            # A lone message later is handed out at once, alone.
+            single = await lint(pool, example("01-pass-internal.eml"), "sam@example.org")
+            assert isinstance(single, LintResult)
+            assert pool.batch_sizes[-1] == 1
+            return list(results)
+        finally:
+            pool.close()
+
+    results = asyncio.run(scenario())
+    engine = LintEngine(config, nlp=NlpService(config.nlp.model))
+    for (raw, to), result in zip(messages, results, strict=True):
+        assert isinstance(result, LintResult)
+        alone = engine.lint(raw, sender=WORKER, recipients=(to,), at=LINTED_AT)
+        assert result.verdict == alone.verdict
+        assert result.findings == alone.findings
+    assert {r.verdict.enforced for r in results if isinstance(r, LintResult)} >= {
+        Action.PASS,
+        Action.HOLD,
+    }
+
+
+def test_a_message_whose_sender_hung_up_is_not_judged_later() -> None:
+    async def scenario() -> None:
+        pool = AnalysisPool(settings(), None)
+        try:
+            await pool.start()
+            busy = asyncio.create_task(lint(pool, long_message(200), "sam@example.org"))
+            await asyncio.sleep(0)
+            gone = asyncio.create_task(
+                lint(pool, example("01-pass-internal.eml"), "sam@example.org")
+            )
+            await asyncio.sleep(0.05)
+            gone.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await gone
+            assert isinstance(await busy, LintResult)
+            after = await lint(pool, example("01-pass-internal.eml"), "sam@example.org")
+            assert isinstance(after, LintResult)
+            # The busy one, then the one after: the cancelled one never went.
+            assert list(pool.batch_sizes) == [1, 1]
+        finally:
+            pool.close()
+
+    asyncio.run(scenario())
