@@ -625,7 +625,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, OSError) as exc:
         print(f"eval: cannot set up the engine: {exc}", file=sys.stderr)
         return EXIT_BAD_SET
-    fails = None if thresholds is None else [] if args.only else below_thresholds(report, thresholds)
+    fails: list[str] | None = None  # None: not checked
+    if thresholds is not None:
+        fails = [] if args.only else below_thresholds(report, thresholds)
     if args.json:
         print(json.dumps(to_json(report, fails, args.messages), ensure_ascii=False))
     else:
