@@ -1,29 +1,39 @@
 """The evaluation set is a measuring instrument: it must parse, use only the
 kinds, categories and verdicts the product knows, label only text that is in
 the message, and be large and benign enough to mean something. The scores
-themselves are `make eval`'s business, not this test's."""
+themselves are `make eval`'s business, not this test's. The same checks run
+on the held-out set (eval/holdout/), which must also be new mail: no message
+of it repeats one of the tuning set."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from benchmarks.eval_set import (
+    EXIT_BAD_SET,
+    EXIT_BELOW,
+    EXIT_OK,
+    HOLDOUT_DIR,
     MESSAGES_DIR,
     SCORED_KINDS,
     EvalMessage,
     EvalSetError,
     load_eval_set,
     load_thresholds,
+    main,
     score_message,
     to_submission,
 )
 from proxy.core.findings import Category, Entity, Finding
 from proxy.core.verdict import Action
 
-MIN_MESSAGES = 150
+# Each set and the size it must keep: the held-out set is smaller but must
+# still be big enough to mean something.
+SETS = {"messages": (MESSAGES_DIR, 150), "holdout": (HOLDOUT_DIR, 75)}
 MIN_BENIGN_SHARE = 0.40
 # What the set was written to cover; a kind or category added later needs
 # messages of its own (and its name here).
@@ -51,13 +61,22 @@ COVERED_CATEGORIES = (
 )
 
 
+@pytest.fixture(scope="module", params=sorted(SETS))
+def eval_set(request: pytest.FixtureRequest) -> tuple[list[EvalMessage], int]:
+    directory, minimum = SETS[request.param]
+    return load_eval_set(directory), minimum
+
+
 @pytest.fixture(scope="module")
-def messages() -> list[EvalMessage]:
-    return load_eval_set()
+def messages(eval_set: tuple[list[EvalMessage], int]) -> list[EvalMessage]:
+    return eval_set[0]
 
 
-def test_enough_messages_and_enough_benign_mail(messages: list[EvalMessage]) -> None:
-    assert len(messages) >= MIN_MESSAGES
+def test_enough_messages_and_enough_benign_mail(
+    eval_set: tuple[list[EvalMessage], int],
+) -> None:
+    messages, minimum = eval_set
+    assert len(messages) >= minimum
     benign = sum(m.expect.verdict is Action.PASS for m in messages)
     assert benign / len(messages) >= MIN_BENIGN_SHARE
 
@@ -103,12 +122,24 @@ def test_every_kind_category_channel_and_audience_is_covered(
             "hospital", "landlord"} <= audiences  # fmt: skip
 
 
+def test_the_holdout_set_is_new_mail() -> None:
+    """Held out means held out: no id, body or subject-and-body pair of the
+    tuning set reappears in it."""
+    tuning = load_eval_set(MESSAGES_DIR)
+    holdout = load_eval_set(HOLDOUT_DIR)
+    assert {m.id for m in tuning}.isdisjoint(m.id for m in holdout)
+    assert {" ".join(m.body.split()) for m in tuning}.isdisjoint(
+        " ".join(m.body.split()) for m in holdout
+    )
+
+
 def test_the_thresholds_file_reads() -> None:
     thresholds = load_thresholds()
     assert 0 <= thresholds.min_verdict_accuracy <= 1
 
 
 def _write(tmp_path: Path, text: str) -> Path:
+    tmp_path.mkdir(exist_ok=True)
     (tmp_path / "set.yaml").write_text(text, encoding="utf-8")
     return tmp_path
 
@@ -233,3 +264,48 @@ def test_the_set_is_judged_with_the_agency_details_and_directory() -> None:
     assert public.owner(_finding(Entity.STREET_ADDRESS, "200 W Adams St, Ste 1200")) == AGENCY
     assert public.owner(_finding(Entity.PHONE_NUMBER, "(312) 433-6500")) == DIRECTORY
     assert public.owner(_finding(Entity.PHONE_NUMBER, "(773) 555-0188")) is None
+
+
+WRONG_LABEL = """
+- id: wrong
+  audience: vendor
+  to: [orders@officesupply.example.com]
+  subject: Toner
+  body: "Please send two boxes of toner to the front desk, thanks."
+  expect: {verdict: reject}
+"""
+
+
+def test_the_scorer_reads_another_folder_and_can_only_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--messages DIR`` scores that folder; ``--no-thresholds`` reports the
+    same figures and exits 0 where the floors would fail (the held-out set is
+    report-only); a folder without messages is a bad set, never a pass."""
+    folder = _write(tmp_path / "set", WRONG_LABEL)
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(
+        "min_verdict_accuracy: 1.0\nmax_leaks: 0\nmax_over_enforced: 0\n"
+        "min_entity_precision: 0\nmin_entity_recall: 0\n"
+        "min_category_precision: 0\nmin_category_recall: 0\n",
+        encoding="utf-8",
+    )
+    args = ["--messages", str(folder), "--json"]
+    assert main([*args, "--thresholds", str(strict)]) == EXIT_BELOW
+    judged = json.loads(capsys.readouterr().out)
+    assert judged["messages"] == 1 and judged["verdict_accuracy"] == 0.0
+    assert judged["below_thresholds"] == ["verdict accuracy 0.000 < 1.000", "leaks 1 > 0"]
+
+    assert main([*args, "--no-thresholds"]) == EXIT_OK
+    reported = json.loads(capsys.readouterr().out)
+    assert reported["below_thresholds"] is None
+    assert reported["verdict_accuracy"] == 0.0
+    assert reported["set"] == str(folder)
+
+    assert main(["--messages", str(folder), "--no-thresholds"]) == EXIT_OK
+    assert "thresholds not checked" in capsys.readouterr().out
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["--messages", str(empty), "--no-thresholds"]) == EXIT_BAD_SET
+    assert "no *.yaml files" in capsys.readouterr().err
