@@ -14,7 +14,10 @@ short runs of them in hash tables built once per registry snapshot handles
 all of these in time linear in the message, whatever the registry's size.
 
 Only whole registered names and aliases match: "Maria" alone is too common to
-mean client Maria Lopez unless it is listed as her alias.
+mean client Maria Lopez unless it is listed as her alias. Case files and forms
+write names surname first, so a full name also matches reversed around a comma
+("Lopez, Maria"; "Lopez, Maria Elena" and "Elena Lopez, Maria" for Maria Elena
+Lopez: which words are the surname is not known), capitalised as names are.
 
 People also misspell names and use nicknames. A full name (two words or
 more) also matches:
@@ -140,6 +143,7 @@ class ClientIndex:
 
     def __init__(self, registry: Registry) -> None:
         names: dict[tuple[str, ...], set[str]] = {}
+        reversed_names: dict[tuple[str, ...], set[str]] = {}
         identifiers: dict[str, set[str]] = {}
         longest_name = 0
         longest_identifier = 0
@@ -148,7 +152,10 @@ class ClientIndex:
                 tokens = _tokens(name)
                 if not tokens:
                     continue
-                names.setdefault(_name_key(tokens, name), set()).add(client.client_id)
+                name_key = _name_key(tokens, name)
+                names.setdefault(name_key, set()).add(client.client_id)
+                for reversed_key in _surname_first(name_key):
+                    reversed_names.setdefault(reversed_key, set()).add(client.client_id)
                 longest_name = max(longest_name, len(tokens))
             for identifier in client.identifiers:
                 key = "".join(t.key for t in _tokens(identifier))
@@ -158,6 +165,7 @@ class ClientIndex:
                 longest_identifier = max(longest_identifier, len(key))
         self._names = {k: tuple(sorted(v)) for k, v in names.items()}
         self._identifiers = {k: tuple(sorted(v)) for k, v in identifiers.items()}
+        self._reversed = {k: tuple(sorted(v)) for k, v in reversed_names.items()}
         self._longest_name = longest_name
         self._longest_identifier = longest_identifier
         self._build_near_names(registry)
@@ -265,6 +273,10 @@ class ClientIndex:
             key.append(tokens[j].key)
             for client_id in self._names.get(tuple(key), ()):
                 yield _Match(client_id, tokens[i].start, tokens[j].end)
+            for client_id in self._reversed.get(tuple(key), ()):
+                match = _Match(client_id, tokens[i].start, tokens[j].end)
+                if _written_as_name(text, match):
+                    yield match
 
     def _identifiers_at(self, tokens: Sequence[_Token], i: int, text: str) -> Iterable[_Match]:
         joined = ""
@@ -276,6 +288,15 @@ class ClientIndex:
                 return
             for client_id in self._identifiers.get(joined, ()):
                 yield _Match(client_id, tokens[i].start, tokens[j].end)
+
+
+def _surname_first(key: tuple[str, ...]) -> Iterable[tuple[str, ...]]:
+    """A full name's key written "Surname, Given names", at every split of its
+    space-separated words (a hyphen or apostrophe stays inside its word)."""
+    for split in range(2, len(key), 2):
+        if key[split - 1] != " ":
+            continue
+        yield (*key[split:], ",", *key[: split - 1])
 
 
 def _one_typo(written: str, registered: str) -> bool:

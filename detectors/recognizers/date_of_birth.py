@@ -30,6 +30,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from detectors.recognizers.context import (
     ContextRequiredRecognizer,
+    ContextWindow,
     mark_context_backed,
     phrase_pattern,
 )
@@ -40,19 +41,39 @@ _MONTHS: dict[str, int] = {
     for name in (calendar.month_name[number], calendar.month_abbr[number])
 }
 _MONTHS["sept"] = 9
+# Spanish month names and their usual abbreviations ("12 de mayo de 2012",
+# "3 de sept. del 2010").
+_SPANISH_MONTHS: dict[str, int] = {
+    "enero": 1, "ene": 1, "febrero": 2, "feb": 2, "marzo": 3, "mar": 3, "abril": 4,
+    "abr": 4, "mayo": 5, "may": 5, "junio": 6, "jun": 6, "julio": 7, "jul": 7,
+    "agosto": 8, "ago": 8, "septiembre": 9, "setiembre": 9, "sept": 9, "sep": 9,
+    "set": 9, "octubre": 10, "oct": 10, "noviembre": 11, "nov": 11, "diciembre": 12,
+    "dic": 12,
+}  # fmt: skip
 
 _MONTH = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
     r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
 )
 _DAY = r"\d{1,2}(?:st|nd|rd|th)?"
+_MES = (
+    r"(?:ene(?:ro)?|feb(?:rero)?|mar(?:zo)?|abr(?:il)?|may(?:o)?|jun(?:io)?|jul(?:io)?"
+    r"|ago(?:sto)?|sept?(?:iembre)?|set(?:iembre)?|oct(?:ubre)?|nov(?:iembre)?|dic(?:iembre)?)"
+)
 
 _NUMERIC = re.compile(r"(\d{1,4})[/.\-](\d{1,2})[/.\-](\d{1,4})")
 _WRITTEN_MDY = re.compile(rf"({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})", re.I)
 _WRITTEN_DMY = re.compile(
     rf"(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH})\.?,?\s+(\d{{4}})", re.I
 )
-
+_WRITTEN_ES = re.compile(
+    rf"(\d{{1,2}})\s+(?:de\s+)?({_MES})\.?,?\s+(?:de(?:l)?\s+)?(\d{{4}})", re.I
+)
+# A one-letter "born" right before the date, as written after a name:
+# "Jaylen Price (b. 3/2/2015)", "Ana Ruiz, n. 12/05/2012" (nacido/nacida).
+# Only after an opening bracket, a comma or a line start, so "plan b." and
+# initials in running text are not labels.
+_BORN_INITIAL = re.compile(r"(?:^|[(\[,;])\s*(?:b|n|nac)\.\s*$", re.IGNORECASE | re.MULTILINE)
 # A question's answer starts with the date, give or take a few words ("It's
 # 3/14/2009", "I think 3/14/09").
 ANSWER_WORDS_BEFORE_DATE = 4
@@ -117,6 +138,10 @@ def is_calendar_date(text: str) -> bool:
         month, day, year = match.groups()
     elif match := _WRITTEN_DMY.fullmatch(stripped):
         day, month, year = match.groups()
+    elif match := _WRITTEN_ES.fullmatch(stripped):
+        day, month, year = match.groups()
+        number = _SPANISH_MONTHS[month.lower()]
+        return any(_is_day(y, number, int(day)) for y in _full_years(year))
     else:
         return False
     years = _full_years(year)
@@ -127,11 +152,19 @@ class DateOfBirthRecognizer(ContextRequiredRecognizer):
     """Dates next to a birth phrase; see the module docstring for why."""
 
     ENTITY = "DATE_OF_BIRTH"
+    # One more word after the date than other labels get: people name whose
+    # birthday it is after it ("11/02/2019 for Mia's birthday").
+    WINDOW: ClassVar[ContextWindow] = ContextWindow(words_before=6, words_after=3)
     PATTERNS: ClassVar[tuple[Pattern, ...]] = (
         Pattern("date m/d/y", r"\b\d{1,2}([/.\-])\d{1,2}\1(?:\d{4}|\d{2})\b", 0.3),
         Pattern("date y-m-d", r"\b\d{4}([/.\-])\d{1,2}\1\d{1,2}\b", 0.3),
         Pattern("date month d, y", rf"\b{_MONTH}\.?\s+{_DAY},?\s+\d{{4}}\b", 0.3),
         Pattern("date d month y", rf"\b{_DAY}\s+(?:of\s+)?{_MONTH}\.?,?\s+\d{{4}}\b", 0.3),
+        Pattern(
+            "fecha d de mes de y",
+            rf"(?i)\b\d{{1,2}}\s+(?:de\s+)?{_MES}\.?,?\s+(?:del?\s+)?\d{{4}}\b",
+            0.3,
+        ),
     )
     CONTEXT: ClassVar[tuple[str, ...]] = (
         "DOB",
@@ -146,7 +179,13 @@ class DateOfBirthRecognizer(ContextRequiredRecognizer):
         "fecha de nacimiento",
         "F. de nacimiento",
         "nacimiento",
+        "fecha de nac.",
+        "fecha de nac",
+        "fecha nac.",
+        "f. de nac.",
+        "f. nac.",
         "nació",
+        "nacio",
         "nacido",
         "nacida",
         "cumpleaños",
@@ -210,9 +249,11 @@ class DateOfBirthRecognizer(ContextRequiredRecognizer):
         # / "Dates of service: 10/01/2026"; "born 3/14/90 and moved on
         # 4/15/2011"); dates listed after one label are taken as a list.
         cut = previous.end if previous is not None else 0
-        return self.WINDOW.has_context(
-            text[cut:], start - cut, end - cut, self._context_pattern
-        ) or self.answers_question(text, start)
+        return (
+            self.WINDOW.has_context(text[cut:], start - cut, end - cut, self._context_pattern)
+            or self.answers_question(text, start)
+            or bool(_BORN_INITIAL.search(text[cut:start]))
+        )
 
     def answers_question(self, text: str, start: int) -> bool:
         """The sentence before asks for a birth date and this one starts with the date."""

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import phonenumbers
+import usaddress
 
 from proxy.core.config import ConfigError, Settings
 from proxy.core.findings import Entity, Finding
@@ -44,7 +45,8 @@ _ABBREVIATIONS = {
     "highway": "hwy", "square": "sq", "terrace": "ter", "circle": "cir", "suite": "ste",
     "apartment": "apt", "floor": "fl", "building": "bldg", "room": "rm", "north": "n",
     "south": "s", "east": "e", "west": "w", "northeast": "ne", "northwest": "nw",
-    "southeast": "se", "southwest": "sw",
+    "southeast": "se", "southwest": "sw", "expressway": "expy", "trail": "trl",
+    "plaza": "plz", "center": "ctr", "alley": "aly", "crossing": "xing", "point": "pt",
 }  # fmt: skip
 _WORD = re.compile(r"[0-9a-z]+")
 _MIN_ADDRESS_WORDS = 3  # a number, a name and a street type at least
@@ -57,6 +59,54 @@ def address_key(text: str) -> tuple[str, ...]:
     return tuple(_ABBREVIATIONS.get(w, w) for w in words)
 
 
+# The parts of an address (usaddress's labels) that must agree, and those a
+# writer may leave out: "200 W. Adams, Ste. 1200" is 200 W Adams Street,
+# Suite 1200, Chicago; "200 Adams St" (which Adams?) and "200 W Adams St,
+# Apt 5" (a home in the building) are not.
+_REQUIRED_PARTS = frozenset({
+    "AddressNumber", "StreetNamePreDirectional", "StreetName", "StreetNamePostDirectional",
+})  # fmt: skip
+_OPTIONAL_PARTS = frozenset({
+    "StreetNamePostType", "StreetNamePreType", "OccupancyType", "OccupancyIdentifier",
+    "SubaddressType", "SubaddressIdentifier", "PlaceName", "StateName", "ZipCode",
+    "CountryName",
+})  # fmt: skip
+_PARTS = _REQUIRED_PARTS | _OPTIONAL_PARTS
+# The town and ZIP a registered address may leave out (a directory listing
+# "1100 S Hamilton Ave"): written, they add nothing that could differ.
+_TOWN_PARTS = frozenset({"PlaceName", "StateName", "ZipCode", "CountryName"})
+
+
+def address_parts(text: str) -> dict[str, tuple[str, ...]] | None:
+    """The address's parts as usaddress tags them, each in :func:`address_key`
+    form; None when it is not read as one street address (then only the
+    words are compared)."""
+    try:
+        tagged, kind = usaddress.tag(text)
+    except usaddress.RepeatedLabelError:
+        return None
+    if kind != "Street Address":
+        return None
+    parts = {label: address_key(value) for label, value in tagged.items()}
+    if not parts.get("AddressNumber") or not parts.get("StreetName"):
+        return None
+    if not set(parts) <= _PARTS:
+        return None  # a PO box, a landmark, an intersection: not compared by parts
+    return {label: value for label, value in parts.items() if value}
+
+
+def _same_place(registered: dict[str, tuple[str, ...]], found: dict[str, tuple[str, ...]]) -> bool:
+    """Every part written agrees with the registered address, nothing but a
+    town is added to it, and the number, the street and its direction are all there."""
+    if any(
+        registered.get(label) != value
+        for label, value in found.items()
+        if label in registered or label not in _TOWN_PARTS
+    ):
+        return False
+    return all(label in found for label in _REQUIRED_PARTS if label in registered)
+
+
 def _street_line(text: str) -> tuple[str, ...]:
     """The address up to the first comma or line break: the street line."""
     return address_key(re.split(r"[,\n]", text, maxsplit=1)[0])
@@ -66,11 +116,19 @@ def _street_line(text: str) -> tuple[str, ...]:
 class _Address:
     full: tuple[str, ...]
     street: tuple[str, ...]
+    parts: dict[str, tuple[str, ...]] | None
 
-    def matches(self, found: tuple[str, ...]) -> bool:
+    def matches(
+        self, found: tuple[str, ...], found_parts: dict[str, tuple[str, ...]] | None
+    ) -> bool:
         if len(found) < _MIN_ADDRESS_WORDS:
             return False
-        # The detector may see less (just the street line) or the same.
+        # Read as parts, the parts decide: "Ste. 1200" without the "Street" is
+        # the agency's suite, "Apt 5" in its building someone's home.
+        if self.parts is not None and found_parts is not None:
+            return _same_place(self.parts, found_parts)
+        # Otherwise the words: the detector may see less (just the street line)
+        # or the same.
         return self.full[: len(found)] == found or found[: len(self.street)] == self.street
 
 
@@ -97,7 +155,8 @@ class PublicDetails:
                     continue
                 key = address_key(value)
                 if len(key) >= _MIN_ADDRESS_WORDS:
-                    self._addresses.append((_Address(key, _street_line(value)), owner))
+                    address = _Address(key, _street_line(value), address_parts(value))
+                    self._addresses.append((address, owner))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PublicDetails:
@@ -133,7 +192,8 @@ class PublicDetails:
             return self._phones.get(phone) if phone is not None else None
         if finding.entity is Entity.STREET_ADDRESS:
             found = address_key(finding.text)
-            return next((o for a, o in self._addresses if a.matches(found)), None)
+            parts = address_parts(finding.text)
+            return next((o for a, o in self._addresses if a.matches(found, parts)), None)
         if finding.entity is Entity.EMAIL_ADDRESS:
             domain = finding.text.rpartition("@")[2].strip().lower().rstrip(".")
             own = any(domain == d or domain.endswith("." + d) for d in self._domains)

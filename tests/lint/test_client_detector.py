@@ -139,6 +139,40 @@ def test_matches(
     assert spans(run(text, registry, settings, nlp_service), text) == sorted(expected)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Surname first, as case files and forms write names.
+        ("Client: Okafor, James (intake 2024)", [("C-1002", "Okafor, James")]),
+        ("TRAN, KEVIN - annual review", [("C-1004", "TRAN, KEVIN")]),
+        ("Tran,Kevin signed the release", [("C-1004", "Tran,Kevin")]),
+        ("Brooks, Tanya\nRoom 4", [("C-1003", "Brooks, Tanya")]),
+        # An alias reversed; and a three-word name at either split.
+        ("re: Okafor, Jim", [("C-1002", "Okafor, Jim")]),
+        # (the other Maria Lopez, C-2001, is named by the shorter form inside).
+        ("Lopez, Maria Elena", [("C-1001", "Lopez, Maria Elena"), ("C-2001", "Lopez, Maria")]),
+        ("Elena Lopez, Maria", [("C-1001", "Elena Lopez, Maria"), ("C-2001", "Lopez, Maria")]),
+        # Hyphens and apostrophes stay inside their word.
+        ("Garcia-Lopez, Ana", [("C-2003", "Garcia-Lopez, Ana")]),
+        ("Nunez O'Brien, Jose", [("C-2002", "Nunez O'Brien, Jose")]),
+        ("O'Brien, Jose Nunez", [("C-2002", "O'Brien, Jose Nunez")]),
+        # Not a reversed name: lower case prose, no comma, another order.
+        ("the brooks, tanya said, were flooded", []),
+        ("Okafor James", []),
+        ("James, Okafor", []),
+        ("Lopez-Garcia, Ana", []),
+    ],
+)
+def test_surname_first(
+    text: str,
+    expected: list[tuple[str, str]],
+    registry: Registry,
+    settings: Settings,
+    nlp_service: NlpService,
+) -> None:
+    assert spans(run(text, registry, settings, nlp_service), text) == sorted(expected)
+
+
 def test_findings_are_typed_and_point_into_the_full_source(
     registry: Registry, settings: Settings, nlp_service: NlpService
 ) -> None:

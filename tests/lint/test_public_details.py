@@ -62,6 +62,33 @@ def test_whose_detail_it_is(
     assert details.owner(finding(entity, text)) == owner
 
 
+@pytest.mark.parametrize(
+    ("text", "owner"),
+    [
+        # USPS abbreviations in any mix, and parts a writer leaves out.
+        ("200 W. Adams, Ste. 1200", AGENCY),
+        ("200 West Adams, Suite 1200", AGENCY),
+        ("200 W Adams St., Ste 1200, Chicago", AGENCY),
+        ("200 W. Adams St. #1200", AGENCY),
+        ("200 W Adams, Chicago, IL 60606", AGENCY),
+        ("1100 S. Hamilton Ave.", DIRECTORY),
+        ("1100 South Hamilton, Chicago IL", DIRECTORY),
+        # Another unit, a home in the building, another city, another street.
+        ("200 W. Adams, Ste. 1400", None),
+        ("200 W Adams St, Apt. 5", None),
+        ("200 W Adams St, Evanston, IL", None),
+        ("200 E. Adams, Ste. 1200", None),
+        ("200 Adams, Ste. 1200", None),
+        ("200 W Adams Blvd., Ste 1200", None),
+        ("1100 S Hamilton Blvd", None),
+    ],
+)
+def test_an_address_is_compared_by_its_parts(
+    details: PublicDetails, text: str, owner: str | None
+) -> None:
+    assert details.owner(finding(Entity.STREET_ADDRESS, text)) == owner
+
+
 def test_marking_keeps_every_finding(details: PublicDetails) -> None:
     found = (finding(Entity.STREET_ADDRESS, "200 W Adams St"),
              finding(Entity.STREET_ADDRESS, "4417 N Kedzie Ave"))  # fmt: skip

@@ -70,6 +70,50 @@ def test_date_of_birth(text: str, expected_spans: list[tuple[int, int]]) -> None
 
 
 @pytest.mark.parametrize(
+    "text, value",
+    [
+        # "b." / "n." (born, nacido) after a name, in brackets or between commas.
+        ("Report on Tomas Reyes (b. 11/9/2016) attached.", "11/9/2016"),
+        ("Tomas Reyes (b. November 9, 2016) will start Monday.", "November 9, 2016"),
+        ("Tomas Reyes, b. 2016-11-09, lives with his aunt.", "2016-11-09"),
+        ("La menor Ana Solis (n. 4/7/2013) vive con su tía.", "4/7/2013"),
+        ("d.o.b. 7/21/08 per the intake sheet", "7/21/08"),
+        ("dob 7-21-08 per the intake sheet", "7-21-08"),
+        # Spanish labels, abbreviated or without the accent, and Spanish dates.
+        ("Fecha de nac.: 21/07/2008", "21/07/2008"),
+        ("F. nac. 21/07/2008", "21/07/2008"),
+        ("El niño nacio el 21 de julio de 2008 en Berwyn.", "21 de julio de 2008"),
+        ("Ella nació el 3 de sept. del 2011.", "3 de sept. del 2011"),
+        ("fecha de nacimiento: 9 de enero 2015", "9 de enero 2015"),
+        # A date written in words after "born".
+        ("He was born Oct. 5, 2010 in Maywood.", "Oct. 5, 2010"),
+        # Whose birthday it is, after the date.
+        ("I wrote 6/30/2017 for Leo's birthday on the form", "6/30/2017"),
+    ],
+)
+def test_date_of_birth_label_variants(text: str, value: str) -> None:
+    start = text.index(value)
+    assert spans(DateOfBirthRecognizer(), text) == [(start, start + len(value))]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A "b." that is not "born": a plan, a list item, a middle initial.
+        "We can go with plan b. 11/9/2016 did not work.",
+        "Option b. 11/9/2026 is the hearing date.",
+        # Spanish dates without a birth label are appointments.
+        "La cita es el 21 de julio de 2026 a las 10.",
+        "Nos vemos el 3 de sept. del 2026.",
+        # An impossible Spanish date is not a date.
+        "Fecha de nacimiento: 30 de febrero de 2012",
+    ],
+)
+def test_date_of_birth_label_variants_not_labels(text: str) -> None:
+    assert spans(DateOfBirthRecognizer(), text) == []
+
+
+@pytest.mark.parametrize(
     "text, expected",
     [
         ("03/14/1990", True),

@@ -187,6 +187,38 @@ def test_look_alikes_are_not_found(
     assert [f.text for f in run(nlp_service, text, detector=detector)] == []
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ugh I'm addicted to this taco truck on Halsted.",
+        "My son is addicted to that cooking show, lol.",
+        "We are all addicted to the puzzle book.",
+        "She's addicted to her tablet after dinner.",
+        "Honestly addicted to their iced coffee now.",
+        "He's addicted to working out these days.",
+        "The kids got addicted to YouTube over break.",
+    ],
+)
+def test_colloquial_addicted_to_a_thing_is_not_substance_use(
+    nlp_service: NlpService, detector: SensitiveConditionDetector, text: str
+) -> None:
+    assert [f.text for f in run(nlp_service, text, detector=detector)] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "term"),
+    [
+        ("She is addicted to pills again.", "addicted"),
+        ("He got addicted to the painkillers after surgery.", "addicted"),
+        ("Her brother is addicted to meth.", "addicted"),
+    ],
+)
+def test_addicted_to_a_substance_is_still_found(
+    nlp_service: NlpService, detector: SensitiveConditionDetector, text: str, term: str
+) -> None:
+    assert term in [f.text for f in run(nlp_service, text, detector=detector)]
+
+
 def test_every_list_documents_its_sources() -> None:
     for entry in LISTS:
         header = entry.path.read_text(encoding="utf-8").split("\ndescription:")[0]
