@@ -50,7 +50,7 @@ pytestmark = [
     ),
 ]
 
-EMAIL_SUBJECT = "Housing referral for the Diaz family"
+EMAIL_SUBJECT = "Housing referral for a family of four"
 EMAIL_BODY = (
     "Hello,\n\n"
     "I am referring the family for housing support. The mother's SSN is 123-45-6789 "
@@ -133,7 +133,7 @@ def test_a_supervisor_reads_judges_and_decides_in_chromium(
     mail = held(world, engine, email(EMAIL_SUBJECT, EMAIL_BODY), minutes_ago=75)
     text = held(world, engine, text_message(TEXT_WORDS), channel=Channel.SMS,
                 recipients=("sms:+15555550123",), minutes_ago=20)  # fmt: skip
-    returned = held(world, engine, email("Visit notes for the Lee case", "DOB: 03/14/1988"))
+    returned = held(world, engine, email("Visit notes from the second visit", "DOB: 03/14/1988"))
     deleted = held(world, engine, email("Sent by mistake", "SSN 123-45-6789"))
     bulk = [held(world, engine, email(f"School form {n}", "DOB: 03/14/1988")) for n in (1, 2)]
     pending = held(world, engine, email("Benefits paperwork", "DOB: 03/14/1988"), minutes_ago=5)
@@ -167,7 +167,8 @@ def test_a_supervisor_reads_judges_and_decides_in_chromium(
         # A held text: its words, named by its first words.
         page.goto(f"{served.url}/messages/{text.id}")
         heading = page.get_by_role("heading", level=1).inner_text()
-        assert heading.startswith("Text: “Hi Dana, your caseworker needs your SSN")
+        # Named by its first words, found values masked (the client's name too).
+        assert heading.startswith("Text: “Hi ****, your caseworker needs your")
         assert _message_text(page) == TEXT_WORDS
         desk.check("held-text")
 
@@ -194,7 +195,7 @@ def test_a_supervisor_reads_judges_and_decides_in_chromium(
         page.get_by_label("Note to the sender").fill("Please send the date of birth by portal.")
         page.get_by_role("button", name="Return to sender").click()
         page.wait_for_url(f"{served.url}/messages/{returned.id}/decided")
-        assert "Visit notes for the Lee case" in page.locator("main").inner_text()
+        assert "Visit notes from the second visit" in page.locator("main").inner_text()
         desk.check("result-returned")
         page.reload()  # POST, redirect, GET: a reload decides nothing again
         assert page.get_by_role("heading", level=1).inner_text() == "Returned"
@@ -293,7 +294,7 @@ def _message_text(page: Any) -> str:
 def test_nobody_decides_their_own_message_from_the_bulk_form(
     world: World, engine: LintEngine, browser: Any
 ) -> None:
-    own = email("Sam's own referral", "DOB: 03/14/1988", sender=REVIEWER)
+    own = email("The reviewer's own referral", "DOB: 03/14/1988", sender=REVIEWER)
     theirs = held(world, engine, own, sender=REVIEWER)
     other = held(world, engine, email("Ria can take this", "SSN 123-45-6789"), sender=WORKER)
     with Served(world) as served:
@@ -302,7 +303,7 @@ def test_nobody_decides_their_own_message_from_the_bulk_form(
         assert page.locator(f'input[name="id"][value="{theirs.id}"]').count() == 0
         assert (
             page.get_by_role("row")
-            .filter(has_text="Sam's own referral")
+            .filter(has_text="The reviewer's own referral")
             .inner_text()
             .count("you sent it")
             == 1

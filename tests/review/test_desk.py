@@ -27,7 +27,7 @@ from starlette.testclient import TestClient
 from proxy.core.consent import Channel, Registry
 from proxy.core.message import ParsedMessage
 from proxy.core.submission import Submission
-from proxy.lint.engine import LintEngine, LintResult
+from proxy.lint.engine import LintEngine, LintRequest, LintResult
 from proxy.pipeline import analysis_pool
 from proxy.pipeline.notices import found_values, title_of
 from proxy.pipeline.scheduler import Scheduler
@@ -70,9 +70,10 @@ class PoolLinter:
         at: Any,
         channel: str | None = None,
     ) -> LintResult:
-        return await asyncio.to_thread(
-            analysis_pool._lint_in_worker, raw, sender, recipients, at, channel
-        )
+        request = LintRequest(raw, at, sender=sender, recipients=recipients, channel=channel)
+        (result,) = await asyncio.to_thread(analysis_pool._lint_batch_in_worker, [request])
+        assert isinstance(result, LintResult), result
+        return result
 
 
 @pytest.fixture(scope="module")

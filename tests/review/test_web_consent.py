@@ -150,7 +150,12 @@ def test_a_release_with_its_terms_is_added_shown_and_checked(world: World) -> No
         assert 'name="scope" value="substance_use"' in page.text and 'name="part2"' in page.text
         bad = client.post("/consent/add", data={**form, "scope": ["substance_use", "gossip"]})
         assert bad.status_code == 422
-        assert "scope: item 2 &#39;gossip&#39; is not a category" in bad.text
+        # Named by the field's label, linked to the field, and shown under it.
+        assert (
+            '<a href="#scope">What the release covers</a>: item 2 &#39;gossip&#39; is not a category'
+            in bad.text
+        )
+        assert '<p class="field-error" id="scope-error">' in bad.text
         assert store.count(cid) == 0
         added = client.post("/consent/add", data={**form, "scope": ["substance_use"]})
         assert added.status_code == 303
