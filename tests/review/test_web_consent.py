@@ -152,8 +152,8 @@ def test_a_release_with_its_terms_is_added_shown_and_checked(world: World) -> No
         assert bad.status_code == 422
         # Named by the field's label, linked to the field, and shown under it.
         assert (
-            '<a href="#scope">What the release covers</a>: item 2 &#39;gossip&#39; is not a category'
-            in bad.text
+            '<a href="#scope">What the release covers</a>: '
+            "item 2 &#39;gossip&#39; is not a category" in bad.text
         )
         assert '<p class="field-error" id="scope-error">' in bad.text
         assert store.count(cid) == 0
