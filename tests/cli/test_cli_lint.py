@@ -216,3 +216,37 @@ def test_linting_opens_no_network_connection(tmp_path: Path) -> None:
     assert proc.returncode in (0, 1), proc.stderr.decode()[-2000:]
     assert b"NETWORK" not in proc.stderr
     assert len(proc.stdout.splitlines()) == len(files)
+
+
+def _readme_block(after: str) -> str:
+    """The first fenced block in the README after the line ``after``."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    rest = text[text.index(after) :]
+    start = rest.index("```") + 3
+    start = rest.index("\n", start) + 1
+    return rest[start : rest.index("```", start)]
+
+
+def test_the_readme_lint_examples_match_the_product() -> None:
+    """The README shows what `tactful lint` prints for example 02, byte for
+    byte (human), and the keys and values its JSON line has."""
+    example = "examples/02-dob-external.eml"
+    args = ("lint", "--consent", str(CONSENT), "--at", "2026-11-24T10:00", example)
+    human = subprocess.run(
+        [sys.executable, "-m", "proxy.cli", *args], cwd=REPO, capture_output=True, check=False
+    )
+    assert human.stdout.decode() == _readme_block("Human output reads like a linter's:")
+    shown = _readme_block("`--json` prints one object per file, one per line:")
+    proc = subprocess.run(
+        [sys.executable, "-m", "proxy.cli", args[0], "--json", *args[1:]],
+        cwd=REPO, capture_output=True, check=False,
+    )  # fmt: skip
+    produced = json.loads(proc.stdout)
+    (finding,) = produced["findings"]
+    for key, value in produced.items():
+        if key in ("file", "findings", "recipients"):
+            continue
+        assert f'"{key}": {json.dumps(value)}' in shown, key
+    for key in ("rule", "entity", "category", "client_id", "location", "start", "end", "score"):
+        assert f'"{key}": {json.dumps(finding[key])}' in shown, key
+    assert finding["message"].startswith(shown.split('"message": "')[1].split("...")[0])
