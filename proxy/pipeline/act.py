@@ -47,7 +47,7 @@ from proxy.pipeline.notices import (
     warned_notice,
 )
 from proxy.pipeline.outcome import Disposition, Outcome
-from proxy.pipeline.part2 import NoticeError, with_notice
+from proxy.pipeline.part2 import NoticeError, goes_as_text, with_notice
 from proxy.pipeline.redact import redact_message
 from proxy.store.spool_store import SpoolStore
 from proxy.store.spool_summary import VerdictSummary, summarize
@@ -196,9 +196,8 @@ class Pipeline:
             # The scheduler adds the Part 2 notice when it sends.
             return await self._defer(submission, result, raw, masked)
         if verdict.part2_notice:
-            text_message = submission.channel is Channel.SMS or (
-                bool(verdict.recipients)
-                and all(rv.recipient.channel == Channel.SMS for rv in verdict.recipients)
+            text_message = goes_as_text(
+                submission.channel, (rv.recipient.channel for rv in verdict.recipients)
             )
             try:
                 raw = await asyncio.to_thread(

@@ -30,7 +30,7 @@ import html
 import io
 import re
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from email import policy
 from email.base64mime import body_encode as base64_body_encode
 from email.generator import BytesGenerator
@@ -40,7 +40,7 @@ from email.parser import BytesParser
 from email.quoprimime import body_encode as qp_body_encode
 
 from proxy.core.config import Settings
-from proxy.core.consent import SCOPE_IDENTIFIERS
+from proxy.core.consent import SCOPE_IDENTIFIERS, Channel
 from proxy.core.findings import Category
 from proxy.core.verdict import ReleaseTerms
 from proxy.lint.explain import CATEGORY_NOUNS
@@ -215,6 +215,13 @@ def add_text_notice(raw: bytes, short_notice: str, max_chars: int) -> bytes:
     addition = ("" if text.endswith("\n") else "\n") + short_notice + "\n"
     _append(part, addition, is_html=False)
     return _flatten(message)
+
+
+def goes_as_text(channel: Channel, recipient_channels: Iterable[str]) -> bool:
+    """Whether the message is a text (sent through the SMS API, or mailed
+    only to text-message recipients): it gets the short form of the notice."""
+    channels = list(recipient_channels)
+    return channel is Channel.SMS or (bool(channels) and all(c == Channel.SMS for c in channels))
 
 
 def with_notice(

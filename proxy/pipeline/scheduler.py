@@ -26,7 +26,7 @@ from proxy.pipeline.notices import (
     partly_undeliverable_notice,
     undeliverable_notice,
 )
-from proxy.pipeline.part2 import NoticeError, with_notice
+from proxy.pipeline.part2 import NoticeError, goes_as_text, with_notice
 from proxy.pipeline.services import Services
 from proxy.store.crypto import DecryptionError
 from proxy.store.disclosures import purge_expired
@@ -163,9 +163,8 @@ class Scheduler:
             return False
         summary = lease.message.summary
         if summary.part2_notice:
-            text_message = lease.message.channel is Channel.SMS or (
-                bool(summary.recipients)
-                and all(r.channel == Channel.SMS for r in summary.recipients)
+            text_message = goes_as_text(
+                lease.message.channel, (r.channel for r in summary.recipients)
             )
             try:
                 raw = await asyncio.to_thread(
