@@ -6,7 +6,6 @@ Import as ``from tests.support.pki import ...``.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.support.smtp_fixtures import CERT_VALID_FROM, CERT_VALID_UNTIL
 
 MAIL_SYSTEM = "mail.example.org"  # the name in the mail system's certificate
 
@@ -37,7 +38,6 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 def make_pki(directory: Path) -> Pki:
     """An agency CA and two client certificates it signed."""
-    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Agency test CA")])
     ca = (
@@ -46,8 +46,8 @@ def make_pki(directory: Path) -> Pki:
         .issuer_name(ca_name)
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
+        .not_valid_before(CERT_VALID_FROM)
+        .not_valid_after(CERT_VALID_UNTIL)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
@@ -60,8 +60,8 @@ def make_pki(directory: Path) -> Pki:
             .issuer_name(ca_name)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=30))
+            .not_valid_before(CERT_VALID_FROM)
+            .not_valid_after(CERT_VALID_UNTIL)
             .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)]), critical=False)
             .sign(ca_key, hashes.SHA256())
         )

@@ -192,19 +192,26 @@ class ExplodingProcessor:
         raise RuntimeError(f"boom while handling {self.SECRET}")
 
 
+# Test certificates are valid over a fixed, wide window rather than around
+# "now": under faketime the test process sees a moved clock while setuid
+# programs (Postfix's postdrop, and so the mail it queues) see the real one,
+# and a certificate dated by one clock must still verify by the other.
+CERT_VALID_FROM = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+CERT_VALID_UNTIL = dt.datetime(2099, 12, 31, tzinfo=dt.UTC)
+
+
 def make_self_signed_cert(directory: Path) -> tuple[Path, Path]:
     """A certificate for localhost / 127.0.0.1 and its key, as PEM files."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
+        .not_valid_before(CERT_VALID_FROM)
+        .not_valid_after(CERT_VALID_UNTIL)
         .add_extension(
             x509.SubjectAlternativeName(
                 [

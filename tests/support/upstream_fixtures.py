@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -163,17 +162,18 @@ def self_signed_tls(directory: Path, hostname: str = "localhost") -> tuple[ssl.S
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
+    from tests.support.smtp_fixtures import CERT_VALID_FROM, CERT_VALID_UNTIL
+
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    now = datetime.now(UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
+        .not_valid_before(CERT_VALID_FROM)
+        .not_valid_after(CERT_VALID_UNTIL)
         .add_extension(
             x509.SubjectAlternativeName(
                 [x509.DNSName(hostname), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
