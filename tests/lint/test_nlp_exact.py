@@ -1,8 +1,9 @@
-"""The NLP speed-ups change nothing: the attribute lookup gives every token
-the attributes spaCy's own ``attribute_ruler`` gives, and NER on sentences
-copied the lean way finds what it found on ``Span.as_doc`` copies; so the
-whole engine gives the same findings and verdicts on the examples and the
-benchmark corpus."""
+"""The NLP speed-ups change nothing: the attribute lookup and the lemma memo
+give every token the attributes spaCy's own ``attribute_ruler`` and
+``lemmatizer`` give, numpy's BLAS gives the tags and entities thinc's BLIS
+gives, and NER on sentences copied the lean way finds what it found on
+``Span.as_doc`` copies; so the whole engine gives the same findings and
+verdicts on the examples and the benchmark corpus."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+import spacy
 from spacy.attrs import (
     DEP,
     ENT_IOB,
@@ -29,13 +31,14 @@ from spacy.attrs import (
 )
 from spacy.language import Language
 from spacy.tokens import Doc, Span
+from thinc.api import use_ops
 
 from proxy.core.config import load_settings
 from proxy.core.consent import Registry
 from proxy.core.message import ParsedMessage
 from proxy.lint.attribute_lookup import AttributeLookup
 from proxy.lint.engine import LintEngine, LintResult
-from proxy.lint.nlp import NlpService, load_model
+from proxy.lint.nlp import EXCLUDED_COMPONENTS, MODEL_ALIASES, NlpService, load_model
 from proxy.store.consent_csv import read_consent_csv
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,7 +67,7 @@ def _plain_text(raw: bytes) -> str:
 
 @pytest.fixture(scope="module")
 def ruler_model() -> Language:
-    return load_model("en_core_web_sm", attribute_lookup=False)
+    return load_model("en_core_web_sm", attribute_lookup=False, lemma_memo=False)
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +185,7 @@ class AsDocNlp(NlpService):
 
 @pytest.fixture(scope="module")
 def reference_nlp() -> NlpService:
-    return AsDocNlp("en_core_web_sm", attribute_lookup=False)
+    return AsDocNlp("en_core_web_sm", attribute_lookup=False, lemma_memo=False)
 
 
 def _entities(docs: list[Doc]) -> list[list[tuple[int, int, str, str]]]:
@@ -291,3 +294,55 @@ def test_a_long_text_joined_lean_is_the_same_doc(nlp_service: NlpService) -> Non
     mixed = nlp_service.docs(["Maria Lopez called.", text, "See you Tuesday."])
     assert [d.text for d in mixed] == ["Maria Lopez called.", text, "See you Tuesday."]
     assert np.array_equal(mixed[1].to_array(attrs), expected.to_array(attrs))
+
+
+def _model_package(name: str) -> str:
+    return next(c for c in MODEL_ALIASES.get(name, (name,)) if spacy.util.is_package(c))
+
+
+@pytest.fixture(scope="module")
+def blis_model() -> Language:
+    """The model as spaCy loads it by default: thinc multiplies with BLIS."""
+    with use_ops("numpy", use_blis=True):
+        nlp = spacy.load(_model_package("en_core_web_sm"), exclude=list(EXCLUDED_COMPONENTS))
+    nlp.add_pipe("sentencizer", first=True)
+    return nlp
+
+
+def test_numpy_blas_tags_and_finds_what_blis_does(
+    blis_model: Language, ruler_model: Language
+) -> None:
+    """``load_model`` has the model multiply with numpy's BLAS; the floats
+    may differ in their last bits, and no tag, lemma or entity may."""
+    assert blis_model.get_pipe("tok2vec").model.ops.use_blis  # type: ignore[attr-defined]
+    assert not ruler_model.get_pipe("tok2vec").model.ops.use_blis  # type: ignore[attr-defined]
+    attrs = [TAG, POS, MORPH, LEMMA, ENT_IOB, ENT_TYPE, SENT_START]
+    texts = [_plain_text(raw) for raw in CORPUS] + TRICKY
+    for expected, actual in zip(blis_model.pipe(texts), ruler_model.pipe(texts), strict=True):
+        assert [t.text for t in actual] == [t.text for t in expected]
+        assert np.array_equal(actual.to_array(attrs), expected.to_array(attrs))
+
+
+def test_the_multi_token_patterns_are_skipped_only_where_they_cannot_match(
+    lookup_model: Language,
+) -> None:
+    """The lookup runs the ruler's remaining (multi-token, regex) patterns
+    only on documents that could hold a match: every document with a
+    match must be one of those."""
+    lookup = _lookup(lookup_model)
+    texts = TRICKY + [_plain_text(raw) for raw in CORPUS]
+    texts += [
+        f"ok, {a} {b} then"
+        for a in ("let", "gon", "got", "c'm", "y", "ai")
+        for b in ("'s", "na", "ta", "on", "all", "n't", "nt")
+    ]
+    with_matches = skipped = 0
+    for doc in lookup_model.pipe(texts, disable=["ner", "attribute_ruler", "lemmatizer"]):
+        matches = lookup.rest_matches(doc)
+        could = lookup.could_match_rest(doc)
+        if matches:
+            with_matches += 1
+            assert could, doc.text[:80]
+        skipped += not could
+    assert with_matches >= 10  # the patterns were really exercised
+    assert skipped >= len(CORPUS) // 2  # and the gate does skip plain mail
