@@ -65,6 +65,7 @@ from spacy.tokens import Doc, Span, Token
 
 from detectors.context import Modifier
 from proxy.core.consent import ClientIdentity
+from proxy.lint.nlp import doc_text
 
 # Third- and second-person pronouns: someone, a group or someone, the reader.
 SINGULAR_PRONOUNS = frozenset(
@@ -438,8 +439,9 @@ def person_cues(
     for span in known:
         if not _addressed(doc, span.start):
             identity.update(range(span.start, span.end))
+    text = doc_text(doc)
     for pattern in case_patterns:
-        for m in pattern.finditer(doc.text):
+        for m in pattern.finditer(text):
             found = doc.char_span(m.start(), m.end(), alignment_mode="expand")
             if found is not None:
                 identity.update(range(found.start, found.end))

@@ -45,6 +45,7 @@ import threading
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
@@ -75,8 +76,10 @@ NICKNAME_SCORE = 0.9
 TYPO_SCORE = 0.85
 
 
+@lru_cache(maxsize=65_536)
 def fold(text: str) -> str:
-    """Case- and accent-insensitive form: workers often drop accents."""
+    """Case- and accent-insensitive form: workers often drop accents.
+    Remembered: it runs on every word of every message, and words repeat."""
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
@@ -146,7 +149,6 @@ class ClientIndex:
         reversed_names: dict[tuple[str, ...], set[str]] = {}
         identifiers: dict[str, set[str]] = {}
         longest_name = 0
-        longest_identifier = 0
         for client in registry.clients().values():
             for name in client.names:
                 tokens = _tokens(name)
@@ -162,12 +164,18 @@ class ClientIndex:
                 if len(key) < MIN_IDENTIFIER_CHARS:
                     continue
                 identifiers.setdefault(key, set()).add(client.client_id)
-                longest_identifier = max(longest_identifier, len(key))
         self._names = {k: tuple(sorted(v)) for k, v in names.items()}
         self._identifiers = {k: tuple(sorted(v)) for k, v in identifiers.items()}
         self._reversed = {k: tuple(sorted(v)) for k, v in reversed_names.items()}
+        # Every beginning of a key: a scan stops as soon as what it has read
+        # begins no name or identifier (most words of a message begin none).
+        self._name_prefixes = frozenset(
+            key[:end] for key in (*names, *reversed_names) for end in range(1, len(key) + 1)
+        )
+        self._identifier_prefixes = frozenset(
+            key[:end] for key in identifiers for end in range(1, len(key) + 1)
+        )
         self._longest_name = longest_name
-        self._longest_identifier = longest_identifier
         self._build_near_names(registry)
 
     def _build_near_names(self, registry: Registry) -> None:
@@ -206,21 +214,22 @@ class ClientIndex:
     def __len__(self) -> int:
         return len(self._names) + len(self._identifiers)
 
-    def find(self, text: str) -> list[_Match]:
-        """Every client mention in ``text``, longest per client where they overlap."""
-        tokens = _tokens(text)
+    def find(self, text: str, tokens: Sequence[_Token] | None = None) -> list[_Match]:
+        """Every client mention in ``text``, longest per client where they
+        overlap; ``tokens``: ``text``'s, if the caller has them."""
+        tokens = _tokens(text) if tokens is None else tokens
         found: list[_Match] = []
         for i in range(len(tokens)):
             found.extend(self._names_at(tokens, i, text))
             found.extend(self._identifiers_at(tokens, i, text))
         return _drop_contained(found)
 
-    def find_near(self, text: str) -> list[_Match]:
+    def find_near(self, text: str, tokens: Sequence[_Token] | None = None) -> list[_Match]:
         """Nickname forms and one-typo misspellings of full names in ``text``
         (exact matches are :meth:`find`'s), capitalised as names are."""
         if not self._nicknames and not self._near:
             return []
-        tokens = _tokens(text)
+        tokens = _tokens(text) if tokens is None else tokens
         found: list[_Match] = []
         for i in range(len(tokens)):
             found.extend(self._nicknames_at(tokens, i, text))
@@ -271,9 +280,12 @@ class ClientIndex:
             if j > i:
                 key.append(_gap_key(text[tokens[j - 1].end : tokens[j].start]))
             key.append(tokens[j].key)
-            for client_id in self._names.get(tuple(key), ()):
+            read = tuple(key)
+            if read not in self._name_prefixes:
+                return
+            for client_id in self._names.get(read, ()):
                 yield _Match(client_id, tokens[i].start, tokens[j].end)
-            for client_id in self._reversed.get(tuple(key), ()):
+            for client_id in self._reversed.get(read, ()):
                 match = _Match(client_id, tokens[i].start, tokens[j].end)
                 if _written_as_name(text, match):
                     yield match
@@ -284,7 +296,7 @@ class ClientIndex:
             if j > i and not _IDENTIFIER_GAP.fullmatch(text[tokens[j - 1].end : tokens[j].start]):
                 return
             joined += tokens[j].key
-            if len(joined) > self._longest_identifier:
+            if joined not in self._identifier_prefixes:
                 return
             for client_id in self._identifiers.get(joined, ()):
                 yield _Match(client_id, tokens[i].start, tokens[j].end)
@@ -370,10 +382,11 @@ class ClientDetector:
         self, index: ClientIndex, segment: Segment, people: Sequence[str]
     ) -> Iterable[Finding]:
         text = segment.detection_text
-        exact = index.find(text)
+        tokens = _tokens(text)
+        exact = index.find(text, tokens)
         near = [
             m
-            for m in index.find_near(text)
+            for m in index.find_near(text, tokens)
             if not any(m.start < e.end and e.start < m.end for e in exact)
             and not _is_one_of(text[m.start : m.end], people)
         ]

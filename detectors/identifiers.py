@@ -44,6 +44,7 @@ from proxy.core.config import Settings
 from proxy.core.findings import Entity, Finding
 from proxy.core.message import ParsedMessage, Segment
 from proxy.lint.detector import InspectionContext, extra_segment_docs
+from proxy.lint.nlp import doc_text
 from proxy.lint.public_details import SIGNATURE
 from proxy.lint.signature import is_contact_line
 
@@ -248,7 +249,7 @@ def aligned_docs(message: ParsedMessage, context: InspectionContext) -> Sequence
     if not context.docs:
         return context.nlp.docs(texts)
     if len(context.docs) != len(texts) or any(
-        doc.text != text for doc, text in zip(context.docs, texts, strict=True)
+        doc_text(doc) != text for doc, text in zip(context.docs, texts, strict=True)
     ):
         raise ValueError(
             "InspectionContext.docs do not line up with message.segments "

@@ -40,6 +40,7 @@ from proxy.core.consent import Registry
 from proxy.core.findings import Category, Entity, Finding
 from proxy.core.message import ParsedMessage, Segment
 from proxy.lint.detector import InspectionContext, extra_segment_docs
+from proxy.lint.nlp import doc_text
 
 OPTIONS = frozenset({"terms_dir", "categories"})
 SCORE = 0.85
@@ -293,7 +294,7 @@ class SensitiveConditionDetector:
         known = self._known_people(nlp, context.registry)
         findings: list[Finding] = []
         for index, (segment, doc) in enumerate(zip(message.segments, context.docs, strict=True)):
-            if doc.vocab is not nlp.vocab or doc.text != segment.detection_text:
+            if doc.vocab is not nlp.vocab or doc_text(doc) != segment.detection_text:
                 # By position only: a segment's source may name an attachment,
                 # and attachment names can carry a client's name.
                 raise ValueError(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from proxy.core.consent import Registry
 from proxy.core.findings import Finding
 from proxy.core.message import ParsedMessage, Segment
+from proxy.lint.nlp import doc_text
 
 if TYPE_CHECKING:
     from spacy.tokens import Doc
@@ -51,7 +52,7 @@ def extra_segment_docs(
     texts = [segment.detection_text for segment in segments]
     docs = list(context.extra_docs)
     if len(docs) != len(texts) or any(
-        doc.text != text for doc, text in zip(docs, texts, strict=True)
+        doc_text(doc) != text for doc, text in zip(docs, texts, strict=True)
     ):
         docs = context.nlp.docs(texts) if texts else []
     return list(zip(segments, docs, strict=True))

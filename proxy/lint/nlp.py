@@ -147,6 +147,18 @@ def load_model(name: str, *, attribute_lookup: bool = True, lemma_memo: bool = T
     )
 
 
+_TEXT_KEY = "tactful.text"
+
+
+def doc_text(doc: Doc) -> str:
+    """``doc.text``, read once per Doc: spaCy rebuilds it from a ``Token``
+    for every token on each call, and detectors ask for it often."""
+    text = doc.user_data.get(_TEXT_KEY)
+    if not isinstance(text, str):
+        text = doc.user_data[_TEXT_KEY] = doc.text
+    return text
+
+
 def _may_name_someone(sentence: Span) -> bool:
     return any(
         token.tag_ in PROPER_NOUN_TAGS and token.lower_ not in CALENDAR_WORDS for token in sentence
@@ -227,7 +239,10 @@ class NlpService:
         for i, text in enumerate(texts):
             if docs[i] is None:
                 docs[i] = self._long_doc(text)
-        return [doc for doc in docs if doc is not None]
+        done = [doc for doc in docs if doc is not None]
+        for doc, text in zip(done, texts, strict=True):
+            doc.user_data[_TEXT_KEY] = text  # spaCy keeps the text exactly
+        return done
 
     def _annotate(self, texts: list[str]) -> list[Doc]:
         """Tag texts (each at most a chunk long) in batches of at most
