@@ -45,7 +45,6 @@ from proxy.sms.deliver import sms_forwarder
 from proxy.smtp.replies import PipelineProcessor
 from proxy.smtp.server import RunningServer
 from proxy.smtp.server import serve as serve_smtp
-from proxy.store.audit import AuditTrail
 from proxy.store.cluster import ClusterJobs
 from proxy.store.crypto import MessageCipher, load_or_create_key
 from proxy.store.db import make_engine
@@ -151,7 +150,6 @@ def build_pipeline(
         kick=lambda: services.kick(),  # late: the scheduler is wired after this
         links=links,
         recorder=recorder or DisclosureRecorder(services.engine),
-        warnings=AuditTrail(services.engine),
         metrics=services.metrics,
     )
 

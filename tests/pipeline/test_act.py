@@ -32,6 +32,7 @@ from proxy.store.audit import AuditTrail
 from proxy.store.consent_csv import read_consent_csv
 from proxy.store.crypto import MessageCipher
 from proxy.store.db import make_engine
+from proxy.store.disclosures import DisclosureRecorder
 from proxy.store.migrations import upgrade
 from proxy.store.spool_model import SpoolState
 from proxy.store.spool_store import SpoolStore
@@ -102,7 +103,7 @@ def build(
         forwarders={Channel.EMAIL: EmailForwarder(outbound)},
         spool=spool,
         notices=NoticeQueue(spool, settings),
-        warnings=AuditTrail(engine),
+        recorder=DisclosureRecorder(engine),
     )
     return PipelineProcessor(pipeline, settings.agency.tz), spool
 
