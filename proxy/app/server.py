@@ -51,6 +51,7 @@ from proxy.store.db import make_engine
 from proxy.store.disclosures import DisclosureRecorder, record_spooled_delivery
 from proxy.store.login_failures import LoginFailures, LoginLimits
 from proxy.store.migrations import upgrade
+from proxy.store.record_writer import RecordWriter
 from proxy.store.spool_metrics import SpoolCollector
 from proxy.store.spool_store import SpoolStore
 from proxy.store.spool_view import SpooledMessage
@@ -162,6 +163,7 @@ class RunningTactful:
     pool: AnalysisPool | None
     http: uvicorn.Server | None = None
     http_address: tuple[str, int] | None = None
+    records: RecordWriter | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _periodic: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -178,6 +180,8 @@ class RunningTactful:
         for task in self._periodic:  # nothing in hand to finish
             task.cancel()
         await asyncio.gather(*self._tasks, *self._periodic, return_exceptions=True)
+        if self.records is not None:  # every door is closed: commit what is queued
+            await asyncio.to_thread(self.records.stop)
         if self.pool is not None:
             await asyncio.to_thread(self.pool.close)
         self.services.engine.dispose()
@@ -278,8 +282,10 @@ async def start(
     services.kick = scheduler.kick
     services.notices.set_kick(scheduler.kick)
     links = links_from_settings(settings, clock)
-    pipeline = build_pipeline(services, forwarders, links=links)
+    records = RecordWriter(services.engine)
+    pipeline = build_pipeline(services, forwarders, links=links, recorder=records)
     extensions = await probe_extensions(settings)
+    records.start()
     try:
         smtp = await serve_smtp(
             settings,
@@ -289,10 +295,11 @@ async def start(
             upstream_extensions=extensions,
         )
     except BaseException:
+        records.stop()  # no door was open: nothing is queued, it only ends the thread
         if pool is not None:
             pool.close()
         raise
-    running = RunningTactful(services, smtp, scheduler, pool)
+    running = RunningTactful(services, smtp, scheduler, pool, records=records)
     loop = asyncio.get_running_loop()
     running._tasks.append(loop.create_task(scheduler.run()))
     if settings.review.digest_hours > 0:
