@@ -45,13 +45,13 @@ from proxy.sms.deliver import sms_forwarder
 from proxy.smtp.replies import PipelineProcessor
 from proxy.smtp.server import RunningServer
 from proxy.smtp.server import serve as serve_smtp
-from proxy.store.audit import AuditTrail
 from proxy.store.cluster import ClusterJobs
 from proxy.store.crypto import MessageCipher, load_or_create_key
 from proxy.store.db import make_engine
 from proxy.store.disclosures import DisclosureRecorder, record_spooled_delivery
 from proxy.store.login_failures import LoginFailures, LoginLimits
 from proxy.store.migrations import upgrade
+from proxy.store.record_writer import RecordWriter
 from proxy.store.spool_metrics import SpoolCollector
 from proxy.store.spool_store import SpoolStore
 from proxy.store.spool_view import SpooledMessage
@@ -151,7 +151,6 @@ def build_pipeline(
         kick=lambda: services.kick(),  # late: the scheduler is wired after this
         links=links,
         recorder=recorder or DisclosureRecorder(services.engine),
-        warnings=AuditTrail(services.engine),
         metrics=services.metrics,
     )
 
@@ -164,6 +163,7 @@ class RunningTactful:
     pool: AnalysisPool | None
     http: uvicorn.Server | None = None
     http_address: tuple[str, int] | None = None
+    records: RecordWriter | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _periodic: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -180,6 +180,8 @@ class RunningTactful:
         for task in self._periodic:  # nothing in hand to finish
             task.cancel()
         await asyncio.gather(*self._tasks, *self._periodic, return_exceptions=True)
+        if self.records is not None:  # every door is closed: commit what is queued
+            await asyncio.to_thread(self.records.stop)
         if self.pool is not None:
             await asyncio.to_thread(self.pool.close)
         self.services.engine.dispose()
@@ -280,8 +282,10 @@ async def start(
     services.kick = scheduler.kick
     services.notices.set_kick(scheduler.kick)
     links = links_from_settings(settings, clock)
-    pipeline = build_pipeline(services, forwarders, links=links)
+    records = RecordWriter(services.engine)
+    pipeline = build_pipeline(services, forwarders, links=links, recorder=records)
     extensions = await probe_extensions(settings)
+    records.start()
     try:
         smtp = await serve_smtp(
             settings,
@@ -291,10 +295,11 @@ async def start(
             upstream_extensions=extensions,
         )
     except BaseException:
+        records.stop()  # no door was open: nothing is queued, it only ends the thread
         if pool is not None:
             pool.close()
         raise
-    running = RunningTactful(services, smtp, scheduler, pool)
+    running = RunningTactful(services, smtp, scheduler, pool, records=records)
     loop = asyncio.get_running_loop()
     running._tasks.append(loop.create_task(scheduler.run()))
     if settings.review.digest_hours > 0:

@@ -49,6 +49,7 @@ from proxy.pipeline.notices import (
 from proxy.pipeline.outcome import Disposition, Outcome
 from proxy.pipeline.part2 import NoticeError, goes_as_text, with_notice
 from proxy.pipeline.redact import redact_message
+from proxy.store.audit import NewEntry, new_entry
 from proxy.store.spool_store import SpoolStore
 from proxy.store.spool_summary import VerdictSummary, summarize
 
@@ -69,25 +70,15 @@ class Linter(Protocol):
     ) -> LintResult | AnalysisFailure: ...
 
 
-class WarningRecorder(Protocol):
-    """Keeps a record of mail that went out with warnings (the audit trail):
-    rule codes only, never content."""
-
-    def record(
-        self,
-        *,
-        actor: str,
-        action: str,
-        target: str | None = None,
-        details: Mapping[str, str | int | bool | None] | None = None,
-        at: datetime,
-    ) -> None: ...
-
-
 class DeliveryRecorder(Protocol):
-    """Told about every message the upstream accepted (the disclosure log)."""
+    """Keeps the records of every message the upstream accepted: the
+    disclosure log, and the audit ``entries`` the pipeline adds (a
+    ``message.warn``). Returns once they are committed; never raises (the
+    message has gone: a failure is logged, not turned into an error reply)."""
 
-    async def delivered(self, message_id: str, verdict: Verdict, at: datetime) -> None: ...
+    async def delivered(
+        self, message_id: str, verdict: Verdict, at: datetime, entries: Sequence[NewEntry] = ()
+    ) -> None: ...
 
 
 def _codes(verdict: Verdict) -> list[str]:
@@ -115,7 +106,6 @@ class Pipeline:
         kick: Callable[[], None] | None = None,
         links: NoticeLinks | None = None,
         recorder: DeliveryRecorder | None = None,
-        warnings: WarningRecorder | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self._settings = settings
@@ -127,7 +117,6 @@ class Pipeline:
         self._kick = kick  # wakes the scheduler: there is new work in the spool
         self._links = links
         self._recorder = recorder
-        self._warnings = warnings
         self._metrics = metrics
 
     def _count(self, submission: Submission, verdict: str, policy: str = "none") -> None:
@@ -277,11 +266,10 @@ class Pipeline:
         if not forwarded.accepted and self._metrics is not None:
             kind = "temporary" if 400 <= forwarded.status.code < 500 else "permanent"
             self._metrics.upstream_errors.labels(channel=submission.channel.value, kind=kind).inc()
-        if forwarded.accepted and verdict is not None:
-            if self._recorder is not None:
-                await self._recorder.delivered(submission.id, verdict, self._clock())
-            if codes:
-                await self._record_warning(submission, verdict, codes)
+        if forwarded.accepted and verdict is not None and self._recorder is not None:
+            at = self._clock()
+            warned = self._warning(submission, verdict, codes, at) if codes else ()
+            await self._recorder.delivered(submission.id, verdict, at, warned)
         reasons = tuple(verdict.reasons(Action.WARN)) if verdict is not None else ()
         return Outcome(
             Disposition.FORWARDED,
@@ -293,14 +281,13 @@ class Pipeline:
             raw=raw,
         )
 
-    async def _record_warning(
-        self, submission: Submission, verdict: Verdict, codes: Sequence[str]
-    ) -> None:
+    def _warning(
+        self, submission: Submission, verdict: Verdict, codes: Sequence[str], at: datetime
+    ) -> tuple[NewEntry, ...]:
         """Warned (or, in monitor mode, would-have-been-stopped) messages are
-        on record for supervisors and auditors, whatever their channel; a
-        failure here is logged, the message is already with the upstream."""
-        if self._warnings is None:
-            return
+        on record for supervisors and auditors, whatever their channel: the
+        rule codes, never content. An entry the trail refuses is logged, the
+        message is already with the upstream."""
         details: dict[str, str | int | bool | None] = {
             "rules": ",".join(codes)[:120],
             "recipients": len(submission.recipients),
@@ -309,16 +296,17 @@ class Pipeline:
             "channel": submission.channel.value,
         }
         try:
-            await asyncio.to_thread(
-                self._warnings.record,
+            entry = new_entry(
                 actor=submission.user,
                 action="message.warn",
                 target=submission.id,
                 details=details,
-                at=self._clock(),
+                at=at,
             )
-        except Exception as exc:
+        except ValueError as exc:
             log.error("warning for %s not recorded: %s", submission.id, type(exc).__name__)
+            return ()
+        return (entry,)
 
     async def _hold(self, submission: Submission, result: LintResult) -> Outcome:
         summary = self._summary(submission, result)

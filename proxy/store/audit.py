@@ -20,16 +20,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from proxy.store.audit_model import GENESIS_HASH, HEAD_ID, AuditEntryRow, AuditHeadRow
-from proxy.store.db import aware, session_factory
+from proxy.store.db import Base, aware, session_factory
 
 DetailValue = str | int | bool | None
 
@@ -154,6 +154,50 @@ def _check(
 # --- writing ------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """An entry not yet in the chain: its number and hashes are given when it
+    is appended. Made by :func:`new_entry`, so it is already checked."""
+
+    actor: str
+    action: str
+    target: str | None
+    details: Mapping[str, DetailValue]
+    at: datetime
+
+
+def new_entry(
+    *,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    details: Mapping[str, DetailValue] | None = None,
+    at: datetime,
+) -> NewEntry:
+    """Check an entry now (ValueError), so a bad one is refused to whoever
+    made it instead of failing a transaction it shares with others later."""
+    return NewEntry(actor, action, target, _check(actor, action, target, details), _utc(at))
+
+
+# The head is claimed through the ORM, so the caller's pending changes are
+# flushed first (as any ORM statement would); entries go in through Core, one
+# executemany for however many there are.
+_CLAIM = (
+    update(AuditHeadRow)
+    .where(AuditHeadRow.id == HEAD_ID)
+    .values(seq=AuditHeadRow.seq + bindparam("claimed"))
+    .returning(AuditHeadRow.seq, AuditHeadRow.hash)
+    .execution_options(synchronize_session=False)
+)
+_SET_HEAD_HASH = (
+    update(AuditHeadRow)
+    .where(AuditHeadRow.id == HEAD_ID)
+    .values(hash=bindparam("head_hash"))
+    .execution_options(synchronize_session=False)
+)
+_INSERT_ENTRIES = insert(Base.metadata.tables[AuditEntryRow.__tablename__])
+
+
 def record(
     session: Session,
     *,
@@ -169,47 +213,49 @@ def record(
     last write of the transaction: from here until commit the transaction
     holds the chain head, and every other writer waits for it.
     """
-    clean = _check(actor, action, target, details)
-    moment = _utc(at)
+    entry = new_entry(actor=actor, action=action, target=target, details=details, at=at)
+    record_many(session, (entry,))
+
+
+def record_many(session: Session, entries: Sequence[NewEntry]) -> None:
+    """Append ``entries``, in order, inside the caller's transaction, with
+    one claim of the chain head however many there are (the group writer's
+    way: :mod:`proxy.store.record_writer`). The same rules as :func:`record`:
+    call it last, the transaction holds the head until it commits."""
+    if not entries:
+        return
     # UPDATE first: it takes the row lock (PostgreSQL) or the write lock
     # (SQLite) before we read the head, so no two writers see the same one.
-    claimed = session.execute(
-        update(AuditHeadRow)
-        .where(AuditHeadRow.id == HEAD_ID)
-        .values(seq=AuditHeadRow.seq + 1)
-        .returning(AuditHeadRow.seq, AuditHeadRow.hash)
-        .execution_options(synchronize_session=False)
-    ).one_or_none()
+    claimed = session.execute(_CLAIM, {"claimed": len(entries)}).one_or_none()
     if claimed is None:
         raise AuditError("the audit trail is not set up in this database; run 'tactful db upgrade'")
-    seq, prev_hash = int(claimed[0]), str(claimed[1])
-    digest = entry_hash(
-        seq=seq,
-        at=moment,
-        actor=actor,
-        action=action,
-        target=target,
-        details=clean,
-        prev_hash=prev_hash,
-    )
-    session.execute(
-        insert(AuditEntryRow).values(
+    seq, prev_hash = int(claimed[0]) - len(entries) + 1, str(claimed[1])
+    rows: list[dict[str, Any]] = []
+    for entry in entries:
+        digest = entry_hash(
             seq=seq,
-            at=moment,
-            actor=actor,
-            action=action,
-            target=target,
-            details=clean,
+            at=entry.at,
+            actor=entry.actor,
+            action=entry.action,
+            target=entry.target,
+            details=entry.details,
             prev_hash=prev_hash,
-            hash=digest,
         )
-    )
-    session.execute(
-        update(AuditHeadRow)
-        .where(AuditHeadRow.id == HEAD_ID)
-        .values(hash=digest)
-        .execution_options(synchronize_session=False)
-    )
+        rows.append(
+            {
+                "seq": seq,
+                "at": entry.at,
+                "actor": entry.actor,
+                "action": entry.action,
+                "target": entry.target,
+                "details": dict(entry.details),
+                "prev_hash": prev_hash,
+                "hash": digest,
+            }
+        )
+        seq, prev_hash = seq + 1, digest
+    session.execute(_INSERT_ENTRIES, rows)
+    session.execute(_SET_HEAD_HASH, {"head_hash": prev_hash})
 
 
 def _entry(row: AuditEntryRow) -> AuditEntry:

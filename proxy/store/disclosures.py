@@ -24,17 +24,18 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import Engine, Select, delete, select
+from sqlalchemy import Engine, Insert, Select, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from proxy.core.findings import Finding
 from proxy.core.verdict import ReleaseTerms, Verdict
-from proxy.store.audit import AuditError
+from proxy.store.audit import AuditError, NewEntry, new_entry, record_many
 from proxy.store.audit import record as audit
-from proxy.store.db import aware, session_factory, utc
+from proxy.store.db import Base, aware, session_factory, utc
 from proxy.store.disclosure_model import (
     CHANNELS,
     DISCLOSURE_KINDS,
@@ -238,6 +239,90 @@ def spooled_recipients(message: SpooledMessage) -> list[DisclosureRecipient]:
 # --- writing ------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The records of one message that went out: its disclosures, the actor
+    of its ``message.sent`` entry, and audit entries of its own (such as
+    ``message.warn``) that go after that one."""
+
+    message_id: str
+    actor: str  # "proxy" (sent straight away) or "scheduler"
+    at: datetime
+    disclosures: tuple[Disclosure, ...]
+    entries: tuple[NewEntry, ...] = ()
+
+
+# (message_id, recipient, channel): one entry per message and recipient.
+_Key = tuple[str, str, str]
+_DISCLOSURES = Base.metadata.tables[DisclosureRow.__tablename__]
+_DISCLOSURE_CLIENTS = Base.metadata.tables[DisclosureClientRow.__tablename__]
+_INSERT_CLIENTS = insert(_DISCLOSURE_CLIENTS)
+
+
+@cache
+def _insert_disclosures(dialect: str) -> Insert:
+    """ON CONFLICT DO NOTHING: a concurrent or repeated record of the same
+    delivery must not abort the transaction; RETURNING the key says which
+    rows were new. One statement for a whole group (insertmanyvalues)."""
+    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    columns = _DISCLOSURES.c
+    return (
+        insert_for(_DISCLOSURES)
+        .on_conflict_do_nothing(index_elements=["message_id", "recipient", "channel"])
+        .returning(columns.id, columns.message_id, columns.recipient, columns.channel)
+    )
+
+
+def _row(d: Disclosure) -> dict[str, object]:
+    if d.recipient_kind not in DISCLOSURE_KINDS:
+        raise ValueError(
+            f"recipient kind {d.recipient_kind!r} is not a disclosure; "
+            f"use one of {', '.join(DISCLOSURE_KINDS)}"
+        )
+    if d.channel not in CHANNELS:
+        raise ValueError(f"unknown channel {d.channel!r}; use one of {', '.join(CHANNELS)}")
+    if not d.message_id or not d.recipient:
+        raise ValueError("a disclosure needs a message id and a recipient")
+    return {
+        "message_id": d.message_id,
+        "recipient": d.recipient,
+        "recipient_kind": d.recipient_kind,
+        "channel": d.channel,
+        "categories": sorted(set(d.categories)),
+        "entity_types": sorted(set(d.entity_types)),
+        "at": utc(d.at),
+        "purpose": d.purpose,
+        "recipient_name": d.recipient_name,
+        "released_by": d.released_by,
+        "part2_notice": d.part2_notice,
+    }
+
+
+def _insert_new(session: Session, disclosures: Iterable[Disclosure]) -> set[_Key]:
+    """Insert inside the caller's transaction; the keys that were new. The
+    first of several entries with one key is the one stored, as when they
+    were recorded one after another."""
+    first: dict[_Key, Disclosure] = {}
+    for d in disclosures:
+        first.setdefault((d.message_id, d.recipient, d.channel), d)
+    if not first:
+        return set()
+    rows = [_row(d) for d in first.values()]
+    statement = _insert_disclosures(session.get_bind().dialect.name)
+    new: dict[_Key, int] = {
+        (message_id, recipient, channel): new_id
+        for new_id, message_id, recipient, channel in session.execute(statement, rows)
+    }
+    clients = [
+        {"disclosure_id": new_id, "client_id": client_id}
+        for key, new_id in new.items()
+        for client_id in sorted(set(first[key].client_ids))
+    ]
+    if clients:
+        session.execute(_INSERT_CLIENTS, clients)
+    return set(new)
+
+
 def record_disclosure(
     session: Session,
     *,
@@ -256,85 +341,68 @@ def record_disclosure(
 ) -> bool:
     """Add one entry inside the caller's transaction. False when this
     message was already recorded for this recipient (a retried delivery)."""
-    if recipient_kind not in DISCLOSURE_KINDS:
-        raise ValueError(
-            f"recipient kind {recipient_kind!r} is not a disclosure; "
-            f"use one of {', '.join(DISCLOSURE_KINDS)}"
-        )
-    if channel not in CHANNELS:
-        raise ValueError(f"unknown channel {channel!r}; use one of {', '.join(CHANNELS)}")
-    if not message_id or not recipient:
-        raise ValueError("a disclosure needs a message id and a recipient")
-    values = {
-        "message_id": message_id,
-        "recipient": recipient,
-        "recipient_kind": recipient_kind,
-        "channel": channel,
-        "categories": sorted(set(categories)),
-        "entity_types": sorted(set(entity_types)),
-        "at": utc(at),
-        "purpose": purpose,
-        "recipient_name": recipient_name,
-        "released_by": released_by,
-        "part2_notice": part2_notice,
-    }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # ON CONFLICT DO NOTHING: a concurrent or repeated record of the same
-    # delivery must not abort the caller's transaction.
-    new_id = session.scalar(
-        insert(DisclosureRow)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["message_id", "recipient", "channel"])
-        .returning(DisclosureRow.id)
+    disclosure = Disclosure(
+        message_id=message_id,
+        client_ids=tuple(client_ids),
+        recipient=recipient,
+        recipient_kind=recipient_kind,
+        channel=channel,
+        categories=tuple(categories),
+        entity_types=tuple(entity_types),
+        at=at,
+        purpose=purpose,
+        recipient_name=recipient_name,
+        released_by=released_by,
+        part2_notice=part2_notice,
     )
-    if new_id is None:
-        return False
-    for client_id in sorted(set(client_ids)):
-        session.add(DisclosureClientRow(disclosure_id=new_id, client_id=client_id))
-    session.flush()
-    return True
+    return record_all(session, (disclosure,)) == 1
 
 
 def record_all(session: Session, disclosures: Iterable[Disclosure]) -> int:
     """Record each planned disclosure; returns how many were new."""
-    return sum(
-        record_disclosure(
-            session,
-            message_id=d.message_id,
-            client_ids=d.client_ids,
-            recipient=d.recipient,
-            recipient_kind=d.recipient_kind,
-            channel=d.channel,
-            categories=d.categories,
-            entity_types=d.entity_types,
-            at=d.at,
-            purpose=d.purpose,
-            recipient_name=d.recipient_name,
-            released_by=d.released_by,
-            part2_notice=d.part2_notice,
-        )
-        for d in disclosures
-    )
+    return len(_insert_new(session, disclosures))
 
 
-def _record_delivery(
-    engine: Engine, message_id: str, planned: Sequence[Disclosure], actor: str, at: datetime
-) -> int:
-    """Disclosures plus one ``message.sent`` audit entry, in one transaction."""
-    if not planned:
-        return 0
-    with session_factory(engine).begin() as session:
-        recorded = record_all(session, planned)
+def record_deliveries(session: Session, deliveries: Sequence[Delivery]) -> list[int]:
+    """Record ``deliveries`` inside the caller's transaction: every
+    disclosure in one statement, then the audit entries of them all with one
+    claim of the chain head (call it last, see
+    :func:`proxy.store.audit.record_many`). Each delivery gets a
+    ``message.sent`` entry with how many of its disclosures were new (none
+    new, as on a retried delivery: no entry), followed by its own entries.
+    Returns how many were new, per delivery."""
+    new = _insert_new(session, (d for delivery in deliveries for d in delivery.disclosures))
+    counts: list[int] = []
+    entries: list[NewEntry] = []
+    for delivery in deliveries:
+        recorded = 0
+        for d in delivery.disclosures:
+            key = (d.message_id, d.recipient, d.channel)
+            if key in new:
+                new.discard(key)  # counted once, for the first delivery naming it
+                recorded += 1
+        counts.append(recorded)
         if recorded:
-            audit(
-                session,
-                actor=actor,
-                action="message.sent",
-                target=message_id,
-                details={"disclosures": recorded},
-                at=at,
+            entries.append(
+                new_entry(
+                    actor=delivery.actor,
+                    action="message.sent",
+                    target=delivery.message_id,
+                    details={"disclosures": recorded},
+                    at=delivery.at,
+                )
             )
+        entries.extend(delivery.entries)
+    record_many(session, entries)
+    return counts
+
+
+def _record_delivery(sessions: sessionmaker[Session], delivery: Delivery) -> int:
+    """One delivery's records in a transaction of their own."""
+    if not delivery.disclosures and not delivery.entries:
+        return 0
+    with sessions.begin() as session:
+        (recorded,) = record_deliveries(session, (delivery,))
     return recorded
 
 
@@ -349,26 +417,42 @@ def record_spooled_delivery(engine: Engine, message: SpooledMessage, at: datetim
         utc(at),
         released_by=message.decided_by if reviewed else None,
     )
-    return _record_delivery(engine, message.id, planned, "scheduler", utc(at))
+    delivery = Delivery(message.id, "scheduler", utc(at), tuple(planned))
+    return _record_delivery(session_factory(engine), delivery)
+
+
+def delivery_for_verdict(
+    message_id: str, verdict: Verdict, at: datetime, entries: Sequence[NewEntry] = ()
+) -> Delivery:
+    """The records of a message the proxy delivered straight away."""
+    planned = disclosures_for_verdict(verdict, message_id, utc(at))
+    return Delivery(message_id, "proxy", utc(at), tuple(planned), tuple(entries))
 
 
 class DisclosureRecorder:
-    """The act stage's :class:`proxy.pipeline.act.DeliveryRecorder`: told about every
-    message the upstream accepted straight away."""
+    """A :class:`proxy.pipeline.act.DeliveryRecorder` that writes each
+    message's records in a transaction of its own, in a worker thread (for
+    tools and tests; ``tactful serve`` uses the group writer,
+    :class:`proxy.store.record_writer.RecordWriter`)."""
 
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+        self._sessions = session_factory(engine)
 
-    def record(self, message_id: str, verdict: Verdict, at: datetime) -> int:
-        planned = disclosures_for_verdict(verdict, message_id, utc(at))
-        return _record_delivery(self._engine, message_id, planned, "proxy", utc(at))
+    def record(
+        self, message_id: str, verdict: Verdict, at: datetime, entries: Sequence[NewEntry] = ()
+    ) -> int:
+        """Blocking; how many disclosures were new."""
+        delivery = delivery_for_verdict(message_id, verdict, at, entries)
+        return _record_delivery(self._sessions, delivery)
 
-    async def delivered(self, message_id: str, verdict: Verdict, at: datetime) -> None:
+    async def delivered(
+        self, message_id: str, verdict: Verdict, at: datetime, entries: Sequence[NewEntry] = ()
+    ) -> None:
         # The message is already with the upstream and the sender is owed a
         # 250: a failure here must be loud in the log but must not turn into
         # an error reply (the sender would send the message again).
         try:
-            await asyncio.to_thread(self.record, message_id, verdict, at)
+            await asyncio.to_thread(self.record, message_id, verdict, at, entries)
         except (SQLAlchemyError, AuditError) as exc:
             log.error("disclosure for %s not recorded: %s", message_id, type(exc).__name__)
 

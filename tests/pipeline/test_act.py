@@ -9,13 +9,15 @@ cannot be completed, and the shape of a rejection.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, text
 
 from proxy.core.clock import ManualClock
 from proxy.core.config import Settings, settings_from_mapping
@@ -23,7 +25,7 @@ from proxy.core.consent import Channel, Registry
 from proxy.core.submission import Submission
 from proxy.lint.engine import LintEngine, LintResult
 from proxy.outbound.relay import SmtpUpstream
-from proxy.pipeline.act import Pipeline
+from proxy.pipeline.act import DeliveryRecorder, Pipeline
 from proxy.pipeline.analysis_pool import AnalysisFailure
 from proxy.pipeline.forward import EmailForwarder, Outbound
 from proxy.pipeline.notice_queue import NoticeQueue
@@ -32,7 +34,9 @@ from proxy.store.audit import AuditTrail
 from proxy.store.consent_csv import read_consent_csv
 from proxy.store.crypto import MessageCipher
 from proxy.store.db import make_engine
+from proxy.store.disclosures import DisclosureRecorder
 from proxy.store.migrations import upgrade
+from proxy.store.record_writer import RecordWriter
 from proxy.store.spool_model import SpoolState
 from proxy.store.spool_store import SpoolStore
 from tests.support.proxy_fixtures import ALL_DAY, CONSENT_CSV, example
@@ -80,6 +84,7 @@ def build(
     settings: Settings | None = None,
     linter: Any = None,
     db_url: str | None = None,
+    recorder: Callable[[Engine], DeliveryRecorder] = DisclosureRecorder,
 ) -> tuple[PipelineProcessor, SpoolStore]:
     """The one pipeline, answered in SMTP as the front door answers."""
     settings = settings or settings_with()
@@ -102,7 +107,7 @@ def build(
         forwarders={Channel.EMAIL: EmailForwarder(outbound)},
         spool=spool,
         notices=NoticeQueue(spool, settings),
-        warnings=AuditTrail(engine),
+        recorder=recorder(engine),
     )
     return PipelineProcessor(pipeline, settings.agency.tz), spool
 
@@ -268,3 +273,59 @@ def test_warned_mail_is_on_record_with_rule_codes_only(
     assert entry.details["policy"] == "warn" and entry.details["monitor"] is False
     assert "maria" not in repr(entry.details).lower()
     assert trail.verify().ok
+
+
+@pytest.fixture
+def group_writer() -> Iterator[Callable[[Engine], RecordWriter]]:
+    """What tactful serve records with: the group writer, started; stopped
+    (its queue committed) when the test ends."""
+    started: list[RecordWriter] = []
+
+    def start(engine: Engine) -> RecordWriter:
+        writer = RecordWriter(engine)
+        writer.start()
+        started.append(writer)
+        return writer
+
+    yield start
+    for writer in started:
+        writer.stop()
+
+
+def test_through_the_group_writer_the_250_comes_after_the_records(
+    tmp_path: Path, sink: Sink, nlp_service: Any, group_writer: Callable[[Engine], RecordWriter]
+) -> None:
+    pipeline, _ = build(tmp_path, sink.port, nlp_service, recorder=group_writer)
+    job = submission("14-channel-preference.eml", "maria.lopez@example.com")
+    reply = asyncio.run(pipeline.process(job))
+    assert reply.code == 250
+    # Read at once from another connection: committed before the reply.
+    engine = make_engine(f"sqlite:///{tmp_path / 'spool.db'}")
+    trail = AuditTrail(engine)
+    entries = [(e.action, e.actor, e.target) for e in trail.entries()]
+    assert entries == [("message.sent", "proxy", job.id), ("message.warn", WORKER, job.id)]
+    assert trail.verify().ok
+    engine.dispose()
+
+
+def test_records_that_cannot_be_written_still_give_the_250(
+    tmp_path: Path,
+    sink: Sink,
+    nlp_service: Any,
+    group_writer: Callable[[Engine], RecordWriter],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The message is with the upstream: an error reply would make the
+    sender send it again. The failure is logged, with the message id."""
+    pipeline, _ = build(tmp_path, sink.port, nlp_service, recorder=group_writer)
+    engine = make_engine(f"sqlite:///{tmp_path / 'spool.db'}")
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE disclosure_client"))
+    engine.dispose()
+    job = submission("14-channel-preference.eml", "maria.lopez@example.com")
+    with caplog.at_level(logging.ERROR, logger="proxy.store.record_writer"):
+        reply = asyncio.run(pipeline.process(job))
+    assert reply.code == 250
+    assert len(sink.received) == 1
+    assert f"records of message {job.id} not written" in caplog.text
+    assert "maria" not in caplog.text.lower()
