@@ -118,17 +118,24 @@ def model_install_hint(name: str) -> str:
     return f"python -m spacy download {name}"
 
 
-def load_model(name: str, *, attribute_lookup: bool = True, lemma_memo: bool = True) -> Language:
+def load_model(
+    name: str,
+    *,
+    attribute_lookup: bool = True,
+    lemma_memo: bool = True,
+    numpy_blas: bool = True,
+) -> Language:
     """Load an installed spaCy pipeline by package name, never downloading.
 
-    ``attribute_lookup=False`` keeps spaCy's own ``attribute_ruler`` and
-    ``lemma_memo=False`` its own ``lemmatizer``: the references the
-    replacements are tested and benchmarked against.
+    ``attribute_lookup=False`` keeps spaCy's own ``attribute_ruler``,
+    ``lemma_memo=False`` its own ``lemmatizer`` and ``numpy_blas=False``
+    thinc's BLIS: the references the replacements are tested and
+    benchmarked against.
     """
     for candidate in MODEL_ALIASES.get(name, (name,)):
         if spacy.util.is_package(candidate):
             # Models take the ops current when they are built: numpy's BLAS.
-            with use_ops("numpy", use_blis=False):
+            with use_ops("numpy", use_blis=not numpy_blas):
                 nlp = spacy.load(candidate, exclude=list(EXCLUDED_COMPONENTS))
             nlp.add_pipe("sentencizer", first=True)
             # spaCy's 1M-character guard protects the parser and NER, which
@@ -211,6 +218,7 @@ class NlpService:
         *,
         attribute_lookup: bool = True,
         lemma_memo: bool = True,
+        numpy_blas: bool = True,
     ) -> None:
         self.model_name = model
         self.language = language
@@ -220,7 +228,9 @@ class NlpService:
         # keeps every core busy with a process each. Process-wide, and meant
         # to be: this object is what runs the model in its process.
         threadpool_limits(limits=1, user_api="blas")
-        self.nlp = load_model(model, attribute_lookup=attribute_lookup, lemma_memo=lemma_memo)
+        self.nlp = load_model(
+            model, attribute_lookup=attribute_lookup, lemma_memo=lemma_memo, numpy_blas=numpy_blas
+        )
         self._has_ner = self.nlp.has_pipe("ner")
 
     def docs(self, texts: Iterable[str]) -> list[Doc]:
