@@ -13,7 +13,8 @@ every message is relayed and nothing is deferred or held.
 Figures (see benchmarks/README.md):
 
 * msg/s: ``smtp-source -s SESSIONS -m N`` wall time, one connection per
-  message, for direct / lint off / lint on;
+  message, for direct / lint off / lint off with one SMTP process per core
+  (``--smtp-processes``, SO_REUSEPORT) / lint on;
 * latency p50/p99: ``smtp-source`` reports totals only, so a small asyncio
   SMTP client (in this process) times each transaction from MAIL FROM to the
   final reply after the end of DATA, at concurrency 1 (unloaded) and at
@@ -178,12 +179,28 @@ def serve_log(home: Path, *, lint: bool) -> Path:
     return home / f"serve-{'lint' if lint else 'nolint'}.log"
 
 
+def wait_for_front_ends(log: Path, processes: int, proc: subprocess.Popen[bytes]) -> None:
+    """``tactful serve`` prints this once every front-end process listens."""
+    deadline = time.monotonic() + 180
+    while f"SMTP in {processes} processes" not in log.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"front-end processes did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def tactful_serve(
-    home: Path, config: Path, port: int, *, lint: bool, event_loop: str = "auto"
+    home: Path,
+    config: Path,
+    port: int,
+    *,
+    lint: bool,
+    event_loop: str = "auto",
+    processes: int = 1,
 ) -> Iterator[int]:
     log = serve_log(home, lint=lint)
     extra = ([] if lint else ["--no-lint"]) + ["--event-loop", event_loop]
+    extra += ["--smtp-processes", str(processes)]
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [*TACTFUL, "serve", "--config", str(config), *extra],
@@ -195,6 +212,8 @@ def tactful_serve(
         )
     try:
         wait_for_port(port, proc, log, 180)  # the pool loads the model first
+        if processes > 1:
+            wait_for_front_ends(log, processes, proc)
         yield proc.pid
     finally:
         stop(proc, group=True)
@@ -494,15 +513,21 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             smtp_port = free_port()
             config = tactful_config(home, sink_port, smtp_port, pool_size)
             prepare_tactful(home, config)
-            # lint off twice: on asyncio's own loop (the baseline for the
-            # lean front door) and on the default (uvloop when installed).
-            for name, lint, loop in (
-                ("lint_off_asyncio", False, "asyncio"),
-                ("lint_off", False, "auto"),
-                ("lint_on", True, "auto"),
+            # lint off three times: on asyncio's own loop (the baseline for the
+            # lean front door), on the default (uvloop when installed), and
+            # with one SMTP process per core sharing the port.
+            cores = os.cpu_count() or 1
+            result["smtp_processes"] = cores
+            for name, lint, loop, processes in (
+                ("lint_off_asyncio", False, "asyncio", 1),
+                ("lint_off", False, "auto", 1),
+                ("lint_off_processes", False, "auto", cores),
+                ("lint_on", True, "auto", 1),
             ):
-                note(f"{name}: starting tactful serve (--event-loop {loop})")
-                with tactful_serve(home, config, smtp_port, lint=lint, event_loop=loop):
+                note(f"{name}: starting tactful serve (--event-loop {loop}, {processes} SMTP)")
+                with tactful_serve(
+                    home, config, smtp_port, lint=lint, event_loop=loop, processes=processes
+                ):
                     asyncio.run(timed_run(smtp_port, messages[: 4 * sessions], sessions))  # warm
                     note(f"{name}: smtp-source -> tactful -> smtp-sink")
                     through = smtp_source(smtp_port, message_file, args.messages, sessions)
@@ -511,6 +536,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                     loaded = asyncio.run(timed_run(smtp_port, messages, sessions))
                     entry: dict[str, Any] = {
                         "event_loop": loop,
+                        "smtp_processes": processes,
                         "smtp_source_msg_per_s": through.msg_per_s,
                         "smtp_source_seconds": through.seconds,
                         "corpus_msg_per_s": loaded.msg_per_s,
@@ -551,21 +577,27 @@ def table(r: dict[str, Any]) -> str:
         f"{r['cores']} cores, pool size {r['pool_size']}, load average at start "
         f"{r['load_average_at_start'][0]:.2f}",
         "",
-        f"{'path':<34}{'msg/s':>9}{'p50 ms':>9}{'p99 ms':>9}",
-        f"{'smtp-source -> smtp-sink':<34}{r['direct']['msg_per_s']:>9.0f}{'':>9}{'':>9}",
+        f"{'path':<54}{'msg/s':>9}{'p50 ms':>9}{'p99 ms':>9}",
+        f"{'smtp-source -> smtp-sink':<54}{r['direct']['msg_per_s']:>9.0f}{'':>9}{'':>9}",
     ]
     base = r["lint_off_asyncio"]
-    for label, e in (("lint off, asyncio", base), ("lint off", off), ("lint on", on)):
+    many = r["lint_off_processes"]
+    for label, e in (
+        ("lint off, asyncio", base),
+        ("lint off", off),
+        (f"lint off, {many['smtp_processes']} SMTP processes", many),
+        ("lint on", on),
+    ):
         rows.append(
-            f"{'  via tactful, ' + label + ' (smtp-source)':<34}"
+            f"{'  via tactful, ' + label + ' (smtp-source)':<54}"
             f"{e['smtp_source_msg_per_s']:>9.1f}{'':>9}{'':>9}"
         )
         rows.append(
-            f"{'  via tactful, ' + label + ' (corpus)':<34}"
+            f"{'  via tactful, ' + label + ' (corpus)':<54}"
             f"{e['corpus_msg_per_s']:>9.1f}{e['p50_ms']:>9.1f}{e['p99_ms']:>9.1f}"
         )
         rows.append(
-            f"{'    unloaded (1 connection)':<34}{'':>9}"
+            f"{'    unloaded (1 connection)':<54}{'':>9}"
             f"{e['unloaded_p50_ms']:>9.1f}{e['unloaded_p99_ms']:>9.1f}"
         )
     rows += [
@@ -573,6 +605,11 @@ def table(r: dict[str, Any]) -> str:
         f"lint off: {off['smtp_source_msg_per_s']:.0f} msg/s (target >= 700; "
         f"{off['smtp_source_msg_per_s'] / base['smtp_source_msg_per_s']:.2f}x the same server "
         f"on asyncio's loop; {off['smtp_source_msg_per_s'] / r['direct']['msg_per_s']:.1%} "
+        "of smtp-source -> smtp-sink)",
+        f"lint off, {many['smtp_processes']} SMTP processes: "
+        f"{many['smtp_source_msg_per_s']:.0f} msg/s (target >= 700; "
+        f"{many['smtp_source_msg_per_s'] / off['smtp_source_msg_per_s']:.2f}x one process; "
+        f"{many['smtp_source_msg_per_s'] / r['direct']['msg_per_s']:.1%} "
         "of smtp-source -> smtp-sink)",
         f"lint on: {on['corpus_msg_per_s']:.1f} msg/s on the corpus (target >= 50) = "
         f"{on['vs_single_process_x_pool']:.0%} of single-process {single:.1f} msg/s x "

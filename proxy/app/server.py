@@ -4,6 +4,8 @@ This is the composition root: the only place that knows how the pieces
 fit (database → spool → upstream and DKIM → analysis pool → SMTP front
 door, scheduler, and the HTTP side for reviewers and the SMS API). Tests
 start the same thing in-process, so what they exercise is what ships.
+With ``smtp.processes`` above 1, :func:`run_front_end` is the composition
+root of each extra SMTP front-end process (:mod:`proxy.app.frontends`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,14 @@ from starlette.routing import BaseRoute, Mount
 
 from proxy.accounts.auth import parse_host_port
 from proxy.accounts.users import UsersFile, UsersFileError
+from proxy.app.frontends import (
+    FrontEndLink,
+    FrontEnds,
+    FrontEndSpec,
+    analysis_share,
+    check_clock_travels,
+    front_end_specs,
+)
 from proxy.app.health import health_routes
 from proxy.core.clock import Clock, system_clock
 from proxy.core.config import Settings
@@ -57,6 +67,10 @@ from proxy.store.spool_store import SpoolStore
 from proxy.store.spool_view import SpooledMessage
 
 log = logging.getLogger(__name__)
+
+# Front-end processes load their own analysis workers' model before they
+# listen; on a busy machine that takes a while.
+FRONT_ENDS_START_SECONDS = 300.0
 
 
 def build_services(
@@ -164,6 +178,7 @@ class RunningTactful:
     http: uvicorn.Server | None = None
     http_address: tuple[str, int] | None = None
     records: RecordWriter | None = None
+    front_ends: FrontEnds | None = None  # smtp.processes > 1
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _periodic: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -173,7 +188,11 @@ class RunningTactful:
 
     async def stop(self) -> None:
         """Stop taking mail, finish what is in hand, then stop the rest."""
+        if self.front_ends is not None:  # they finish their sessions meanwhile
+            self.front_ends.request_stop()
         await self.smtp.stop()
+        if self.front_ends is not None:
+            await self.front_ends.stop()
         self.scheduler.stop()
         if self.http is not None:
             self.http.should_exit = True
@@ -269,10 +288,12 @@ async def start(
     clock: Clock = system_clock,
 ) -> RunningTactful:
     """Start every listener and background job in the running loop."""
+    if settings.smtp.processes > 1:
+        check_clock_travels(clock)
     services = await asyncio.to_thread(build_services, settings, db_url, clock=clock)
     pool: AnalysisPool | None = None
     if settings.analysis.enabled:
-        pool = AnalysisPool(settings, db_url)
+        pool = AnalysisPool(analysis_share(settings, 0), db_url)
         await pool.start()
         services.linter = pool
     forwarders = channel_forwarders(services)
@@ -301,6 +322,11 @@ async def start(
         raise
     running = RunningTactful(services, smtp, scheduler, pool, records=records)
     loop = asyncio.get_running_loop()
+    if settings.smtp.processes > 1:  # the migrations ran and the ports are bound
+        running.front_ends = FrontEnds(
+            run_front_end, front_end_specs(settings, db_url, clock, smtp), scheduler.kick, loop
+        )
+        running.front_ends.start()
     running._tasks.append(loop.create_task(scheduler.run()))
     if settings.review.digest_hours > 0:
         digest = _every(
@@ -315,4 +341,50 @@ async def start(
     server, task, address = await _start_http(services, sms_routes, pool)
     running.http, running.http_address = server, address
     running._tasks.append(task)
+    if running.front_ends is not None:
+        try:
+            await running.front_ends.wait_ready(FRONT_ENDS_START_SECONDS)
+        except BaseException:
+            await running.stop()
+            raise
     return running
+
+
+async def run_front_end(spec: FrontEndSpec, link: FrontEndLink) -> None:
+    """One extra SMTP front-end process: the front door and the pipeline
+    behind it, nothing else; the main process runs the scheduler (woken by
+    ``link.kick``), the web side and the periodic jobs."""
+    settings, clock = spec.settings, spec.clock
+    services = await asyncio.to_thread(
+        build_services, settings, spec.db_url, clock=clock, migrate=False
+    )
+    services.kick = link.kick
+    services.notices.set_kick(link.kick)
+    pool: AnalysisPool | None = None
+    records = RecordWriter(services.engine)
+    records.start()
+    try:
+        if settings.analysis.enabled:
+            pool = AnalysisPool(settings, spec.db_url)
+            await pool.start()
+            services.linter = pool
+        links = links_from_settings(settings, clock)
+        pipeline = build_pipeline(
+            services, channel_forwarders(services), links=links, recorder=records
+        )
+        smtp = await serve_smtp(
+            settings,
+            PipelineProcessor(pipeline, settings.agency.tz),
+            clock=clock,
+            logins=services.logins,
+            upstream_extensions=await probe_extensions(settings),
+        )
+        link.ready()
+        await link.stop_requested()
+        await smtp.stop()
+    finally:
+        # Every session has ended: commit the records still queued.
+        await asyncio.to_thread(records.stop)
+        if pool is not None:
+            await asyncio.to_thread(pool.close)
+        services.engine.dispose()

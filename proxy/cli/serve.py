@@ -10,8 +10,9 @@ import sys
 
 from proxy.app.eventloop import CHOICES, EventLoopUnavailableError, loop_factory
 from proxy.app.eventloop import run as run_loop
+from proxy.app.frontends import FrontEndError
 from proxy.cli import EXIT_OK, EXIT_USAGE
-from proxy.core.config import Settings, load_settings
+from proxy.core.config import MAX_SMTP_PROCESSES, Settings, load_settings
 from proxy.core.logs import configure_logging
 
 
@@ -39,6 +40,12 @@ def register(
         help="relay without linting (analysis.enabled: false); for benchmarks only",
     )
     parser.add_argument(
+        "--smtp-processes",
+        type=_processes,
+        metavar="N",
+        help="override smtp.processes: N processes share the SMTP ports (Linux)",
+    )
+    parser.add_argument(
         "--event-loop",
         choices=CHOICES,
         default="auto",
@@ -52,10 +59,23 @@ def register(
     parser.set_defaults(func=run)
 
 
+def _processes(value: str) -> int:
+    """--smtp-processes, held to smtp.processes' range."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if not 1 <= number <= MAX_SMTP_PROCESSES:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_SMTP_PROCESSES}")
+    return number
+
+
 def _with_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
     smtp, upstream, analysis = settings.smtp, settings.upstream, settings.analysis
     if args.listen:
         smtp = smtp.model_copy(update={"listen": args.listen})
+    if args.smtp_processes is not None:
+        smtp = smtp.model_copy(update={"processes": args.smtp_processes})
     if args.upstream:
         upstream = upstream.model_copy(update={"target": args.upstream})
     if args.no_lint:
@@ -73,6 +93,12 @@ async def _serve(settings: Settings, db_url: str, loop_name: str) -> None:
         print(f"  implicit TLS on {listener.host}:{listener.port}")
     if running.http_address is not None:
         print(f"  review web app on http://{running.http_address[0]}:{running.http_address[1]}/")
+    if running.front_ends is not None:
+        pids = ", ".join(str(pid) for pid in running.front_ends.pids)
+        print(
+            f"  SMTP in {settings.smtp.processes} processes sharing the port "
+            f"(front ends: pid {pids})"
+        )
     print(f"  event loop: {loop_name}")
     if running.pool is None:
         print("  linting is OFF: every message is relayed unchecked")
@@ -100,5 +126,8 @@ def run(args: argparse.Namespace) -> int:
         run_loop(_serve(settings, db_url, loop_name), args.event_loop)
     except OSError as exc:  # a port in use, say; ConfigError is reported by proxy.cli
         print(f"tactful: cannot start: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except FrontEndError as exc:  # smtp.processes > 1; the process's own error is logged
+        print(f"tactful: cannot start: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK

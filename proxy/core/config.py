@@ -32,6 +32,10 @@ from proxy.core.verdict import Action
 # that an installed wheel finds them as well as a source checkout does.
 DEFAULT_CONFIG: Traversable = resources.files("proxy.core") / "defaults" / "tactful.yaml"
 
+# smtp.processes: more than one per core does not help, and each holds a
+# database pool, an upstream client and its share of the analysis workers.
+MAX_SMTP_PROCESSES = 64
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
@@ -295,6 +299,10 @@ class Smtp(_Strict):
     # mail is linted like any other. Empty: everyone must log in.
     trusted_networks: tuple[IPv4Network | IPv6Network, ...] = ()
     gateway: Gateway = Gateway()
+    # Processes accepting SMTP on the same ports (Linux SO_REUSEPORT): the
+    # main one plus processes - 1 that run only the front door and the
+    # pipeline behind it (proxy.app.frontends).
+    processes: int = 1
 
     @property
     def reserve(self) -> int:
@@ -315,6 +323,16 @@ class Smtp(_Strict):
     @classmethod
     def _networks(cls, value: Any) -> Any:
         return _cidr_networks(value)
+
+    @field_validator("processes")
+    @classmethod
+    def _processes(cls, value: int) -> int:
+        if not 1 <= value <= MAX_SMTP_PROCESSES:
+            raise ValueError(
+                f"must be between 1 and {MAX_SMTP_PROCESSES} (1: one process does "
+                "everything; more than the number of cores does not help)"
+            )
+        return value
 
 
 class Upstream(_Strict):

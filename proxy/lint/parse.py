@@ -28,10 +28,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email import errors
-from email.policy import EmailPolicy
-from functools import lru_cache
 from email.message import Message
 from email.parser import BytesParser
+from email.policy import EmailPolicy
+from functools import lru_cache
 
 from proxy.core.config import Limits
 from proxy.core.message import (

@@ -60,9 +60,13 @@ class ConnectionGate:
         self._per_address: Counter[str] = Counter()
         self._waiting: Counter[str] = Counter()  # not logged in yet, by client
         self._waiting_connections: set[Connection] = set()
+        # Every connection this gate was asked about, admitted or not: with
+        # several front-end processes, how the kernel spread them.
+        self.connections_seen = 0
 
     def admit(self, connection: Connection, client: str | None) -> Admission:
         """``client`` is the address as counted, or None for a trusted network."""
+        self.connections_seen += 1
         if len(self._open) >= self._limit:
             return Admission.FULL
         if client is not None:

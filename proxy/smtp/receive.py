@@ -30,6 +30,7 @@ from proxy.core.clock import Clock
 from proxy.core.config import Gateway
 from proxy.core.submission import TEMPORARY_FAILURE, MessageProcessor, SmtpReply, Submission
 from proxy.smtp.author import author_problem
+from proxy.smtp.lean import ProtocolNames
 from proxy.store.login_failures import LoginFailures
 
 log = logging.getLogger(__name__)
@@ -191,9 +192,7 @@ def filter_ehlo(responses: Sequence[str], policy: FrontDoorPolicy) -> list[str]:
             continue  # re-added below with our own limit
         keywords.append(text)
     keywords.insert(1, f"SIZE {policy.max_message_size}")
-    return [
-        f"250{' ' if i == len(keywords) - 1 else '-'}{text}" for i, text in enumerate(keywords)
-    ]
+    return [f"250{' ' if i == len(keywords) - 1 else '-'}{text}" for i, text in enumerate(keywords)]
 
 
 def locked_out(remaining: timedelta) -> str:
@@ -223,8 +222,9 @@ def _identity(session: Session) -> Identity | None:
     return None
 
 
-class SubmissionHandler:
-    """aiosmtpd ``handle_*`` hooks and the PLAIN/LOGIN mechanisms."""
+class SubmissionHandler(ProtocolNames):
+    """aiosmtpd ``handle_*`` hooks and the PLAIN/LOGIN mechanisms (``ProtocolNames``:
+    aiosmtpd searches the handler on every connection, see :mod:`proxy.smtp.lean`)."""
 
     def __init__(
         self,
@@ -301,9 +301,7 @@ class SubmissionHandler:
         try:
             if decision.outcome is AuthOutcome.ACCEPTED and decision.identity is not None:
                 await asyncio.to_thread(self._logins.succeeded, login, client, door="smtp")
-                return AuthResult(
-                    success=True, auth_data=decision.identity, message=AUTH_SUCCEEDED
-                )
+                return AuthResult(success=True, auth_data=decision.identity, message=AUTH_SUCCEEDED)
             if decision.outcome is AuthOutcome.UNAVAILABLE:
                 return AuthResult(success=False, handled=False, message=AUTH_UNAVAILABLE)
             await asyncio.to_thread(self._logins.failed, login, client, door="smtp")
@@ -376,18 +374,12 @@ class SubmissionHandler:
         # A trusted network's sender is not tied to a user (permit_mynetworks).
         identity = _identity(session)
         if not gateway and identity is not None and not identity.may_send_as(address):
-            return (
-                "553 5.7.1 You may not send as that address. "
-                "Use your own address as the sender."
-            )
+            return "553 5.7.1 You may not send as that address. Use your own address as the sender."
         if "BODY=8BITMIME" in mail_options and not self.policy.upstream_offers("8BITMIME"):
             return "555 5.5.4 BODY=8BITMIME is not supported here"
         declared = size_parameter(mail_options)
         if declared is not None and declared > self.policy.max_message_size:
-            return (
-                "552 5.3.4 Message too big: the limit is "
-                f"{self.policy.max_message_size} bytes"
-            )
+            return f"552 5.3.4 Message too big: the limit is {self.policy.max_message_size} bytes"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 Sender OK"
@@ -465,9 +457,7 @@ class SubmissionHandler:
         try:
             return await self._processor.process(submission)
         except Exception as exc:
-            log.error(
-                "processing submission %s failed: %s", submission.id, type(exc).__name__
-            )
+            log.error("processing submission %s failed: %s", submission.id, type(exc).__name__)
             return TEMPORARY_FAILURE
 
     async def handle_exception(self, error: Exception) -> str:

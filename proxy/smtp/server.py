@@ -5,14 +5,19 @@ The protocol itself is :mod:`proxy.smtp.connection`; this module wires
 connections to one shared handler, connection gate and TLS context, binds
 the submission port (plain + STARTTLS) and, when configured, the
 implicit-TLS port, and refuses to start where passwords would cross the
-network unencrypted.
+network unencrypted. With ``smtp.processes`` above 1 the ports are bound
+with SO_REUSEPORT, so that the front-end processes (:mod:`proxy.app.frontends`)
+can bind them too and the kernel spreads connections over all of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import ssl
+import sys
 from dataclasses import dataclass
 from typing import Literal
 
@@ -53,6 +58,13 @@ def quiet_library_logging() -> None:
     # per connection are not even built.
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.WARNING)
+
+
+def reuse_port_available() -> bool:
+    """Linux's SO_REUSEPORT spreads new connections over every socket bound
+    to the port; the BSDs' and macOS's option of that name does not, so
+    several front-end processes would not share the load there."""
+    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
 ListenerName = Literal["submission", "implicit-tls"]
@@ -103,6 +115,11 @@ class RunningServer:
             await asyncio.wait(connections, timeout=5)
         for _, server in self._servers:
             await server.wait_closed()
+        log.info(
+            "SMTP listeners of process %d closed after %d connections",
+            os.getpid(),
+            self._gate.connections_seen,
+        )
 
 
 async def serve(
@@ -149,12 +166,18 @@ async def serve(
         raise ConfigError("smtp.implicit_tls_listen needs smtp.tls.cert_file and key_file")
     if logins is None:
         raise ValueError("serve() needs the shared login throttle (Services.logins)")
+    # Several processes bind the same ports (proxy.app.frontends).
+    shared = config.processes > 1
+    if shared and not reuse_port_available():
+        raise ConfigError(
+            f"smtp.processes is {config.processes}, but several processes can share "
+            f"the SMTP port only on Linux (SO_REUSEPORT); this is {sys.platform}. "
+            "Set smtp.processes: 1."
+        )
     quiet_library_logging()
     backend = auth_backend if auth_backend is not None else make_auth_backend(settings)
     extensions = (
-        None
-        if upstream_extensions is None
-        else frozenset(e.upper() for e in upstream_extensions)
+        None if upstream_extensions is None else frozenset(e.upper() for e in upstream_extensions)
     )
     policy = FrontDoorPolicy(
         config.max_message_size,
@@ -200,6 +223,7 @@ async def serve(
                 ssl=context,
                 ssl_handshake_timeout=config.idle_timeout_seconds if implicit else None,
                 reuse_address=True,
+                reuse_port=shared or None,
             )
             bound = server.sockets[0].getsockname()
             servers.append((Listener(name, bound[0], bound[1]), server))

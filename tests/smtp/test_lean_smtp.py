@@ -1,5 +1,5 @@
 """LeanSMTP builds exactly the connection aiosmtpd's own constructor builds,
-without searching the classes on every connection."""
+while its search walks only the names it keeps."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from proxy.smtp import lean
-from proxy.smtp.lean import LeanSMTP
+from proxy.smtp.lean import SEARCHED_PREFIXES, LeanSMTP, ProtocolNames
 
 
 class Handler:
@@ -47,6 +47,24 @@ class Handler:
         return AuthResult(success=False)
 
 
+class LeanHandler(Handler, ProtocolNames):
+    """The same hooks, searched the narrow way."""
+
+
+class OldEhloHandler(Handler):
+    """aiosmtpd's deprecated 4-argument EHLO hook: it must still be told apart."""
+
+    async def handle_EHLO(  # type: ignore[override]
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str
+    ) -> str:
+        session.host_name = hostname
+        return "250 old"
+
+
+class LeanOldEhloHandler(OldEhloHandler, ProtocolNames):
+    pass
+
+
 def _check_login(
     server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
 ) -> AuthResult:
@@ -56,6 +74,8 @@ def _check_login(
 
 def _normalised(value: object, owner: object, handler: object) -> object:
     """Attribute values, with per-instance objects replaced by what they are."""
+    if value is handler:
+        return "handler"
     if isinstance(value, MethodType):
         who = "self" if value.__self__ is owner else "handler" if value.__self__ is handler else "?"
         return ("method", who, value.__func__)
@@ -93,13 +113,6 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     loop.close()
 
 
-def test_copied_from_this_aiosmtpd() -> None:
-    assert lean.COPIED, (
-        f"aiosmtpd is not {lean.AIOSMTPD_VERSION}: LeanSMTP falls back to SMTP's "
-        "slow constructor; copy the new one into proxy/smtp/lean.py"
-    )
-
-
 @pytest.mark.parametrize(
     "options",
     [
@@ -110,11 +123,15 @@ def test_copied_from_this_aiosmtpd() -> None:
         {"enable_SMTPUTF8": True, "decode_data": True, "timeout": 9.5},
     ],
 )
-def test_same_state_as_aiosmtpd(loop: asyncio.AbstractEventLoop, options: dict[str, Any]) -> None:
+@pytest.mark.parametrize("narrow_handler", [True, False])
+def test_same_state_as_aiosmtpd(
+    loop: asyncio.AbstractEventLoop, options: dict[str, Any], narrow_handler: bool
+) -> None:
     handler = Handler()
+    lean_handler = LeanHandler() if narrow_handler else Handler()
     plain = Plain(handler, loop=loop, **options)
-    lean_smtp = Lean(handler, loop=loop, **options)
-    expected, actual = _state(plain, handler), _state(lean_smtp, handler)
+    lean_smtp = Lean(lean_handler, loop=loop, **options)
+    expected, actual = _state(plain, handler), _state(lean_smtp, lean_handler)
     assert actual == expected
     # And the things the protocol looks up per command really are there.
     assert set(actual["_auth_methods"]) >= {"CRAM-MD5"} | (  # type: ignore[arg-type]
@@ -124,40 +141,46 @@ def test_same_state_as_aiosmtpd(loop: asyncio.AbstractEventLoop, options: dict[s
     assert actual["_ehlo_hook_ver"] == "new"
 
 
-def test_no_introspection_after_the_first_connection(
+def test_old_ehlo_hook_told_apart(loop: asyncio.AbstractEventLoop) -> None:
+    plain = Plain(OldEhloHandler(), loop=loop)
+    lean_smtp = Lean(LeanOldEhloHandler(), loop=loop)
+    assert plain._ehlo_hook_ver == lean_smtp._ehlo_hook_ver == "old"
+    assert Lean(LeanHandler(), loop=loop)._ehlo_hook_ver == "new"
+
+
+def test_the_search_walks_only_what_it_keeps(
     loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    handler = Handler()
-    Lean(handler, loop=loop)
-    calls: list[str] = []
-    real_getmembers, real_signature = inspect.getmembers, inspect.signature
+    walked: dict[str, list[str]] = {"plain": [], "lean": []}
+    side = "plain"
+    real_getmembers = inspect.getmembers
 
-    def counting_getmembers(*args: Any, **kwargs: Any) -> Any:
-        calls.append("getmembers")
-        return real_getmembers(*args, **kwargs)
+    def recording_getmembers(*args: Any, **kwargs: Any) -> Any:
+        members = real_getmembers(*args, **kwargs)
+        walked[side].extend(name for name, _ in members)
+        return members
 
-    def counting_signature(*args: Any, **kwargs: Any) -> Any:
-        calls.append("signature")
-        return real_signature(*args, **kwargs)
-
-    monkeypatch.setattr(inspect, "getmembers", counting_getmembers)
-    monkeypatch.setattr(inspect, "signature", counting_signature)
-    for _ in range(3):
-        Lean(handler, loop=loop)
-    assert calls == []
-    Plain(handler, loop=loop)
-    assert "getmembers" in calls  # the stock constructor does search: the test can see it
+    monkeypatch.setattr(inspect, "getmembers", recording_getmembers)
+    Plain(Handler(), loop=loop)
+    side = "lean"
+    Lean(LeanHandler(), loop=loop)
+    assert walked["lean"] and all(n.startswith(SEARCHED_PREFIXES) for n in walked["lean"])
+    # The stock walk goes through everything: the test can see the difference.
+    assert not all(n.startswith(SEARCHED_PREFIXES) for n in walked["plain"])
+    assert sorted(n for n in walked["plain"] if n.startswith(SEARCHED_PREFIXES)) == sorted(
+        walked["lean"]
+    )
 
 
 def test_a_lean_server_talks_smtp() -> None:
     """Real connections through a real listener: EHLO, AUTH, the instance's
     own NOOP hook and a message."""
-    handler = Handler()
+    handler = LeanHandler()
     loop = asyncio.new_event_loop()
     server = loop.run_until_complete(
         loop.create_server(
             lambda: Lean(
-                handler,
+                handler,  # LeanHandler: its instance NOOP hook must be found too
                 loop=loop,
                 auth_require_tls=False,
                 authenticator=_check_login,
@@ -196,22 +219,20 @@ def test_a_lean_server_talks_smtp() -> None:
 
 
 def test_tactful_connections_find_what_aiosmtpd_would() -> None:
-    """Tactful's own connection class and handler: the cached names are the
-    ones aiosmtpd's search finds (its own smtp_ and auth_ overrides too)."""
+    """Tactful's own connection class and handler: the narrowed listing has
+    every searched name Python's default listing has (its own smtp_ and
+    auth_ overrides too), and nothing else."""
     from proxy.smtp.connection import TactfulSMTP
     from proxy.smtp.receive import SubmissionHandler
 
-    handler = SubmissionHandler.__new__(SubmissionHandler)  # names only: no state needed
-    names = lean._names(TactfulSMTP, handler)
-
-    def found(obj: object, prefix: str) -> tuple[str, ...]:
-        return tuple(n for n in dir(obj) if n.startswith(prefix))
-
-    assert names.smtp_methods == found(TactfulSMTP, "smtp_")
-    assert names.own_auth == found(TactfulSMTP, "auth_")
-    assert names.handler_auth == found(SubmissionHandler, "auth_")
-    assert names.handle_hooks == found(SubmissionHandler, "handle_")
-    assert {"DATA", "MAIL", "RCPT", "AUTH", "EHLO"} <= {
-        n.removeprefix("smtp_") for n in names.smtp_methods
-    }
-    assert {"auth_PLAIN", "auth_LOGIN"} <= set(names.handler_auth)
+    for obj in (TactfulSMTP.__new__(TactfulSMTP), SubmissionHandler.__new__(SubmissionHandler)):
+        default = {n for n in object.__dir__(obj) if n.startswith(SEARCHED_PREFIXES)}
+        assert set(dir(obj)) == default
+    connection_names = set(lean.protocol_names(TactfulSMTP))
+    assert {"smtp_DATA", "smtp_MAIL", "smtp_RCPT", "smtp_AUTH", "smtp_EHLO"} <= connection_names
+    assert {"auth_PLAIN", "auth_LOGIN", "handle_EHLO", "handle_DATA"} <= set(
+        lean.protocol_names(SubmissionHandler)
+    )
+    assert getattr(SubmissionHandler.handle_EHLO, "__signature__", None) == inspect.signature(
+        SubmissionHandler.handle_EHLO
+    )

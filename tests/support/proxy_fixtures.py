@@ -134,24 +134,22 @@ class TactfulServer:
     def settings(self) -> Settings:
         return settings_from_mapping(self.settings_mapping())
 
-    def prepare(self) -> None:
-        """Config, users, DKIM key, migrations and the example registry."""
+    def prepare(self, *, registry: bool = True) -> None:
+        """Config, users, DKIM key, migrations and (unless ``registry`` is
+        false: each command is a few seconds) the example registry."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(yaml.safe_dump(self.settings_mapping()))
         directory = UserDirectory()
         directory = directory.with_user(
             hashed_once(WORKER, Role.WORKER, WORKER_PASSWORD, (WORKER_ALIAS,))
         )
-        directory = directory.with_user(
-            hashed_once(REVIEWER, Role.REVIEWER, REVIEWER_PASSWORD)
-        )
+        directory = directory.with_user(hashed_once(REVIEWER, Role.REVIEWER, REVIEWER_PASSWORD))
         save_users(self.home / "users.json", directory)
         conf = ["--config", str(self.config_file)]
-        for args in (
-            ["dkim", "keygen", *conf],
-            ["db", "upgrade", *conf],
-            ["consent", "import", str(consent_valid_today(self.home)), *conf],
-        ):
+        commands = [["dkim", "keygen", *conf], ["db", "upgrade", *conf]]
+        if registry:
+            commands.append(["consent", "import", str(consent_valid_today(self.home)), *conf])
+        for args in commands:
             done = run_cli(*args, cwd=self.home)
             assert done.returncode == 0, done.stdout + done.stderr
 

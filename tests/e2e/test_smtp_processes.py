@@ -1,0 +1,166 @@
+"""``smtp.processes: 2``: the shipped ``tactful serve`` with a front-end
+process beside the main one, both accepting on one port (SO_REUSEPORT),
+relaying to a real aiosmtpd upstream; and nothing left running after it
+stops."""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import sys
+import time
+from collections.abc import Callable
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+
+import dkim
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from proxy.cli import main
+from proxy.outbound.dkim_sign import txt_value
+from proxy.store.db import make_engine
+from proxy.store.disclosures import DisclosureLog
+from tests.support.proxy_fixtures import WORKER, WORKER_PASSWORD, TactfulServer, example
+from tests.support.upstream_fixtures import run_sink
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT is Linux's"),
+]
+
+MESSAGES = 20
+COLLEAGUE = "scolleague@example.org"
+# One line per process as its listeners close (no client data: a pid and a count).
+CLOSED = re.compile(r"SMTP listeners of process (\d+) closed after (\d+) connections")
+
+
+def message(n: int) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = WORKER
+    msg["To"] = COLLEAGUE
+    msg["Subject"] = f"Rota {n}"
+    msg["Message-ID"] = f"<rota-{n}@example.org>"
+    msg.set_content(f"Rota change number {n}: I can cover Thursday.\n")
+    return msg.as_bytes(policy=SMTP)
+
+
+def dns_for(server: TactfulServer) -> Callable[..., bytes | None]:
+    key = serialization.load_pem_private_key((server.home / "dkim.key").read_bytes(), None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    record = txt_value(key.public_key()).encode()
+
+    def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
+        return record if name == b"tactful._domainkey.example.org." else None
+
+    return dnsfunc
+
+
+def wait_for_log(server: TactfulServer, text: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in server.log_text():
+        assert time.monotonic() < deadline, server.log_text()[-3000:]
+        assert server.process is not None and server.process.poll() is None, server.log_text()
+        time.sleep(0.1)
+
+
+def alive_in_session(session: int) -> list[str]:
+    """Processes of ``tactful serve``'s session (it is started in its own)
+    that are still running; zombies are dead, whoever reaps them."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp session ...; comm may hold spaces.
+        fields = text[text.rindex(")") + 2 :].split()
+        if int(fields[3]) == session and fields[0] != "Z":
+            found.append(text[: text.rindex(")") + 1])
+    return found
+
+
+def test_two_processes_share_the_port_and_stop_together(tmp_path: Path) -> None:
+    with run_sink() as upstream:
+        server = TactfulServer(
+            home=tmp_path,
+            upstream=f"127.0.0.1:{upstream.port}",
+            db_url=f"sqlite:///{tmp_path / 'tactful.db'}",
+            overrides={"smtp": {"processes": 2}, "analysis": {"enabled": False}},
+        )
+        server.prepare(registry=False)  # nothing here reads consent
+        server.start()
+        try:
+            wait_for_log(server, "SMTP in 2 processes sharing the port")
+            for n in range(MESSAGES):
+                with smtplib.SMTP("127.0.0.1", server.port, timeout=60) as client:
+                    client.login(WORKER, WORKER_PASSWORD)
+                    refused = client.sendmail(WORKER, [COLLEAGUE], message(n))
+                    assert refused == {}
+        finally:
+            server.stop()
+        assert server.process is not None
+        assert server.process.returncode == 0, server.log_text()[-3000:]
+        session = server.process.pid
+        log = server.log_text()
+
+    arrived = sorted(upstream.received, key=lambda r: r.data)
+    assert len(arrived) == MESSAGES
+    for received in arrived:
+        assert received.recipients == [COLLEAGUE]
+        assert dkim.verify(received.data, dnsfunc=dns_for(server))
+    subjects = {re.search(rb"Subject: Rota (\d+)", r.data).group(1) for r in arrived}  # type: ignore[union-attr]
+    assert subjects == {str(n).encode() for n in range(MESSAGES)}
+
+    connections = {int(pid): int(count) for pid, count in CLOSED.findall(log)}
+    assert len(connections) == 2, log[-3000:]  # the main process and one front end
+    assert all(count > 0 for count in connections.values()), connections
+    assert sum(connections.values()) >= MESSAGES
+    assert "Traceback" not in log
+    # multiprocessing's resource tracker notices the end of its pipe a moment
+    # after the main process has gone; nothing else may be left at all.
+    deadline = time.monotonic() + 10
+    while alive_in_session(session) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert alive_in_session(session) == []
+
+
+def test_mail_through_every_process_is_accounted_for(tmp_path: Path) -> None:
+    """Each front-end process records what it delivered (disclosures and
+    the audit trail) before its 250, like the main process; the chain of
+    audit entries written by two processes stays whole."""
+    sent = 8
+    with run_sink() as upstream:
+        server = TactfulServer(
+            home=tmp_path,
+            upstream=f"127.0.0.1:{upstream.port}",
+            db_url=f"sqlite:///{tmp_path / 'tactful.db'}",
+            overrides={"smtp": {"processes": 2}, "analysis": {"pool_size": 2}},
+        )
+        server.prepare()
+        server.start()
+        try:
+            wait_for_log(server, "SMTP in 2 processes sharing the port")
+            for _ in range(sent):
+                # Passed with the SSN masked, straight to the client (C-1005).
+                with smtplib.SMTP("127.0.0.1", server.port, timeout=120) as client:
+                    client.login(WORKER, WORKER_PASSWORD)
+                    raw = example("03-ssn-client-redact.eml")
+                    assert client.sendmail(WORKER, ["rosa.diaz@example.com"], raw) == {}
+            # Each 250 came after the records were committed: no waiting here.
+            engine = make_engine(server.db_url)
+            entries = DisclosureLog(engine).for_client("C-1005")
+            engine.dispose()
+        finally:
+            server.stop()
+        log = server.log_text()
+    to_client = [r for r in upstream.received if r.recipients == ["rosa.diaz@example.com"]]
+    assert len(to_client) == sent  # (the worker was also told, each time, what was masked)
+    assert len(entries) == sent
+    connections = {int(pid): int(count) for pid, count in CLOSED.findall(log)}
+    assert len(connections) == 2 and all(connections.values()), connections
+    assert main(["audit", "verify", "--db", server.db_url]) == 0
+    assert "Traceback" not in log
