@@ -19,19 +19,16 @@ import io
 import re
 import smtplib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
 import dkim
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from proxy.cli import main
 from proxy.core.clock import system_clock
-from proxy.outbound.dkim_sign import txt_value
 from proxy.pipeline.accounting import FIELDS
 from proxy.store.crypto import MessageCipher, load_or_create_key
 from proxy.store.db import make_engine
@@ -42,6 +39,7 @@ from tests.support.proxy_fixtures import (
     WORKER,
     WORKER_PASSWORD,
     TactfulServer,
+    dns_for,
     example,
     run_cli,
 )
@@ -106,17 +104,6 @@ def arrived(sink: Sink, address: str, marker: bytes, timeout: float = 60) -> Rec
             return found[0]
         time.sleep(0.1)
     raise AssertionError(f"nothing with {marker!r} reached {address}")
-
-
-def dns_for(server: TactfulServer) -> Callable[..., bytes | None]:
-    key = serialization.load_pem_private_key((server.home / "dkim.key").read_bytes(), None)
-    assert isinstance(key, rsa.RSAPrivateKey)
-    record = txt_value(key.public_key()).encode()
-
-    def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
-        return record if name == b"tactful._domainkey.example.org." else None
-
-    return dnsfunc
 
 
 def words(text: str) -> str:

@@ -22,11 +22,8 @@ from pathlib import Path
 
 import dkim
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from proxy.core.clock import ManualClock, system_clock
-from proxy.outbound.dkim_sign import txt_value
 from proxy.store.crypto import MessageCipher, load_or_create_key
 from proxy.store.db import make_engine
 from proxy.store.spool_decisions import Decided
@@ -37,6 +34,7 @@ from tests.support.proxy_fixtures import (
     WORKER,
     WORKER_PASSWORD,
     TactfulServer,
+    dns_for,
     example,
 )
 from tests.support.upstream_fixtures import (
@@ -94,17 +92,6 @@ def wait_for(predicate: Callable[[], list[Received]], timeout: float = 30) -> li
 
 def to(sink: Sink, address: str, marker: bytes = b"") -> Callable[[], list[Received]]:
     return lambda: [r for r in sink.received if address in r.recipients and marker in r.data]
-
-
-def dns_for(server: TactfulServer) -> Callable[..., bytes | None]:
-    key = serialization.load_pem_private_key((server.home / "dkim.key").read_bytes(), None)
-    assert isinstance(key, rsa.RSAPrivateKey)
-    record = txt_value(key.public_key()).encode()
-
-    def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
-        return record if name == b"tactful._domainkey.example.org." else None
-
-    return dnsfunc
 
 
 def submit(server: TactfulServer, raw: bytes, recipients: list[str]) -> tuple[int, str]:

@@ -9,21 +9,17 @@ import re
 import smtplib
 import sys
 import time
-from collections.abc import Callable
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
 
 import dkim
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from proxy.cli import main
-from proxy.outbound.dkim_sign import txt_value
 from proxy.store.db import make_engine
 from proxy.store.disclosures import DisclosureLog
-from tests.support.proxy_fixtures import WORKER, WORKER_PASSWORD, TactfulServer, example
+from tests.support.proxy_fixtures import WORKER, WORKER_PASSWORD, TactfulServer, dns_for, example
 from tests.support.upstream_fixtures import run_sink
 
 pytestmark = [
@@ -46,17 +42,6 @@ def message(n: int) -> bytes:
     msg["Message-ID"] = f"<rota-{n}@example.org>"
     msg.set_content(f"Rota change number {n}: I can cover Thursday.\n")
     return msg.as_bytes(policy=SMTP)
-
-
-def dns_for(server: TactfulServer) -> Callable[..., bytes | None]:
-    key = serialization.load_pem_private_key((server.home / "dkim.key").read_bytes(), None)
-    assert isinstance(key, rsa.RSAPrivateKey)
-    record = txt_value(key.public_key()).encode()
-
-    def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
-        return record if name == b"tactful._domainkey.example.org." else None
-
-    return dnsfunc
 
 
 def wait_for_log(server: TactfulServer, text: str, timeout: float = 120) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -26,7 +25,6 @@ from proxy.core.verdict import (
 )
 from proxy.pipeline.accounting import FIELDS
 from proxy.store.audit import AuditTrail
-from proxy.store.db import make_engine
 from proxy.store.disclosures import (
     DisclosureLog,
     DisclosureRecorder,
@@ -34,7 +32,6 @@ from proxy.store.disclosures import (
     purge_expired,
     retention_cutoff,
 )
-from proxy.store.migrations import upgrade
 from proxy.store.spool_summary import summarize
 
 T0 = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)  # 09:30 in Chicago
@@ -56,13 +53,6 @@ def verdict(*recipients: Recipient, part2: bool = True) -> Verdict:
         hits=(), findings=(USE,), terms=(TERMS,), part2_notice=part2,
     )  # fmt: skip
 
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_a_direct_delivery_records_purpose_party_and_notice(engine: Engine) -> None:

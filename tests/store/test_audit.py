@@ -11,7 +11,6 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -27,7 +26,6 @@ from proxy.store.consent_csv import read_consent_csv
 from proxy.store.consent_store import ConsentStore
 from proxy.store.crypto import MessageCipher
 from proxy.store.db import make_engine, session_factory
-from proxy.store.migrations import upgrade
 from proxy.store.spool_decisions import AlreadyDecided, Decided
 from proxy.store.spool_model import SpoolRow
 from proxy.store.spool_store import SpoolStore
@@ -53,13 +51,6 @@ CONSENT_ROW = (
 
 # When the example registry was imported: a fixed moment, whatever today is.
 IMPORTED = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import dataclasses
 import io
 import json
 import sys
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from proxy.core.consent import CSV_COLUMNS, Channel, ConsentStatus, Registry
 from proxy.store.consent_csv import read_consent_csv
 from proxy.store.consent_store import ConsentRow, ConsentStore, ConsentStoreError, ImportSummary
 from proxy.store.db import make_engine, session_factory
-from proxy.store.migrations import upgrade
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "config" / "consent.example.csv"
@@ -32,13 +30,6 @@ ROW_SMS = "C-1,Maria Lopez,Mari Lopez,(312) 555-0142,sms,self,granted,2025-09-01
 ROW_OTHER = "C-2,Kevin Tran,,kevin@example.net,email,self,granted,2026-01-20,,yes,,"
 T0 = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)
 
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -36,7 +36,6 @@ from proxy.store.disclosures import (
     record_disclosure,
     record_spooled_delivery,
 )
-from proxy.store.migrations import upgrade
 from proxy.store.spool_decisions import Decided
 from proxy.store.spool_model import SpoolState
 from proxy.store.spool_store import SpoolStore
@@ -84,13 +83,6 @@ def verdict(
         findings=findings,
     )
 
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 # --- what counts ----------------------------------------------------------------

@@ -3,30 +3,19 @@ what a success clears, and keys that hold no typed text."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import Engine, select
 
 from proxy.core.clock import ManualClock
 from proxy.core.metrics import Metrics
 from proxy.store.audit import AuditTrail
-from proxy.store.db import make_engine
 from proxy.store.login_failure_model import LoginFailureRow
 from proxy.store.login_failures import LoginFailures, LoginLimits, client_key
-from proxy.store.migrations import upgrade
 
 START = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
 ACCOUNT = "sam@example.org"
 
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def throttle(engine: Engine, clock: ManualClock) -> LoginFailures:

@@ -29,7 +29,6 @@ from proxy.store.disclosures import (
     delivery_for_verdict,
     record_deliveries,
 )
-from proxy.store.migrations import upgrade
 from proxy.store.record_writer import RecordWriter
 from tests.store.test_disclosures import (
     CLIENT,
@@ -43,13 +42,6 @@ from tests.store.test_disclosures import (
 
 WORKER = "jane@example.org"
 
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def delivered(message_id: str, *, warned: bool = True) -> Delivery:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -18,8 +17,7 @@ from proxy.core.clock import ManualClock
 from proxy.core.consent import Channel
 from proxy.core.submission import Submission
 from proxy.store.crypto import MessageCipher
-from proxy.store.db import make_engine, session_factory
-from proxy.store.migrations import upgrade
+from proxy.store.db import session_factory
 from proxy.store.spool_decisions import AlreadyDecided, Decided, NotFound
 from proxy.store.spool_model import SpoolKind, SpoolRow, SpoolState
 from proxy.store.spool_store import MIN_PREFIX, Ambiguous, SpoolConflictError, SpoolStore
@@ -45,13 +43,6 @@ SUMMARY = VerdictSummary(
     findings=(FindingSummary(entity="DATE_OF_BIRTH", location="body"),),
 )
 
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

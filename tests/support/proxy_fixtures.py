@@ -13,16 +13,19 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from proxy.accounts.users import Role, UserDirectory, save_users
 from proxy.core.config import Settings, deep_merge, settings_from_mapping
+from proxy.outbound.dkim_sign import txt_value
 from tests.support.accounts import hashed_once
 from tests.support.upstream_fixtures import free_port, wait_for_port
 
@@ -193,3 +196,16 @@ class TactfulServer:
     def log_text(self) -> str:
         path = self.home / "serve.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+
+def dns_for(server: TactfulServer) -> Callable[..., bytes | None]:
+    """A dkimpy ``dnsfunc`` that knows the server's DKIM key record, to
+    verify what it relayed without DNS."""
+    key = serialization.load_pem_private_key((server.home / "dkim.key").read_bytes(), None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    record = txt_value(key.public_key()).encode()
+
+    def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
+        return record if name == b"tactful._domainkey.example.org." else None
+
+    return dnsfunc
