@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import stat
 from datetime import UTC, datetime
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import dkim
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from proxy.cli import main
 from proxy.core.clock import system_clock
@@ -188,6 +191,9 @@ BODIES = [
     b"mixed\r\nends\nhere\r\n \r\n",
     b"x" * 70_000 + b"\r\n" + b"y  \r\n" * 20_000 + b"\r\n\r\n",
     (b"a \t b\r\n" * 9000) + b"\r\n" * 5000 + b"end\r\n" + b"\r\n" * 3,
+    b"one space between words, as prose has\r\n",
+    b"tab\tinside\r\ntrailing tab\t\r\ntrailing space \r\n \t \r\n\t\r\nend \t",
+    b"\t\t lead\r\n  \r\nx  \t  y\t \t\r\n",
 ]
 
 
@@ -203,6 +209,19 @@ def test_body_hash_equals_dkimpys_relaxed_canonical_form(body: bytes) -> None:
 
     relaxed = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
     crlf = re.sub(rb"\r?\n", b"\r\n", body)
+    assert relaxed_body_hash(crlf) == hashlib.sha256(relaxed.canonicalize_body(crlf)).digest()
+
+
+@given(
+    st.lists(st.sampled_from([b"a", b"b", b" ", b"\t", b"\r\n", b"\n", b"\r"]), max_size=60)
+)
+def test_body_hash_equals_dkimpys_on_any_mix_of_words_and_whitespace(parts: list[bytes]) -> None:
+    from dkim.canonicalization import CanonicalizationPolicy
+
+    from proxy.outbound.dkim_sign import relaxed_body_hash
+
+    relaxed = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
+    crlf = re.sub(rb"\r?\n", b"\r\n", b"".join(parts))
     assert relaxed_body_hash(crlf) == hashlib.sha256(relaxed.canonicalize_body(crlf)).digest()
 
 
