@@ -302,6 +302,14 @@ def semantic_problems(settings: Settings) -> Iterator[Problem]:
             f"{settings.dkim.key_file} does not exist yet: create it with tactful dkim keygen "
             "(and publish the DNS record it prints).",
         )
+    cores = os.cpu_count() or 1
+    if settings.smtp.processes > cores:
+        yield Problem(
+            Level.WARNING,
+            "smtp.processes",
+            f"{settings.smtp.processes} processes on a machine with {cores} cores: more than "
+            f"one per core only costs memory (about 180 MiB each). Set it to at most {cores}.",
+        )
     if settings.on_error == "pass":
         yield Problem(
             Level.WARNING,

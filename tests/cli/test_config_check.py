@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,13 @@ def test_each_problem_is_named_by_key_and_level(
 ) -> None:
     found = problems_of(config)
     assert has(found, level, key, fragment), found
+
+
+def test_more_smtp_processes_than_cores_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert not has(problems_of({"smtp": {"processes": 2}}), Level.WARNING, "smtp.processes", "")
+    found = problems_of({"smtp": {"processes": 3}})
+    assert has(found, Level.WARNING, "smtp.processes", "3 processes on a machine with 2 cores")
 
 
 def test_wide_hosted_ranges_are_a_warning_when_a_named_certificate_is_required(
