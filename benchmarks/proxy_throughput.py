@@ -14,7 +14,7 @@ Figures (see benchmarks/README.md):
 
 * msg/s: ``smtp-source -s SESSIONS -m N`` wall time, one connection per
   message, for direct / lint off / lint off with one SMTP process per core
-  (``--smtp-processes``, SO_REUSEPORT) / lint on;
+  (``--smtp-processes``, one shared listening socket) / lint on;
 * latency p50/p99: ``smtp-source`` reports totals only, so a small asyncio
   SMTP client (in this process) times each transaction from MAIL FROM to the
   final reply after the end of DATA, at concurrency 1 (unloaded) and at

@@ -2,14 +2,22 @@
 
 With linting off, one Python process is the front door's limit (about 2 ms
 of CPU per message: the SMTP dialogue, DKIM, relaying) however many cores
-the machine has. On Linux, sockets bound with SO_REUSEPORT share a port and
-the kernel spreads new connections over them. So ``tactful serve`` (the
-main process: web side, scheduler, digest, and an SMTP front door as ever)
-is joined by ``smtp.processes - 1`` front-end processes that run only the
-front door and the pipeline behind it, with their own database engine,
-upstream client, DKIM signer and share of the analysis workers.
+the machine has. So ``tactful serve`` (the main process: web side,
+scheduler, digest, and an SMTP front door as ever) is joined by
+``smtp.processes - 1`` front-end processes that run only the front door and
+the pipeline behind it, with their own database engine, upstream client,
+DKIM signer and share of the analysis workers.
 
 Why it is built this way:
+
+* **One listening socket, shared.** Every process accepts on the main
+  process's listening sockets (a duplicate of each travels to the front-end
+  process at spawn). A process that is busy does not get to ``accept``, so
+  each new connection goes to one with time for it. Sockets of their own
+  with SO_REUSEPORT, which we tried first, let the kernel hash connections
+  over the processes whatever their load: with 8 senders one process held
+  most of the sessions while the other idled (623 against 747 msg/s,
+  ``benchmarks/proxy_throughput.py``), and it works only on Linux.
 
 * **Spawned, after the main process is up.** A fresh interpreter
   (multiprocessing's ``spawn``) inherits no threads, sockets or event loop
@@ -43,9 +51,10 @@ import multiprocessing
 import os
 import pickle
 import signal
+import socket
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -57,7 +66,7 @@ from proxy.app.eventloop import run as run_loop
 from proxy.core.clock import Clock
 from proxy.core.config import ConfigError, Settings
 from proxy.core.logs import configure_logging
-from proxy.smtp.server import RunningServer
+from proxy.smtp.server import ListenerName, RunningServer
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +94,8 @@ class FrontEndSpec:
     db_url: str
     clock: Clock
     event_loop: EventLoopChoice
+    # The main process's listening sockets; pickling passes the descriptors.
+    sockets: Mapping[ListenerName, socket.socket]
 
 
 class FrontEndLink:
@@ -193,8 +204,9 @@ def front_end_specs(
     """One spec per extra process, once the main process's ``smtp`` listens."""
     bound = _bound_settings(settings, smtp)
     choice = loop_choice(asyncio.get_running_loop())
+    sockets = smtp.shared_sockets()  # closed by FrontEnds.stop
     return [
-        FrontEndSpec(index, analysis_share(bound, index), db_url, clock, choice)
+        FrontEndSpec(index, analysis_share(bound, index), db_url, clock, choice, sockets)
         for index in range(1, settings.smtp.processes)
     ]
 
@@ -284,6 +296,9 @@ class FrontEnds:
             self._thread = None
             os.close(self._wake_r)
             os.close(self._wake_w)
+        for spec in self.specs:  # no process is left to restart
+            for sock in spec.sockets.values():
+                sock.close()
         atexit.unregister(self.request_stop)
 
     # -- the watching thread ------------------------------------------------

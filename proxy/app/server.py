@@ -378,6 +378,7 @@ async def run_front_end(spec: FrontEndSpec, link: FrontEndLink) -> None:
             clock=clock,
             logins=services.logins,
             upstream_extensions=await probe_extensions(settings),
+            sockets=spec.sockets,
         )
         link.ready()
         await link.stop_requested()

@@ -299,9 +299,9 @@ class Smtp(_Strict):
     # mail is linted like any other. Empty: everyone must log in.
     trusted_networks: tuple[IPv4Network | IPv6Network, ...] = ()
     gateway: Gateway = Gateway()
-    # Processes accepting SMTP on the same ports (Linux SO_REUSEPORT): the
-    # main one plus processes - 1 that run only the front door and the
-    # pipeline behind it (proxy.app.frontends).
+    # Processes accepting SMTP on the same listening sockets: the main one
+    # plus processes - 1 that run only the front door and the pipeline
+    # behind it (proxy.app.frontends).
     processes: int = 1
 
     @property

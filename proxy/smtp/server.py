@@ -17,7 +17,7 @@ import logging
 import os
 import socket
 import ssl
-import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -60,13 +60,6 @@ def quiet_library_logging() -> None:
         logger.setLevel(logging.WARNING)
 
 
-def reuse_port_available() -> bool:
-    """Linux's SO_REUSEPORT spreads new connections over every socket bound
-    to the port; the BSDs' and macOS's option of that name does not, so
-    several front-end processes would not share the load there."""
-    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
-
-
 ListenerName = Literal["submission", "implicit-tls"]
 
 
@@ -93,6 +86,14 @@ class RunningServer:
     @property
     def listeners(self) -> tuple[Listener, ...]:
         return tuple(listener for listener, _ in self._servers)
+
+    def shared_sockets(self) -> dict[ListenerName, socket.socket]:
+        """A duplicate of each listening socket, for another process to accept
+        on (see ``sockets`` in :func:`serve`); the caller closes them."""
+        return {
+            listener.name: socket.socket(fileno=os.dup(server.sockets[0].fileno()))
+            for listener, server in self._servers
+        }
 
     def address(self, name: ListenerName = "submission") -> tuple[str, int]:
         for listener in self.listeners:
@@ -131,6 +132,7 @@ async def serve(
     logins: LoginFailures | None = None,
     auth_backend: AuthBackend | None = None,
     allow_plaintext_auth_on_loopback: bool = True,
+    sockets: Mapping[ListenerName, socket.socket] | None = None,
 ) -> RunningServer:
     """Start the submission listener (plain + STARTTLS) and, when
     configured, the implicit-TLS one, in the running event loop.
@@ -142,6 +144,10 @@ async def serve(
     ``logins`` is the login throttle the composition root shares with the
     review app (:mod:`proxy.store.login_failures`); it is required: without
     it wrong passwords would only be limited per connection.
+
+    ``sockets`` are listening sockets another process bound, one per
+    listener, to accept on instead of binding the configured ports: a
+    front-end process accepts on the main process's.
     """
     config = settings.smtp
     tls_context = await asyncio.to_thread(build_tls_context, settings)
@@ -166,14 +172,6 @@ async def serve(
         raise ConfigError("smtp.implicit_tls_listen needs smtp.tls.cert_file and key_file")
     if logins is None:
         raise ValueError("serve() needs the shared login throttle (Services.logins)")
-    # Several processes bind the same ports (proxy.app.frontends).
-    shared = config.processes > 1
-    if shared and not reuse_port_available():
-        raise ConfigError(
-            f"smtp.processes is {config.processes}, but several processes can share "
-            f"the SMTP port only on Linux (SO_REUSEPORT); this is {sys.platform}. "
-            "Set smtp.processes: 1."
-        )
     quiet_library_logging()
     backend = auth_backend if auth_backend is not None else make_auth_backend(settings)
     extensions = (
@@ -216,15 +214,22 @@ async def serve(
     try:
         for name, bind_host, bind_port, context in wanted:
             implicit = context is not None
-            server = await loop.create_server(
-                lambda implicit=implicit: factory(implicit),  # type: ignore[misc]
-                bind_host,
-                bind_port,
-                ssl=context,
-                ssl_handshake_timeout=config.idle_timeout_seconds if implicit else None,
-                reuse_address=True,
-                reuse_port=shared or None,
-            )
+            if sockets is not None:
+                server = await loop.create_server(
+                    lambda implicit=implicit: factory(implicit),  # type: ignore[misc]
+                    sock=sockets[name],
+                    ssl=context,
+                    ssl_handshake_timeout=config.idle_timeout_seconds if implicit else None,
+                )
+            else:
+                server = await loop.create_server(
+                    lambda implicit=implicit: factory(implicit),  # type: ignore[misc]
+                    bind_host,
+                    bind_port,
+                    ssl=context,
+                    ssl_handshake_timeout=config.idle_timeout_seconds if implicit else None,
+                    reuse_address=True,
+                )
             bound = server.sockets[0].getsockname()
             servers.append((Listener(name, bound[0], bound[1]), server))
     except OSError as exc:

@@ -7,8 +7,9 @@ analysis workers are shared out rather than multiplied."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-import sys
+import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,11 +26,9 @@ from proxy.app.frontends import (
 )
 from proxy.core.clock import ManualClock, system_clock
 from proxy.core.config import ConfigError, Settings, settings_from_mapping
+from proxy.smtp.server import ListenerName
 
-pytestmark = [
-    pytest.mark.timeout(180),
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT is Linux's"),
-]
+pytestmark = [pytest.mark.timeout(180)]
 
 MOMENT = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
 
@@ -57,6 +56,25 @@ async def crash_once_after_ready(spec: FrontEndSpec, link: FrontEndLink) -> None
     await link.stop_requested()
 
 
+async def answer_on_the_shared_socket(spec: FrontEndSpec, link: FrontEndLink) -> None:
+    """Accepts on the main process's listening socket and tells each client
+    its pid; crashes after its first answer, once, to be restarted."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(f"{os.getpid()}\n".encode())
+        await writer.drain()
+        writer.close()
+        marker = Path(spec.db_url, "crashed")
+        if not marker.exists():
+            marker.touch()
+            os._exit(3)
+
+    server = await asyncio.start_server(answer, sock=spec.sockets["submission"])
+    link.ready()
+    await link.stop_requested()
+    server.close()
+
+
 async def cannot_start(spec: FrontEndSpec, link: FrontEndLink) -> None:
     raise ConfigError("upstream.target is not HOST:PORT")
 
@@ -65,9 +83,14 @@ def settings(processes: int = 3) -> Settings:
     return settings_from_mapping({"smtp": {"processes": processes}})
 
 
-def specs(directory: Path, count: int, clock: object = system_clock) -> list[FrontEndSpec]:
+def specs(
+    directory: Path,
+    count: int,
+    clock: object = system_clock,
+    sockets: dict[ListenerName, socket.socket] | None = None,
+) -> list[FrontEndSpec]:
     return [
-        FrontEndSpec(index, settings(count + 1), str(directory), clock, "asyncio")  # type: ignore[arg-type]
+        FrontEndSpec(index, settings(count + 1), str(directory), clock, "asyncio", sockets or {})  # type: ignore[arg-type]
         for index in range(1, count + 1)
     ]
 
@@ -130,6 +153,51 @@ def test_a_crashed_process_is_restarted(tmp_path: Path) -> None:
     pids = asyncio.run(scenario())
     assert [p.name for p in tmp_path.glob("second-*")] == [f"second-{pids[0]}"]
     assert gone(pids[0])
+
+
+def test_a_process_accepts_on_the_main_process_socket_also_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """The main process listens and never accepts here: every connection is
+    the front end's, through the descriptor it was handed at spawn."""
+    listening = socket.create_server(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
+
+    def ask() -> int:
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as client:
+            return int(client.makefile().readline())
+
+    async def scenario() -> tuple[int, int]:
+        loop = asyncio.get_running_loop()
+        shared: dict[ListenerName, socket.socket] = {"submission": listening.dup()}
+        front_ends = FrontEnds(
+            answer_on_the_shared_socket, specs(tmp_path, 1, sockets=shared), lambda: None, loop
+        )
+        front_ends.start()
+        try:
+            await front_ends.wait_ready(120)
+            first = await asyncio.to_thread(ask)  # then that process crashes
+            deadline = time.monotonic() + 120
+            while True:  # until the restarted process answers
+                assert time.monotonic() < deadline, "no answer after the restart"
+                with contextlib.suppress(OSError, ValueError):
+                    second = await asyncio.wait_for(asyncio.to_thread(ask), 10)
+                    if second != first:
+                        return first, second
+                await asyncio.sleep(0.2)
+        finally:
+            await front_ends.stop()
+            # The supervisor closed its duplicates; the main process's own
+            # socket is still its own to close.
+            assert shared["submission"].fileno() == -1
+            assert listening.fileno() != -1
+
+    try:
+        first, second = asyncio.run(scenario())
+    finally:
+        listening.close()
+    assert first != os.getpid() and second != os.getpid()
+    assert gone(first) and gone(second)
 
 
 def test_a_process_that_cannot_start_fails_the_start(tmp_path: Path) -> None:

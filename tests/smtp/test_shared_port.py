@@ -1,16 +1,17 @@
-"""``smtp.processes`` above 1: the front door binds its ports so that the
-front-end processes can bind them too (SO_REUSEPORT), and refuses to start
-where the kernel would not spread connections over them."""
+"""``smtp.processes`` above 1: a front-end process accepts on the main
+process's listening sockets (``RunningServer.shared_sockets``), handed to
+it at spawn, rather than binding the ports itself. Here both front doors
+run in one process; the real processes are in ``tests/e2e``."""
 
 from __future__ import annotations
 
 import smtplib
 import socket
-import sys
+import ssl
+from email.message import EmailMessage
 
 import pytest
 
-from proxy.core.config import ConfigError
 from tests.support.smtp_fixtures import (
     ALICE,
     PASSWORD,
@@ -23,47 +24,49 @@ from tests.support.smtp_fixtures import (
 
 __all__ = ["bg_loop", "front_door", "tls_files", "users_file"]  # fixtures, imported for pytest
 
-linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's SO_REUSEPORT")
+
+def note(subject: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = ALICE
+    msg["To"] = "partner@partner.example"
+    msg["Subject"] = subject
+    msg.set_content("The meeting room is booked for Thursday.\n")
+    return msg
 
 
-def bind_beside(port: int) -> socket.socket:
-    """What a front-end process does: another listening socket on the port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        sock.bind(("127.0.0.1", port))
-        sock.listen()
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-@linux_only
-def test_with_several_processes_another_process_can_listen_on_the_ports(
+def test_a_front_door_serves_on_another_doors_sockets_after_that_one_stops(
     front_door: FrontDoorFactory,
 ) -> None:
-    door = front_door(smtp={"processes": 2})
-    for port in (door.port, door.tls_port):
-        beside = bind_beside(port)
-        beside.close()
-    with smtplib.SMTP(door.host, door.port, timeout=10) as client:  # and it still serves
+    main = front_door(smtp={"processes": 2})
+    beside = front_door(smtp={"processes": 2}, sockets=main.running.shared_sockets())
+    assert (beside.port, beside.tls_port) == (main.port, main.tls_port)
+
+    front_door.bg.run(main.running.stop(grace_seconds=5))
+    # Only the duplicates listen now: whatever arrives is the other door's.
+    with smtplib.SMTP(main.host, main.port, timeout=10) as client:
         client.starttls()
         client.login(ALICE, PASSWORD)
-        assert client.noop()[0] == 250
+        client.send_message(note("Room booking"))
+    tls = ssl.create_default_context(cafile=str(main.cert_file))
+    with smtplib.SMTP_SSL(main.host, main.tls_port, timeout=10, context=tls) as client:
+        client.login(ALICE, PASSWORD)
+        client.send_message(note("Room booking, again"))
+    assert main.delivered() == []
+    assert len(beside.delivered()) == 2
+
+    front_door.bg.run(beside.running.stop(grace_seconds=5))
+    # The last door closed the duplicates it was given: the ports are free.
+    for port in (main.port, main.tls_port):
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((main.host, port), timeout=5).close()
 
 
-@linux_only
-def test_with_one_process_the_port_is_its_own(front_door: FrontDoorFactory) -> None:
+def test_duplicates_are_the_callers_to_close(front_door: FrontDoorFactory) -> None:
     door = front_door()
-    with pytest.raises(OSError):
-        bind_beside(door.port)
-
-
-def test_several_processes_are_refused_where_the_kernel_would_not_share(
-    front_door: FrontDoorFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(sys, "platform", "darwin")
-    with pytest.raises(ConfigError, match=r"smtp\.processes is 2.*only on Linux.*darwin"):
-        front_door(smtp={"processes": 2})
+    shared = door.running.shared_sockets()
+    assert set(shared) == {"submission", "implicit-tls"}
+    for name, sock in shared.items():
+        assert sock.getsockname()[1] == door.running.address(name)[1]
+        sock.close()
+    with smtplib.SMTP(door.host, door.port, timeout=10) as client:  # still serving
+        assert client.noop()[0] == 250

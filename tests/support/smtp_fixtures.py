@@ -22,7 +22,7 @@ import ipaddress
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,7 +43,7 @@ from proxy.app.server import login_failures
 from proxy.core.clock import ManualClock
 from proxy.core.config import Settings, settings_from_mapping
 from proxy.core.submission import MessageProcessor, SmtpReply, Submission
-from proxy.smtp.server import RunningServer, serve
+from proxy.smtp.server import ListenerName, RunningServer, serve
 from proxy.store.db import make_engine
 from proxy.store.login_failures import LoginFailures
 from proxy.store.migrations import upgrade
@@ -305,6 +305,7 @@ class FrontDoorFactory:
         implicit_tls: bool = True,
         tls: bool = True,
         logins: LoginFailures | None = None,
+        sockets: Mapping[ListenerName, socket.socket] | None = None,
     ) -> FrontDoor:
         sink = self.bg.run(start_sink())
         overrides: dict[str, Any] = {
@@ -328,6 +329,7 @@ class FrontDoorFactory:
                 upstream_extensions=upstream_extensions,
                 auth_backend=auth_backend,
                 allow_plaintext_auth_on_loopback=allow_plaintext_auth_on_loopback,
+                sockets=sockets,
             )
         )
         door = FrontDoor(settings, running, sink, chosen, self.cert_file)
