@@ -214,20 +214,22 @@ async def serve(
     try:
         for name, bind_host, bind_port, context in wanted:
             implicit = context is not None
-            if sockets is not None:
+            handshake = config.idle_timeout_seconds if implicit else None
+
+            def connection(implicit: bool = implicit) -> TactfulSMTP:
+                return factory(implicit)
+
+            if sockets is not None:  # typeshed types the two ways apart
                 server = await loop.create_server(
-                    lambda implicit=implicit: factory(implicit),  # type: ignore[misc]
-                    sock=sockets[name],
-                    ssl=context,
-                    ssl_handshake_timeout=config.idle_timeout_seconds if implicit else None,
+                    connection, sock=sockets[name], ssl=context, ssl_handshake_timeout=handshake
                 )
             else:
                 server = await loop.create_server(
-                    lambda implicit=implicit: factory(implicit),  # type: ignore[misc]
+                    connection,
                     bind_host,
                     bind_port,
                     ssl=context,
-                    ssl_handshake_timeout=config.idle_timeout_seconds if implicit else None,
+                    ssl_handshake_timeout=handshake,
                     reuse_address=True,
                 )
             bound = server.sockets[0].getsockname()
