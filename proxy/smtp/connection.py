@@ -207,6 +207,19 @@ class TactfulSMTP(LeanSMTP):
         buffer: bytearray = self._reader._buffer  # type: ignore[attr-defined]
         return len(buffer)
 
+    def _buffered_lines(self) -> int:
+        """How many bytes of whole message lines the client already sent,
+        stopping before the end-of-data line: what can be taken as one block
+        without waiting. The reader stands at the start of a line. (The
+        end-of-data line itself is always read on its own, as a line.)"""
+        buffer: bytearray = self._reader._buffer  # type: ignore[attr-defined]
+        if buffer.startswith(END_OF_DATA):
+            return 0
+        end = buffer.find(b"\r\n" + END_OF_DATA)
+        if end >= 0:
+            return end + 2
+        return buffer.rfind(CRLF) + 2  # 0 if no line is whole yet
+
     async def _reply(self, reply: SmtpReply) -> None:
         await self.push(str(reply))
 
@@ -400,6 +413,10 @@ class TactfulSMTP(LeanSMTP):
                 return True
             else:
                 collector.feed(line.data)
+                whole = self._buffered_lines()
+                if whole:
+                    block = await self._reader.readexactly(whole)
+                    collector.feed_lines(block, self.line_length_limit)
             if collector.received > hard_cap:
                 await self._reply(self._data_reply(LineProblem.TOO_BIG))
                 self._close()

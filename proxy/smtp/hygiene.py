@@ -69,6 +69,12 @@ def unstuff(line: bytes) -> bytes:
     return line[1:] if line.startswith(b".") else line
 
 
+def unstuff_lines(block: bytes) -> bytes:
+    """:func:`unstuff` on every line of ``block`` (whole lines, each ending
+    in CRLF): the period at the start of the block and after each CRLF."""
+    return unstuff(block).replace(b"\r\n.", CRLF)
+
+
 @dataclass(slots=True)
 class MessageCollector:
     """Collects DATA lines until the end marker, remembering the first
@@ -96,6 +102,42 @@ class MessageCollector:
             return
         self.size += len(text)
         self._lines.append(text)
+
+    def feed_lines(self, block: bytes, reader_limit: int) -> None:
+        """Several whole lines at once, each ending in CRLF, none of them the
+        end of data: the same outcome as reading them one by one with a line
+        reader of ``reader_limit`` (which skips a longer line unseen, see
+        :meth:`overlong`). A block with nothing wrong (nearly every one) is
+        checked and kept in a few passes over its bytes; any other is fed
+        line by line, so the problem reported is exactly the first one."""
+        if self.problem is not None:  # refused already: only counted
+            self.received += len(block)
+            return
+        text = unstuff_lines(block)
+        if self._clean(text):
+            self.received += len(block)
+            self.size += len(text)
+            self._lines.append(text)
+            return
+        start = 0
+        while start < len(block):
+            end = block.index(CRLF, start) + 2
+            if end - 2 - start > reader_limit:
+                self.overlong(end - start)
+            else:
+                self.feed(block[start:end])
+            start = end
+
+    def _clean(self, text: bytes) -> bool:
+        """``text`` (unstuffed whole lines) has no problem and fits."""
+        crlf = text.count(CRLF)
+        return (
+            text.count(b"\r") == crlf  # no CR but in CRLF
+            and text.count(b"\n") == crlf  # no LF but in CRLF
+            and _DATA_CONTROL.search(text) is None
+            and self.size + len(text) <= self.max_size
+            and max(map(len, text.split(CRLF))) <= self.max_line_length
+        )
 
     def overlong(self, length: int) -> None:
         """A line so long the reader had to skip it without keeping it."""
@@ -156,9 +198,7 @@ def command_reply(problem: LineProblem) -> SmtpReply:
         return SmtpReply(500, "5.5.2", ("Command line too long",))
     if problem is LineProblem.CONTROL_CHARACTER:
         return SmtpReply(500, "5.5.2", ("Control characters are not allowed in commands",))
-    return SmtpReply(
-        500, "5.5.2", ("Commands must end with CRLF; bare CR or LF is not allowed",)
-    )
+    return SmtpReply(500, "5.5.2", ("Commands must end with CRLF; bare CR or LF is not allowed",))
 
 
 SYNC_ERROR = SmtpReply(

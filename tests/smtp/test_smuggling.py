@@ -9,12 +9,18 @@ must receive at most one message and never the smuggled one's headers.
 from __future__ import annotations
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from proxy.smtp.hygiene import (
+    CRLF,
+    END_OF_DATA,
     LineProblem,
     MessageCollector,
     command_problem,
     data_line_problem,
+    unstuff,
+    unstuff_lines,
 )
 from tests.support.smtp_fixtures import (
     ALICE,
@@ -44,9 +50,7 @@ ENDINGS = {
     "CRLF-NUL.CRLF": b"\r\n\x00.\r\n",
 }
 
-LEGIT = (
-    f"From: {ALICE}\r\nTo: {RECIPIENT}\r\nSubject: legit\r\n\r\nSee you Tuesday".encode()
-)
+LEGIT = f"From: {ALICE}\r\nTo: {RECIPIENT}\r\nSubject: legit\r\n\r\nSee you Tuesday".encode()
 SMUGGLED = (
     f"MAIL FROM:<{ALICE}>\r\n"
     f"RCPT TO:<{VICTIM}>\r\n"
@@ -207,7 +211,7 @@ def test_bad_bytes_in_commands_are_refused(front_door: FrontDoorFactory, line: b
     [
         b"MAIL FROM:<alice@example.org\x01>\r\n",
         b"MAIL FROM:<alice@example.org>\nRCPT TO:<victim@elsewhere.example>\r\n",
-        b"MAIL FROM:<\"alice\r\"@example.org>\r\n",
+        b'MAIL FROM:<"alice\r"@example.org>\r\n',
     ],
     ids=["control", "bare-LF-in-address", "bare-CR-in-quoted-address"],
 )
@@ -303,3 +307,52 @@ def test_collector_unstuffs_and_stops_keeping_after_a_problem() -> None:
     assert collector.problem is LineProblem.BARE_LINE_END
     assert collector.content() == b""
     assert collector.received == len(b"..dot\r\nbad\nline\r\nmore\r\n")
+
+
+# Pieces of message lines, including every kind of trouble the collector
+# knows: bare CR and LF, NUL, ESC (allowed), stuffed periods, long runs.
+_PIECES = st.sampled_from(
+    [b"a", b"b", b".", b"..", b" ", b"\t", b"\r", b"\n", b"\x00", b"\x1b", b"x" * 7]
+)
+_BLOCKS = st.lists(st.lists(_PIECES, max_size=5).map(lambda p: b"".join(p) + CRLF), max_size=10)
+
+
+def _whole_lines(block: bytes) -> list[bytes]:
+    """``block`` cut as the line reader cuts it: after each CRLF."""
+    lines, start = [], 0
+    while start < len(block):
+        end = block.index(CRLF, start) + 2
+        lines.append(block[start:end])
+        start = end
+    return lines
+
+
+@given(first=_BLOCKS, second=_BLOCKS, max_size=st.integers(0, 60))
+def test_a_block_of_lines_is_collected_exactly_as_line_by_line(
+    first: list[bytes], second: list[bytes], max_size: int
+) -> None:
+    """The front door takes the lines a client already sent as one block;
+    problem, sizes and content must be what reading them one at a time
+    (a line reader of limit 11 skipping longer lines) gives."""
+    max_line_length, limit = 8, 11
+    blocks = [b"".join(first), b"".join(second)]
+    lines = [line for block in blocks for line in _whole_lines(block)]
+    assume(END_OF_DATA not in lines)  # the reader stops there: never in a block
+    one_by_one = MessageCollector(max_size=max_size, max_line_length=max_line_length)
+    for line in lines:
+        if len(line) - 2 > limit:
+            one_by_one.overlong(len(line))
+        else:
+            one_by_one.feed(line)
+    by_block = MessageCollector(max_size=max_size, max_line_length=max_line_length)
+    for block in blocks:
+        by_block.feed_lines(block, limit)
+    assert by_block.problem is one_by_one.problem
+    assert (by_block.received, by_block.size) == (one_by_one.received, one_by_one.size)
+    assert by_block.content() == one_by_one.content()
+
+
+def test_unstuff_lines_removes_one_period_at_each_line_start() -> None:
+    block = b"..one\r\n.two\r\nthree.\r\n...four\r\n\r\n"
+    assert unstuff_lines(block) == b".one\r\ntwo\r\nthree.\r\n..four\r\n\r\n"
+    assert unstuff_lines(block) == b"".join(unstuff(line) for line in _whole_lines(block))
