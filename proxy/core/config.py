@@ -345,9 +345,9 @@ class Upstream(_Strict):
     username: str | None = None
     password_env: str | None = None
     timeout_seconds: float = Field(60.0, gt=0)
-    # Connections kept open between deliveries (each reset before reuse);
-    # 0: a new connection for every message.
-    idle_connections: int = Field(0, ge=0, le=64)
+    # Connections kept open between deliveries (each reset before reuse,
+    # as Postfix caches its own); 0: a new connection for every message.
+    idle_connections: int = Field(4, ge=0, le=64)
 
 
 class Dkim(_Strict):

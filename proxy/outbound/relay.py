@@ -149,6 +149,9 @@ class SmtpUpstream:
 
     A fresh connection per message keeps failure handling simple and exact:
     nothing from an earlier transaction can leak into this one's reply.
+    ``tactful serve`` keeps ``upstream.idle_connections`` (4 unless set)
+    open instead, because setting up a connection costs more of the front
+    door's CPU than the delivery itself (measured: 1.15-1.2x msg/s).
 
     With ``idle_connections`` > 0, up to that many connections stay open
     after a delivery the upstream accepted, and the next delivery on the same
