@@ -33,6 +33,7 @@ from proxy.core.config import Settings
 from proxy.core.consent import Registry
 from proxy.core.logs import configure_logging
 from proxy.lint.engine import LintEngine, LintRequest, LintResult
+from proxy.store.registry_source import RegistryStamps, registry_from_database
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +50,14 @@ class AnalysisFailure:
 _engine: LintEngine | None = None
 _registry_stamp: object = None
 _db_url: str | None = None
+_stamps: RegistryStamps | None = None
 
 
 def _registry_state(url: str) -> tuple[object, Registry | None]:
-    from proxy.store.registry_source import registry_from_database, registry_stamp
-
-    stamp = registry_stamp(url)
+    global _stamps
+    if _stamps is None:
+        _stamps = RegistryStamps(url)
+    stamp = _stamps()
     if stamp == _registry_stamp:
         return stamp, None
     return stamp, registry_from_database(url, migrate=False)
