@@ -29,7 +29,7 @@ from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from proxy.store.audit_model import GENESIS_HASH, HEAD_ID, AuditEntryRow, AuditHeadRow
-from proxy.store.db import Base, aware, session_factory
+from proxy.store.db import Base, Transaction, aware, session_factory
 
 DetailValue = str | int | bool | None
 
@@ -217,7 +217,7 @@ def record(
     record_many(session, (entry,))
 
 
-def record_many(session: Session, entries: Sequence[NewEntry]) -> None:
+def record_many(session: Transaction, entries: Sequence[NewEntry]) -> None:
     """Append ``entries``, in order, inside the caller's transaction, with
     one claim of the chain head however many there are (the group writer's
     way: :mod:`proxy.store.record_writer`). The same rules as :func:`record`:

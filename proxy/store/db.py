@@ -12,8 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+# Where a store writes inside its caller's transaction: an ORM session, or a
+# bare connection where the session's bookkeeping costs more than the rows
+# (the record writer, before every 250).
+Transaction = Session | Connection
 
 
 class Base(DeclarativeBase):
@@ -54,6 +59,11 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _postgres_sync_commit)
         return engine
     return create_engine(url)
+
+
+def dialect_name(db: Transaction) -> str:
+    """``sqlite`` or ``postgresql``: for statements only one of them has."""
+    return db.dialect.name if isinstance(db, Connection) else db.get_bind().dialect.name
 
 
 def session_factory(engine: Engine) -> sessionmaker:  # type: ignore[type-arg]

@@ -35,7 +35,7 @@ from proxy.core.findings import Finding
 from proxy.core.verdict import ReleaseTerms, Verdict
 from proxy.store.audit import AuditError, NewEntry, new_entry, record_many
 from proxy.store.audit import record as audit
-from proxy.store.db import Base, aware, session_factory, utc
+from proxy.store.db import Base, Transaction, aware, dialect_name, session_factory, utc
 from proxy.store.disclosure_model import (
     CHANNELS,
     DISCLOSURE_KINDS,
@@ -298,7 +298,7 @@ def _row(d: Disclosure) -> dict[str, object]:
     }
 
 
-def _insert_new(session: Session, disclosures: Iterable[Disclosure]) -> set[_Key]:
+def _insert_new(session: Transaction, disclosures: Iterable[Disclosure]) -> set[_Key]:
     """Insert inside the caller's transaction; the keys that were new. The
     first of several entries with one key is the one stored, as when they
     were recorded one after another."""
@@ -308,7 +308,7 @@ def _insert_new(session: Session, disclosures: Iterable[Disclosure]) -> set[_Key
     if not first:
         return set()
     rows = [_row(d) for d in first.values()]
-    statement = _insert_disclosures(session.get_bind().dialect.name)
+    statement = _insert_disclosures(dialect_name(session))
     new: dict[_Key, int] = {
         (message_id, recipient, channel): new_id
         for new_id, message_id, recipient, channel in session.execute(statement, rows)
@@ -363,7 +363,7 @@ def record_all(session: Session, disclosures: Iterable[Disclosure]) -> int:
     return len(_insert_new(session, disclosures))
 
 
-def record_deliveries(session: Session, deliveries: Sequence[Delivery]) -> list[int]:
+def record_deliveries(session: Transaction, deliveries: Sequence[Delivery]) -> list[int]:
     """Record ``deliveries`` inside the caller's transaction: every
     disclosure in one statement, then the audit entries of them all with one
     claim of the chain head (call it last, see
