@@ -4,8 +4,11 @@ spaCy model and detectors once and then judges message after message.
 Presidio and spaCy are CPU-bound and hold the GIL, so threads would stall the
 SMTP server; processes keep the loop answering other sessions (NOOP, EHLO)
 while a 10 MB message is analysed. Each message has a time budget; a worker
-that overruns it is killed and the pool rebuilt, and the caller gets a typed
-failure that the proxy turns into a 451 (never a 250, never a loss).
+that overruns it is killed and replaced, and the caller gets a typed failure
+that the proxy turns into a 451 (never a 250, never a loss). Each worker has
+an executor of its own, so killing one (or one crashing) costs only the
+messages it held: the others' go on, and the next message does not wait for
+a whole pool to load the model again.
 
 Messages are handed out without waiting: a free worker takes every message
 queued at that moment, up to ``analysis.max_batch``, and judges them with one
@@ -18,6 +21,7 @@ on short messages).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -36,6 +40,8 @@ from proxy.lint.engine import LintEngine, LintRequest, LintResult
 from proxy.store.registry_source import RegistryStamps, registry_from_database
 
 log = logging.getLogger(__name__)
+
+RESTART_DELAY = 5.0  # seconds between tries at starting a worker that failed to start
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,10 +149,21 @@ def _ping() -> int:
 
 # --- in the server process --------------------------------------------------
 @dataclass(eq=False)
+class _Worker:
+    """One worker process, in an executor of its own: a message that overruns
+    its budget costs only this worker (killed and replaced), never the
+    messages the other workers are judging at that moment."""
+
+    executor: ProcessPoolExecutor
+    busy: bool = False
+
+
+@dataclass(eq=False)
 class _Waiting:
     request: LintRequest
     future: asyncio.Future[LintResult | AnalysisFailure]
-    executor: ProcessPoolExecutor | None = field(default=None)  # set when handed out
+    worker: _Worker | None = field(default=None)  # set when handed out
+    executor: ProcessPoolExecutor | None = field(default=None)  # the one it went to
 
 
 class AnalysisPool:
@@ -156,15 +173,15 @@ class AnalysisPool:
         self.size = settings.analysis.pool_size or os.cpu_count() or 1
         self.budget = settings.analysis.time_budget_seconds
         self.max_batch = settings.analysis.max_batch
-        self._executor = self._new_executor()
+        self._workers = [_Worker(self._new_executor()) for _ in range(self.size)]
         self._waiting: deque[_Waiting] = deque()
-        self._running = 0  # batches handed to the current executor, at most size
+        self._closed = False
         # The sizes of the latest batches, for tests and benchmarks.
         self.batch_sizes: deque[int] = deque(maxlen=1000)
 
     def _new_executor(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            max_workers=self.size,
+            max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
             initargs=(self.settings, self.db_url),
@@ -174,17 +191,28 @@ class AnalysisPool:
         """Start every worker and wait until each has loaded the model."""
         loop = asyncio.get_running_loop()
         await asyncio.gather(
-            *(loop.run_in_executor(self._executor, _ping) for _ in range(self.size))
+            *(loop.run_in_executor(worker.executor, _ping) for worker in self._workers)
         )
 
     async def ready(self, timeout: float = 5.0) -> bool:
-        """A worker answers (so its model is loaded) within ``timeout``."""
+        """Some worker answers (so its model is loaded) within ``timeout``."""
         loop = asyncio.get_running_loop()
-        try:
-            await asyncio.wait_for(loop.run_in_executor(self._executor, _ping), timeout)
-        except Exception:  # timed out, or the pool is broken and being recycled
-            return False
-        return True
+        pings = set()
+        for worker in self._workers:
+            with contextlib.suppress(BrokenProcessPool):  # dead: being replaced
+                pings.add(loop.run_in_executor(worker.executor, _ping))
+        deadline = loop.time() + timeout
+        while pings:
+            done, pings = await asyncio.wait(
+                pings, timeout=max(0.0, deadline - loop.time()), return_when="FIRST_COMPLETED"
+            )
+            if not done:
+                break
+            if any(not ping.cancelled() and ping.exception() is None for ping in done):
+                return True
+        for ping in pings:  # a busy or restarting worker answers later, to nobody
+            ping.add_done_callback(_ignore_outcome)
+        return False
 
     async def lint(
         self,
@@ -206,36 +234,47 @@ class AnalysisPool:
             return await asyncio.wait_for(asyncio.shield(waiting.future), timeout=self.budget)
         except asyncio.CancelledError:
             # The caller is gone (the client hung up): don't judge it later.
-            if waiting.executor is None:
+            if waiting.worker is None:
                 self._waiting.remove(waiting)
             raise
         except TimeoutError:
-            if waiting.executor is None:  # still queued: the workers are all busy
+            if waiting.worker is None:  # still queued: the workers are all busy
                 self._waiting.remove(waiting)
                 log.warning("analysis waited longer than its %.0fs budget", self.budget)
             else:
-                log.warning("analysis exceeded its %.0fs budget; recycling workers", self.budget)
-                self._recycle(waiting.executor)
+                log.warning("analysis exceeded its %.0fs budget; replacing its worker", self.budget)
+                assert waiting.executor is not None
+                self._replace(waiting.worker, waiting.executor)
             return AnalysisFailure("timeout")
 
     def _hand_out(self) -> None:
         """Give waiting messages to free workers, as many as are waiting (up
         to max_batch) per worker; never hold one back to fill a batch."""
-        while self._running < self.size and self._waiting:
+        for worker in self._workers:
+            if not self._waiting:
+                return
+            if worker.busy:
+                continue
             batch = [
                 self._waiting.popleft() for _ in range(min(self.max_batch, len(self._waiting)))
             ]
-            executor = self._executor
+            executor = worker.executor
+            try:
+                future = asyncio.get_running_loop().run_in_executor(
+                    executor, _lint_batch_in_worker, [w.request for w in batch]
+                )
+            except BrokenProcessPool:  # it died while idle: the batch waits for another
+                self._waiting.extendleft(reversed(batch))
+                log.error("an analysis worker died; replacing it")
+                self._replace(worker, executor)
+                continue
             for waiting in batch:
-                waiting.executor = executor
-            self._running += 1
+                waiting.worker, waiting.executor = worker, executor
+            worker.busy = True
             self.batch_sizes.append(len(batch))
-            future = asyncio.get_running_loop().run_in_executor(
-                executor, _lint_batch_in_worker, [w.request for w in batch]
-            )
             future.add_done_callback(
-                lambda done, batch=batch, executor=executor: self._finished(  # type: ignore[misc]
-                    done, batch, executor
+                lambda done, batch=batch, worker=worker, executor=executor: self._finished(  # type: ignore[misc]
+                    done, batch, worker, executor
                 )
             )
 
@@ -243,16 +282,18 @@ class AnalysisPool:
         self,
         done: asyncio.Future[list[LintResult | AnalysisFailure]],
         batch: list[_Waiting],
+        worker: _Worker,
         executor: ProcessPoolExecutor,
     ) -> None:
-        if executor is self._executor:
-            self._running -= 1
+        if worker.executor is executor:
+            worker.busy = False
         outcomes: list[LintResult | AnalysisFailure]
         if done.cancelled():
             outcomes = [AnalysisFailure("worker-crashed")] * len(batch)
         elif isinstance(done.exception(), BrokenProcessPool):
-            log.error("an analysis worker died; recycling workers")
-            self._recycle(executor)
+            if worker.executor is executor:  # not one killed for its budget
+                log.error("an analysis worker died; replacing it")
+                self._replace(worker, executor)
             outcomes = [AnalysisFailure("worker-crashed")] * len(batch)
         elif (error := done.exception()) is not None:  # a detector bug must not become a 250
             log.error("analysis failed: %s", type(error).__name__)
@@ -266,17 +307,44 @@ class AnalysisPool:
                 waiting.future.set_result(outcome)
         self._hand_out()
 
-    def _recycle(self, executor: ProcessPoolExecutor) -> None:
-        if executor is not self._executor:
-            return  # someone else already replaced it
-        self._executor = self._new_executor()
-        self._running = 0  # the old executor's batches no longer count
+    def _replace(self, worker: _Worker, executor: ProcessPoolExecutor) -> None:
+        """A new process for ``worker``; the other workers go on as they were."""
+        if worker.executor is not executor or self._closed:
+            return  # already replaced, or shutting down
+        fresh = worker.executor = self._new_executor()
+        # Taken out of the rotation until its model is loaded, so the mail
+        # goes to the workers that are ready rather than queueing behind it.
+        worker.busy = True
         # ProcessPoolExecutor cannot cancel a running call; the stuck worker
         # must be killed or it keeps burning a core on the runaway message.
         for process in list(getattr(executor, "_processes", {}).values()):
             process.kill()
         executor.shutdown(wait=False, cancel_futures=True)
+        started = asyncio.get_running_loop().run_in_executor(fresh, _ping)
+        started.add_done_callback(lambda done: self._started(worker, fresh, done))
+
+    def _started(
+        self, worker: _Worker, executor: ProcessPoolExecutor, started: asyncio.Future[int]
+    ) -> None:
+        if worker.executor is not executor or self._closed:
+            _ignore_outcome(started)
+            return
+        if started.cancelled() or started.exception() is not None:
+            # The model or the database is not there: try again later, not
+            # in a tight loop; the other workers (if any) take the mail.
+            log.error("a new analysis worker did not start; trying again in %gs", RESTART_DELAY)
+            loop = asyncio.get_running_loop()
+            loop.call_later(RESTART_DELAY, self._replace, worker, executor)
+            return
+        worker.busy = False
         self._hand_out()
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._closed = True
+        for worker in self._workers:
+            worker.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _ignore_outcome(future: asyncio.Future[int]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved, so asyncio does not log it as never retrieved

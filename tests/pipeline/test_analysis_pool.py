@@ -8,6 +8,8 @@ event loop, and apply a consent revocation to the very next message.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pytest
 from proxy.core.config import Settings, settings_from_mapping
 from proxy.core.verdict import Action
 from proxy.lint.engine import LintResult
+from proxy.pipeline import analysis_pool
 from proxy.pipeline.analysis_pool import AnalysisFailure, AnalysisPool
 from proxy.store.consent_csv import read_consent_csv
 from proxy.store.consent_store import ConsentStore
@@ -32,13 +35,29 @@ LINTED_AT = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Chi
 WORKER = "jane@example.org"
 
 
-def settings(budget: float = 120.0) -> Settings:
+def settings(budget: float = 120.0, pool_size: int = 1) -> Settings:
     return settings_from_mapping(
         {
             "agency": {"working_hours": ALL_DAY, "holidays": []},
-            "analysis": {"pool_size": 1, "time_budget_seconds": budget},
+            "analysis": {"pool_size": pool_size, "time_budget_seconds": budget},
         }
     )
+
+
+def worker_pids() -> list[int]:
+    """This process's live multiprocessing children (the analysis workers)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        if int(stat[1]) == os.getpid() and stat[0] != "Z" and b"spawn_main" in cmdline:
+            pids.append(int(entry.name))
+    return sorted(pids)
 
 
 def long_message(kilobytes: int) -> bytes:
@@ -98,6 +117,110 @@ def test_budget_exceeded_is_a_failure_and_the_pool_recovers() -> None:
             again = await lint(pool, example("01-pass-internal.eml"), "sam@example.org")
             assert isinstance(again, LintResult)
             assert again.verdict.enforced == Action.PASS
+        finally:
+            pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_message_over_its_budget_costs_only_its_own_worker() -> None:
+    """Two workers; one message overruns its budget. Only its worker is
+    killed and replaced: the message beside it is judged, and so is the very
+    next one, at once, within a budget far shorter than loading the model
+    into a new worker takes."""
+    quick = example("01-pass-internal.eml")
+
+    async def scenario() -> None:
+        pool = AnalysisPool(settings(pool_size=2), None)
+        try:
+            await pool.start()
+            before = worker_pids()
+            pool.budget = 1.0
+            slow, beside = await asyncio.gather(
+                lint(pool, long_message(2048), "sam@example.org"),
+                lint(pool, quick, "sam@example.org"),
+            )
+            assert slow == AnalysisFailure("timeout")
+            assert isinstance(beside, LintResult)
+            after = await lint(pool, quick, "sam@example.org")
+            assert isinstance(after, LintResult)
+            pool.budget = 120.0
+            await pool.start()  # the replacement has loaded the model
+            again = await asyncio.gather(*(lint(pool, quick, "sam@example.org") for _ in range(4)))
+            assert all(isinstance(r, LintResult) for r in again)
+            now = worker_pids()
+            assert len(now) == 2
+            assert len(set(now) & set(before)) == 1  # one replaced, one kept
+        finally:
+            pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_worker_that_dies_costs_only_the_messages_it_held() -> None:
+    async def scenario() -> None:
+        pool = AnalysisPool(settings(pool_size=2), None)
+        try:
+            await pool.start()
+            before = worker_pids()
+            assert len(before) == 2
+            judging = [
+                asyncio.create_task(lint(pool, long_message(1024), "sam@example.org"))
+                for _ in range(2)
+            ]
+            await asyncio.sleep(0.5)  # each worker is judging one of them
+            os.kill(before[0], signal.SIGKILL)
+            outcomes = await asyncio.gather(*judging)
+            assert AnalysisFailure("worker-crashed") in outcomes
+            assert sum(isinstance(o, LintResult) for o in outcomes) == 1
+            await pool.start()  # the replacement has loaded the model
+            quick = example("01-pass-internal.eml")
+            again = await asyncio.gather(*(lint(pool, quick, "sam@example.org") for _ in range(4)))
+            assert all(isinstance(r, LintResult) for r in again)
+            now = worker_pids()
+            assert len(now) == 2
+            assert before[1] in now and before[0] not in now
+        finally:
+            pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_worker_that_cannot_start_is_tried_again_until_it_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A replacement that fails to start (here: the database it reads the
+    registry from is damaged) is not retried in a tight loop, and not given
+    up on: once the database is back, the pool judges mail again."""
+    monkeypatch.setattr(analysis_pool, "RESTART_DELAY", 0.2)
+    database = tmp_path / "tactful.db"
+    url = f"sqlite:///{database}"
+    upgrade(url)
+    quick = example("01-pass-internal.eml")
+
+    async def scenario() -> None:
+        pool = AnalysisPool(settings(budget=2.0), url)
+        try:
+            await pool.start()
+            (pid,) = worker_pids()
+            for path in tmp_path.glob("tactful.db*"):
+                path.unlink()
+            database.write_bytes(b"this is not a database\n" * 1000)
+            os.kill(pid, signal.SIGKILL)
+            lost = await lint(pool, quick, "sam@example.org")
+            assert isinstance(lost, AnalysisFailure)  # no worker: a 451, the sender retries
+            deadline = asyncio.get_running_loop().time() + 120
+            while caplog.text.count("did not start") < 2:  # tried, and tried again
+                assert asyncio.get_running_loop().time() < deadline, "no second try"
+                await asyncio.sleep(0.1)
+            database.unlink()
+            upgrade(url)
+            deadline = asyncio.get_running_loop().time() + 120
+            while not await pool.ready(timeout=2.0):
+                assert asyncio.get_running_loop().time() < deadline, "no worker came back"
+                await asyncio.sleep(0.1)  # a dead worker answers at once: no answer
+            judged = await lint(pool, quick, "sam@example.org")
+            assert isinstance(judged, LintResult)
         finally:
             pool.close()
 
