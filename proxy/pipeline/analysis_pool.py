@@ -200,7 +200,10 @@ class AnalysisPool:
         pings = set()
         for worker in self._workers:
             with contextlib.suppress(BrokenProcessPool):  # dead: being replaced
-                pings.add(loop.run_in_executor(worker.executor, _ping))
+                ping = loop.run_in_executor(worker.executor, _ping)
+                # A busy or restarting worker may answer after we stop listening.
+                ping.add_done_callback(_ignore_outcome)
+                pings.add(ping)
         deadline = loop.time() + timeout
         while pings:
             done, pings = await asyncio.wait(
@@ -210,8 +213,6 @@ class AnalysisPool:
                 break
             if any(not ping.cancelled() and ping.exception() is None for ping in done):
                 return True
-        for ping in pings:  # a busy or restarting worker answers later, to nobody
-            ping.add_done_callback(_ignore_outcome)
         return False
 
     async def lint(
