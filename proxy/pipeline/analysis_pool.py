@@ -21,7 +21,6 @@ on short messages).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import multiprocessing
 import os
@@ -48,7 +47,7 @@ RESTART_DELAY = 5.0  # seconds between tries at starting a worker that failed to
 class AnalysisFailure:
     """Why a message could not be judged; carries no client data."""
 
-    reason: str  # "timeout" | "worker-crashed" | "error:<ExceptionType>"
+    reason: str  # "timeout" | "worker-crashed" | "closed" | "error:<ExceptionType>"
 
 
 # --- inside each worker process -------------------------------------------
@@ -199,11 +198,16 @@ class AnalysisPool:
         loop = asyncio.get_running_loop()
         pings = set()
         for worker in self._workers:
-            with contextlib.suppress(BrokenProcessPool):  # dead: being replaced
+            try:
                 ping = loop.run_in_executor(worker.executor, _ping)
-                # A busy or restarting worker may answer after we stop listening.
-                ping.add_done_callback(_ignore_outcome)
-                pings.add(ping)
+            except (BrokenProcessPool, RuntimeError):  # dead, or the pool is closed
+                if not worker.busy and not self._closed:  # died while idle: replace it now
+                    log.error("an analysis worker died; replacing it")
+                    self._replace(worker, worker.executor)
+                continue
+            # A busy or restarting worker may answer after we stop listening.
+            ping.add_done_callback(_ignore_outcome)
+            pings.add(ping)
         deadline = loop.time() + timeout
         while pings:
             done, pings = await asyncio.wait(
@@ -224,6 +228,8 @@ class AnalysisPool:
         at: datetime,
         channel: str | None = None,
     ) -> LintResult | AnalysisFailure:
+        if self._closed:
+            return AnalysisFailure("closed")
         loop = asyncio.get_running_loop()
         waiting = _Waiting(
             LintRequest(raw, at, sender=sender, recipients=recipients, channel=channel),
@@ -239,6 +245,8 @@ class AnalysisPool:
                 self._waiting.remove(waiting)
             raise
         except TimeoutError:
+            if waiting.future.done():  # judged in the very moment the budget ran out
+                return waiting.future.result()
             if waiting.worker is None:  # still queued: the workers are all busy
                 self._waiting.remove(waiting)
                 log.warning("analysis waited longer than its %.0fs budget", self.budget)
@@ -251,6 +259,9 @@ class AnalysisPool:
     def _hand_out(self) -> None:
         """Give waiting messages to free workers, as many as are waiting (up
         to max_batch) per worker; never hold one back to fill a batch."""
+        if self._closed:
+            return
+        loop = asyncio.get_running_loop()
         for worker in self._workers:
             if not self._waiting:
                 return
@@ -261,11 +272,13 @@ class AnalysisPool:
             ]
             executor = worker.executor
             try:
-                future = asyncio.get_running_loop().run_in_executor(
+                future = loop.run_in_executor(
                     executor, _lint_batch_in_worker, [w.request for w in batch]
                 )
-            except BrokenProcessPool:  # it died while idle: the batch waits for another
+            except (BrokenProcessPool, RuntimeError):  # it died while idle: wait for another
                 self._waiting.extendleft(reversed(batch))
+                if self._closed:
+                    return
                 log.error("an analysis worker died; replacing it")
                 self._replace(worker, executor)
                 continue
@@ -273,11 +286,19 @@ class AnalysisPool:
                 waiting.worker, waiting.executor = worker, executor
             worker.busy = True
             self.batch_sizes.append(len(batch))
+            # The budget holds for the batch itself, even once every caller
+            # has gone (hung up) and no lint() is left to enforce it.
+            overrun = loop.call_later(self.budget, self._overran, worker, executor)
             future.add_done_callback(
-                lambda done, batch=batch, worker=worker, executor=executor: self._finished(  # type: ignore[misc]
-                    done, batch, worker, executor
+                lambda done, batch=batch, worker=worker, executor=executor, overrun=overrun: (
+                    self._finished(done, batch, worker, executor, overrun)  # type: ignore[misc]
                 )
             )
+
+    def _overran(self, worker: _Worker, executor: ProcessPoolExecutor) -> None:
+        if worker.executor is executor and worker.busy:
+            log.warning("analysis exceeded its %.0fs budget; replacing its worker", self.budget)
+            self._replace(worker, executor)
 
     def _finished(
         self,
@@ -285,7 +306,9 @@ class AnalysisPool:
         batch: list[_Waiting],
         worker: _Worker,
         executor: ProcessPoolExecutor,
+        overrun: asyncio.TimerHandle,
     ) -> None:
+        overrun.cancel()
         if worker.executor is executor:
             worker.busy = False
         outcomes: list[LintResult | AnalysisFailure]
@@ -318,9 +341,11 @@ class AnalysisPool:
         worker.busy = True
         # ProcessPoolExecutor cannot cancel a running call; the stuck worker
         # must be killed or it keeps burning a core on the runaway message.
-        for process in list(getattr(executor, "_processes", {}).values()):
-            process.kill()
+        _kill(executor)
         executor.shutdown(wait=False, cancel_futures=True)
+        if self._closed:  # close() ran meanwhile (in its thread): start nothing
+            fresh.shutdown(wait=False, cancel_futures=True)
+            return
         started = asyncio.get_running_loop().run_in_executor(fresh, _ping)
         started.add_done_callback(lambda done: self._started(worker, fresh, done))
 
@@ -341,9 +366,21 @@ class AnalysisPool:
         self._hand_out()
 
     def close(self) -> None:
+        """Blocking: end every worker. By now the doors are closed and their
+        sessions ended, so a busy worker is judging what nobody waits for (a
+        hung-up sender's runaway message) or still loading its model: it is
+        killed rather than waited for."""
         self._closed = True
         for worker in self._workers:
-            worker.executor.shutdown(wait=True, cancel_futures=True)
+            executor = worker.executor
+            if worker.busy:
+                _kill(executor)
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _kill(executor: ProcessPoolExecutor) -> None:
+    for process in list(getattr(executor, "_processes", {}).values()):
+        process.kill()
 
 
 def _ignore_outcome(future: asyncio.Future[int]) -> None:

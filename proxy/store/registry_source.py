@@ -87,7 +87,7 @@ class RegistryStamps:
         try:
             return self._ask()
         except Exception:
-            self.close()
+            self._discard()
             return self._ask()
 
     def _ask(self) -> object:
@@ -109,3 +109,11 @@ class RegistryStamps:
         if connection is not None:
             with contextlib.suppress(Exception):
                 connection.close()
+
+    def _discard(self) -> None:
+        """A connection that failed is closed for good, not handed back to
+        the pool (whose rollback on return would fail again, loudly)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.invalidate()

@@ -125,8 +125,8 @@ def test_budget_exceeded_is_a_failure_and_the_pool_recovers() -> None:
 
 def test_a_message_over_its_budget_costs_only_its_own_worker() -> None:
     """Two workers; one message overruns its budget. Only its worker is
-    killed and replaced: the message beside it is judged, and so is the very
-    next one, at once, within a budget far shorter than loading the model
+    killed and replaced: a message sent beside it is judged, and so is the
+    very next one, at once, within a budget shorter than loading the model
     into a new worker takes."""
     quick = example("01-pass-internal.eml")
 
@@ -135,7 +135,11 @@ def test_a_message_over_its_budget_costs_only_its_own_worker() -> None:
         try:
             await pool.start()
             before = worker_pids()
-            pool.budget = 1.0
+            # Both workers warm: the first message a worker judges is its slowest.
+            warm = await asyncio.gather(*(lint(pool, quick, "sam@example.org") for _ in range(2)))
+            assert all(isinstance(r, LintResult) for r in warm)
+            assert list(pool.batch_sizes) == [1, 1]  # one each
+            pool.budget = 2.0
             slow = asyncio.create_task(lint(pool, long_message(2048), "sam@example.org"))
             await asyncio.sleep(0.2)
             # One worker is busy for longer than the probe waits: the other answers.
@@ -154,6 +158,38 @@ def test_a_message_over_its_budget_costs_only_its_own_worker() -> None:
             assert len(set(now) & set(before)) == 1  # one replaced, one kept
         finally:
             pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_runaway_message_whose_sender_hung_up_still_has_a_budget() -> None:
+    """Nobody waits for it any more, but its worker is still replaced when
+    the budget runs out, not left busy for as long as the message takes;
+    a closed pool judges nothing and says so."""
+    quick = example("01-pass-internal.eml")
+
+    async def scenario() -> None:
+        pool = AnalysisPool(settings(), None)
+        try:
+            await pool.start()
+            (before,) = worker_pids()
+            pool.budget = 1.0
+            gone = asyncio.create_task(lint(pool, long_message(2048), "sam@example.org"))
+            await asyncio.sleep(0.2)
+            gone.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await gone
+            deadline = asyncio.get_running_loop().time() + 60
+            while before in worker_pids():  # killed at its budget, ~0.8 s from now
+                assert asyncio.get_running_loop().time() < deadline, "the runaway was not stopped"
+                await asyncio.sleep(0.1)
+            pool.budget = 120.0
+            judged = await lint(pool, quick, "sam@example.org")
+            assert isinstance(judged, LintResult)
+        finally:
+            pool.close()
+        assert await lint(pool, quick, "sam@example.org") == AnalysisFailure("closed")
+        assert not await pool.ready(timeout=0.5)
 
     asyncio.run(scenario())
 

@@ -9,7 +9,7 @@ import io
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from proxy.core.consent import CSV_COLUMNS
 from proxy.store.audit import record as audit
@@ -76,6 +76,30 @@ def test_it_changes_exactly_when_the_pooled_stamp_does(engine: Engine) -> None:
         stamps.close()
 
 
+def idle(stamps: RegistryStamps) -> bool:
+    """No transaction left open on the kept connection between questions
+    (on PostgreSQL one would hold back vacuum and pin a snapshot)."""
+    driver = stamps._connection.dbapi_connection
+    if hasattr(driver, "in_transaction"):  # sqlite3
+        return not driver.in_transaction
+    from psycopg.pq import TransactionStatus
+
+    return bool(driver.info.transaction_status == TransactionStatus.IDLE)
+
+
+def test_no_transaction_is_left_open_between_questions(engine: Engine) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    stamps = RegistryStamps(url)
+    try:
+        stamps()
+        assert idle(stamps)
+        ConsentStore(engine).import_records(records(ROWS[0]), at=T0)
+        stamps()
+        assert idle(stamps)
+    finally:
+        stamps.close()
+
+
 def test_a_broken_connection_is_replaced(engine: Engine) -> None:
     """The database restarted under a running worker: the next question is
     answered on a new connection, and still sees the latest change."""
@@ -83,9 +107,17 @@ def test_a_broken_connection_is_replaced(engine: Engine) -> None:
     stamps = RegistryStamps(url)
     try:
         before = stamps()
-        stamps._connection.dbapi_connection.close()  # as a server restart leaves it
+        driver = stamps._connection.dbapi_connection
+        if engine.dialect.name == "postgresql":  # as a server restart does it
+            with engine.connect() as other:
+                other.execute(
+                    text("SELECT pg_terminate_backend(:pid)"), {"pid": driver.info.backend_pid}
+                )
+        else:
+            driver.close()
         ConsentStore(engine).import_records(records(ROWS[0]), at=T0)
         assert stamps() != before
+        assert idle(stamps)
     finally:
         stamps.close()
 
